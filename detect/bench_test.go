@@ -1,0 +1,83 @@
+package detect
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// crowd makes n candidates around k objects, as a crowded frame gives
+// before NMS: many near-duplicates of few boxes.
+func crowd(n, k int) []Detection {
+	r := rand.New(rand.NewPCG(1, 2))
+	out := make([]Detection, n)
+	for i := range out {
+		o := i % k
+		x, y := float32(o%10)*60, float32(o/10)*60
+		j := func() float32 { return r.Float32()*6 - 3 }
+		out[i] = Detection{Class: o % 3, Score: 0.25 + 0.7*r.Float32(), Box: Box{x + j(), y + j(), x + 50 + j(), y + 50 + j()}}
+	}
+	return out
+}
+
+func BenchmarkNMS(b *testing.B) {
+	src := crowd(2000, 60)
+	work := make([]Detection, len(src))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(work, src)
+		if k := NMS(work, 0.45, false, 300); len(k) < 60 {
+			b.Fatalf("kept %d", len(k))
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const classes, n = 80, 8400
+	out := make([]float32, (4+classes)*n)
+	for i := range out {
+		out[i] = r.Float32() * 0.3 // mostly below threshold, as in real frames
+	}
+	d := Decoder{Layout: LayoutYOLOv8, Shape: [3]int64{1, 4 + classes, n}, Default: 0.25}
+	dst := make([]Detection, 0, n)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if dst, err = d.Decode(out, dst[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestNMSMatchesPlain(t *testing.T) {
+	// The kept-list NMS gives what the textbook all-pairs version gives.
+	src := crowd(800, 40)
+	fast := NMS(append([]Detection(nil), src...), 0.45, false, 0)
+	plain := plainNMS(append([]Detection(nil), src...), 0.45)
+	if len(fast) != len(plain) {
+		t.Fatalf("fast kept %d, plain %d", len(fast), len(plain))
+	}
+	for i := range fast {
+		if fast[i] != plain[i] {
+			t.Fatalf("[%d] fast %+v plain %+v", i, fast[i], plain[i])
+		}
+	}
+}
+
+func plainNMS(d []Detection, iou float32) []Detection {
+	NMS(d, 2, true, 0) // sort only: IoU never exceeds 2
+	removed := make([]bool, len(d))
+	var out []Detection
+	for i := range d {
+		if removed[i] {
+			continue
+		}
+		out = append(out, d[i])
+		for j := i + 1; j < len(d); j++ {
+			if d[j].Class == d[i].Class && IoU(d[i].Box, d[j].Box) > iou {
+				removed[j] = true
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,205 @@
+package detect
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Layout is the arrangement of a detector's output tensor.
+type Layout int
+
+const (
+	// LayoutYOLOv8 is [1, 4+C, N]: per anchor cx, cy, w, h then C class
+	// scores, anchors along the last axis (YOLOv8, YOLO11).
+	LayoutYOLOv8 Layout = iota + 1
+	// LayoutYOLOv5 is [1, N, 5+C]: cx, cy, w, h, objectness, C class scores.
+	LayoutYOLOv5
+	// LayoutEnd2End is [1, N, 6]: x1, y1, x2, y2, score, class, with NMS
+	// already done inside the model (YOLOv10, NMS-exported models).
+	LayoutEnd2End
+)
+
+func (l Layout) String() string {
+	switch l {
+	case LayoutYOLOv8:
+		return "yolov8"
+	case LayoutYOLOv5:
+		return "yolov5"
+	case LayoutEnd2End:
+		return "end2end"
+	}
+	return fmt.Sprintf("Layout(%d)", int(l))
+}
+
+// ParseLayout reads a decoder name as written in the config; "auto" and ""
+// give 0, meaning "choose from the shape".
+func ParseLayout(s string) (Layout, error) {
+	switch strings.ToLower(s) {
+	case "", "auto":
+		return 0, nil
+	case "yolov8", "yolo11", "yolov11":
+		return LayoutYOLOv8, nil
+	case "yolov5":
+		return LayoutYOLOv5, nil
+	case "end2end", "yolov10":
+		return LayoutEnd2End, nil
+	}
+	return 0, fmt.Errorf("unknown decoder %q; use auto, yolov8, yolov5 or end2end", s)
+}
+
+const layoutHelp = "vigil decodes [1,4+C,N] (YOLOv8/YOLO11), [1,N,5+C] (YOLOv5) and [1,N,6] (end-to-end, NMS inside)"
+
+// ChooseLayout picks the decoder for an output shape, or checks the forced
+// one against it, and returns the number of classes the shape implies (0
+// for end-to-end, where the class is a value, not a column).
+//
+// [1,N,6] is read as end-to-end even though a one-class YOLOv5 has the same
+// shape; such a model sets model.decoder: yolov5.
+func ChooseLayout(shape []int64, forced Layout) (Layout, int, error) {
+	if len(shape) != 3 || shape[0] != 1 {
+		return 0, 0, fmt.Errorf("output shape %v is not a detector output; %s", shape, layoutHelp)
+	}
+	a, b := shape[1], shape[2]
+	if a <= 0 || b <= 0 {
+		return 0, 0, fmt.Errorf("output shape %v has dynamic or empty dimensions; %s, with static sizes", shape, layoutHelp)
+	}
+	l := forced
+	if l == 0 {
+		switch {
+		case a < b:
+			l = LayoutYOLOv8
+		case b == 6:
+			l = LayoutEnd2End
+		default:
+			l = LayoutYOLOv5
+		}
+	}
+	switch l {
+	case LayoutYOLOv8:
+		if a < 5 {
+			return 0, 0, fmt.Errorf("output shape %v: yolov8 layout needs [1,4+C,N] with C ≥ 1", shape)
+		}
+		return l, int(a - 4), nil
+	case LayoutYOLOv5:
+		if b < 6 {
+			return 0, 0, fmt.Errorf("output shape %v: yolov5 layout needs [1,N,5+C] with C ≥ 1", shape)
+		}
+		return l, int(b - 5), nil
+	case LayoutEnd2End:
+		if b != 6 {
+			return 0, 0, fmt.Errorf("output shape %v: end2end layout needs [1,N,6]", shape)
+		}
+		return l, 0, nil
+	}
+	return 0, 0, fmt.Errorf("unknown layout %v", l)
+}
+
+// Decoder turns a raw output tensor into candidate detections in input
+// coordinates, keeping those at or above their class's threshold.
+type Decoder struct {
+	Layout     Layout
+	Shape      [3]int64
+	Thresholds []float32 // per class; classes past the end use Default
+	Default    float32
+}
+
+func (d *Decoder) threshold(class int) float32 {
+	if class >= 0 && class < len(d.Thresholds) {
+		return d.Thresholds[class]
+	}
+	return d.Default
+}
+
+// minThreshold is the lowest threshold of any class: a cheap first filter.
+func (d *Decoder) minThreshold() float32 {
+	m := d.Default
+	for _, t := range d.Thresholds {
+		m = min(m, t)
+	}
+	return m
+}
+
+// Decode appends the candidates in out to dst and returns it.
+func (d *Decoder) Decode(out []float32, dst []Detection) ([]Detection, error) {
+	want := d.Shape[0] * d.Shape[1] * d.Shape[2]
+	if int64(len(out)) != want {
+		return dst, fmt.Errorf("output has %d values, shape %v needs %d", len(out), d.Shape, want)
+	}
+	switch d.Layout {
+	case LayoutYOLOv8:
+		return d.decodeV8(out, dst), nil
+	case LayoutYOLOv5:
+		return d.decodeV5(out, dst), nil
+	case LayoutEnd2End:
+		return d.decodeE2E(out, dst), nil
+	}
+	return dst, fmt.Errorf("decoder has no layout")
+}
+
+func (d *Decoder) decodeV8(out []float32, dst []Detection) []Detection {
+	rows, n := int(d.Shape[1]), int(d.Shape[2])
+	classes := rows - 4
+	floor := d.minThreshold()
+	for i := 0; i < n; i++ {
+		best, bestC := float32(-1), -1
+		for c := 0; c < classes; c++ {
+			if s := out[(4+c)*n+i]; s > best {
+				best, bestC = s, c
+			}
+		}
+		if best < floor || best < d.threshold(bestC) {
+			continue
+		}
+		cx, cy, w, h := out[i], out[n+i], out[2*n+i], out[3*n+i]
+		dst = append(dst, Detection{
+			Class: bestC, Score: best,
+			Box: Box{X1: cx - w/2, Y1: cy - h/2, X2: cx + w/2, Y2: cy + h/2},
+		})
+	}
+	return dst
+}
+
+func (d *Decoder) decodeV5(out []float32, dst []Detection) []Detection {
+	n, cols := int(d.Shape[1]), int(d.Shape[2])
+	classes := cols - 5
+	floor := d.minThreshold()
+	for i := 0; i < n; i++ {
+		row := out[i*cols : (i+1)*cols]
+		obj := row[4]
+		if obj < floor {
+			continue // score = obj × class ≤ obj
+		}
+		best, bestC := float32(-1), -1
+		for c := 0; c < classes; c++ {
+			if s := row[5+c]; s > best {
+				best, bestC = s, c
+			}
+		}
+		score := obj * best
+		if score < floor || score < d.threshold(bestC) {
+			continue
+		}
+		cx, cy, w, h := row[0], row[1], row[2], row[3]
+		dst = append(dst, Detection{
+			Class: bestC, Score: score,
+			Box: Box{X1: cx - w/2, Y1: cy - h/2, X2: cx + w/2, Y2: cy + h/2},
+		})
+	}
+	return dst
+}
+
+func (d *Decoder) decodeE2E(out []float32, dst []Detection) []Detection {
+	n := int(d.Shape[1])
+	for i := 0; i < n; i++ {
+		row := out[i*6 : i*6+6]
+		class := int(row[5] + 0.5)
+		if row[4] < d.threshold(class) {
+			continue
+		}
+		dst = append(dst, Detection{
+			Class: class, Score: row[4],
+			Box: Box{X1: row[0], Y1: row[1], X2: row[2], Y2: row[3]},
+		})
+	}
+	return dst
+}

@@ -1,0 +1,418 @@
+package detect
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	ort "github.com/yalue/onnxruntime_go"
+	"gocv.io/x/gocv"
+)
+
+// Detection is one detected object.
+type Detection struct {
+	Class int
+	Label string
+	Score float32
+	Box   Box
+}
+
+// Options configure a Detector. Zero values are defaults where a default
+// makes sense.
+type Options struct {
+	Model   string // path to the .onnx file
+	Labels  string // optional labels file, one name a line; else the model's "names" metadata
+	Decoder string // auto|yolov8|yolov5|end2end
+
+	Confidence      float32            // default threshold (0.25 when 0)
+	ClassConfidence map[string]float32 // label or class id → threshold
+	IoU             float32            // NMS IoU (0.45 when 0)
+	ClassAgnostic   bool
+	MaxDetections   int // 300 when 0
+
+	Providers      []string // ordered: cpu, cuda, tensorrt; default [cpu]
+	FallbackToCPU  bool
+	IntraOpThreads int // 0 = onnxruntime's default
+	CUDADeviceID   int
+	TensorRT       TensorRTOptions
+
+	Logger zerolog.Logger
+}
+
+// TensorRTOptions are passed to onnxruntime's TensorRT provider.
+type TensorRTOptions struct {
+	DeviceID       int
+	FP16           bool
+	EngineCacheDir string
+}
+
+// Timings of one Detect call.
+type Timings struct {
+	Preprocess, Infer, Postprocess time.Duration
+}
+
+// Detector runs one model. It is not safe for concurrent use: the pipeline
+// gives each detector one goroutine.
+type Detector struct {
+	opts      Options
+	labels    []string
+	inName    string
+	outName   string
+	inW, inH  int
+	decoder   Decoder
+	providers []string
+
+	pre     *Preprocessor
+	input   *ort.Tensor[float32]
+	output  *ort.Tensor[float32]
+	session *ort.AdvancedSession
+	cands   []Detection
+}
+
+// New loads the model and prepares a session. InitRuntime must have
+// succeeded first.
+func New(o Options) (*Detector, error) {
+	if o.Confidence == 0 {
+		o.Confidence = 0.25
+	}
+	if o.IoU == 0 {
+		o.IoU = 0.45
+	}
+	if o.MaxDetections == 0 {
+		o.MaxDetections = 300
+	}
+	if len(o.Providers) == 0 {
+		o.Providers = []string{"cpu"}
+	}
+	if _, err := os.Stat(o.Model); err != nil {
+		return nil, fmt.Errorf("model %s: %w; run `make deps` for the default model, or set model.path (or VIGIL_MODEL) to an ONNX detector", o.Model, pathErr(err))
+	}
+	ins, outs, err := ort.GetInputOutputInfo(o.Model)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: not a loadable ONNX model: %w", o.Model, err)
+	}
+	d := &Detector{opts: o}
+	if err := d.checkShapes(ins, outs); err != nil {
+		return nil, fmt.Errorf("model %s: %w", o.Model, err)
+	}
+	if err := d.loadLabels(); err != nil {
+		return nil, fmt.Errorf("model %s: %w", o.Model, err)
+	}
+	if err := d.setThresholds(); err != nil {
+		return nil, err
+	}
+	if err := d.openSession(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.pre = NewPreprocessor(d.inW, d.inH)
+	return d, nil
+}
+
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func (d *Detector) checkShapes(ins, outs []ort.InputOutputInfo) error {
+	if len(ins) != 1 {
+		return fmt.Errorf("has %d inputs; vigil runs detectors with one image input [1,3,H,W]", len(ins))
+	}
+	in := ins[0]
+	dims := in.Dimensions
+	if in.DataType != ort.TensorElementDataTypeFloat || len(dims) != 4 || (dims[0] != 1 && dims[0] != -1) || dims[1] != 3 {
+		return fmt.Errorf("input %q is %s %v; vigil needs float32 [1,3,H,W] (an image in CHW order); export the model with a fixed batch of 1", in.Name, in.DataType, dims)
+	}
+	d.inName = in.Name
+	d.inH, d.inW = int(dims[2]), int(dims[3])
+	if d.inH <= 0 || d.inW <= 0 {
+		d.inH, d.inW = 640, 640 // dynamic size: the YOLO default
+	}
+	if len(outs) < 1 {
+		return fmt.Errorf("has no outputs")
+	}
+	out := outs[0]
+	if out.DataType != ort.TensorElementDataTypeFloat {
+		return fmt.Errorf("output %q is %s; vigil decodes float32 outputs", out.Name, out.DataType)
+	}
+	forced, err := ParseLayout(d.opts.Decoder)
+	if err != nil {
+		return fmt.Errorf("model.decoder: %w", err)
+	}
+	shape := []int64(out.Dimensions)
+	if len(shape) == 3 && shape[0] == -1 {
+		shape = []int64{1, shape[1], shape[2]}
+	}
+	layout, _, err := ChooseLayout(shape, forced)
+	if err != nil {
+		return fmt.Errorf("output %q: %w", out.Name, err)
+	}
+	d.outName = out.Name
+	d.decoder = Decoder{Layout: layout, Shape: [3]int64{shape[0], shape[1], shape[2]}}
+	return nil
+}
+
+var namesRe = regexp.MustCompile(`(\d+)\s*:\s*['"]((?:[^'"\\]|\\.)*)['"]`)
+
+// parseNames reads Ultralytics' "names" metadata: a Python dict literal
+// such as {0: 'person', 1: 'bicycle'}.
+func parseNames(s string) []string {
+	m := namesRe.FindAllStringSubmatch(s, -1)
+	if len(m) == 0 {
+		return nil
+	}
+	byID := map[int]string{}
+	top := -1
+	for _, g := range m {
+		id, err := strconv.Atoi(g[1])
+		if err != nil || id > 100000 {
+			continue
+		}
+		byID[id] = g[2]
+		top = max(top, id)
+	}
+	names := make([]string, top+1)
+	for i := range names {
+		if n, ok := byID[i]; ok {
+			names[i] = n
+		} else {
+			names[i] = strconv.Itoa(i)
+		}
+	}
+	return names
+}
+
+func (d *Detector) loadLabels() error {
+	if d.opts.Labels != "" {
+		b, err := os.ReadFile(d.opts.Labels)
+		if err != nil {
+			return fmt.Errorf("model.labels %s: %w; give a text file with one class name a line", d.opts.Labels, pathErr(err))
+		}
+		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			d.labels = append(d.labels, strings.TrimSpace(l))
+		}
+	} else if md, err := ort.GetModelMetadata(d.opts.Model); err == nil {
+		if v, ok, err := md.LookupCustomMetadataMap("names"); err == nil && ok {
+			d.labels = parseNames(v)
+		}
+		md.Destroy()
+	}
+	_, classes, _ := ChooseLayout(d.decoder.Shape[:], d.decoder.Layout)
+	if classes > 0 && len(d.labels) > 0 && len(d.labels) != classes {
+		return fmt.Errorf("has %d classes but %d labels; fix model.labels", classes, len(d.labels))
+	}
+	if len(d.labels) == 0 {
+		for i := 0; i < classes; i++ {
+			d.labels = append(d.labels, strconv.Itoa(i))
+		}
+	}
+	return nil
+}
+
+func (d *Detector) setThresholds() error {
+	d.decoder.Default = d.opts.Confidence
+	d.decoder.Thresholds = make([]float32, len(d.labels))
+	for i := range d.decoder.Thresholds {
+		d.decoder.Thresholds[i] = d.opts.Confidence
+	}
+	for name, t := range d.opts.ClassConfidence {
+		id := d.classID(name)
+		if id < 0 {
+			return fmt.Errorf("model.class_confidence.%s: no such class in model %s; use one of its labels (%s) or a class id", name, d.opts.Model, preview(d.labels, 8))
+		}
+		d.decoder.Thresholds[id] = t
+	}
+	return nil
+}
+
+func (d *Detector) classID(name string) int {
+	for i, l := range d.labels {
+		if l == name {
+			return i
+		}
+	}
+	if id, err := strconv.Atoi(name); err == nil && id >= 0 && id < len(d.labels) {
+		return id
+	}
+	return -1
+}
+
+func preview(s []string, n int) string {
+	if len(s) <= n {
+		return strings.Join(s, ", ")
+	}
+	return strings.Join(s[:n], ", ") + ", …"
+}
+
+func (d *Detector) openSession() error {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return fmt.Errorf("onnxruntime session options: %w", err)
+	}
+	defer so.Destroy()
+	if d.opts.IntraOpThreads > 0 {
+		if err := so.SetIntraOpNumThreads(d.opts.IntraOpThreads); err != nil {
+			return fmt.Errorf("model.intra_op_threads: %w", err)
+		}
+	}
+	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
+		return fmt.Errorf("onnxruntime graph optimization: %w", err)
+	}
+	for _, p := range d.opts.Providers {
+		err := appendProvider(so, p, d.opts)
+		if err == nil {
+			d.providers = append(d.providers, p)
+			if p == "cpu" {
+				break // later providers would never be reached
+			}
+			continue
+		}
+		if !d.opts.FallbackToCPU {
+			return err
+		}
+		d.opts.Logger.Warn().Err(err).Str("provider", p).Msg("execution provider unavailable; falling back to the next one")
+	}
+	if len(d.providers) == 0 || d.providers[len(d.providers)-1] != "cpu" {
+		d.providers = append(d.providers, "cpu") // onnxruntime always ends on CPU
+	}
+
+	n := int64(d.inW * d.inH * 3)
+	d.input, err = ort.NewTensor(ort.NewShape(1, 3, int64(d.inH), int64(d.inW)), make([]float32, n))
+	if err != nil {
+		return fmt.Errorf("input tensor: %w", err)
+	}
+	s := d.decoder.Shape
+	d.output, err = ort.NewEmptyTensor[float32](ort.NewShape(s[0], s[1], s[2]))
+	if err != nil {
+		return fmt.Errorf("output tensor: %w", err)
+	}
+	d.session, err = ort.NewAdvancedSession(d.opts.Model,
+		[]string{d.inName}, []string{d.outName},
+		[]ort.Value{d.input}, []ort.Value{d.output}, so)
+	if err != nil {
+		return fmt.Errorf("model %s: onnxruntime session: %w", d.opts.Model, err)
+	}
+	return nil
+}
+
+func appendProvider(so *ort.SessionOptions, name string, o Options) error {
+	switch name {
+	case "cpu":
+		return nil
+	case "cuda":
+		co, err := ort.NewCUDAProviderOptions()
+		if err != nil {
+			return fmt.Errorf("model.providers: cuda is not available in this onnxruntime library (%v); use a CUDA build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+		}
+		defer co.Destroy()
+		if err := co.Update(map[string]string{"device_id": strconv.Itoa(o.CUDADeviceID)}); err != nil {
+			return fmt.Errorf("model.providers: cuda is not available (%v); use a CUDA build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+		}
+		if err := so.AppendExecutionProviderCUDA(co); err != nil {
+			return fmt.Errorf("model.providers: cuda is not available (%v); use a CUDA build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+		}
+		return nil
+	case "tensorrt":
+		to, err := ort.NewTensorRTProviderOptions()
+		if err != nil {
+			return fmt.Errorf("model.providers: tensorrt is not available in this onnxruntime library (%v); use a TensorRT build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+		}
+		defer to.Destroy()
+		opts := map[string]string{"device_id": strconv.Itoa(o.TensorRT.DeviceID)}
+		if o.TensorRT.FP16 {
+			opts["trt_fp16_enable"] = "1"
+		}
+		if o.TensorRT.EngineCacheDir != "" {
+			opts["trt_engine_cache_enable"] = "1"
+			opts["trt_engine_cache_path"] = o.TensorRT.EngineCacheDir
+		}
+		if err := to.Update(opts); err != nil {
+			return fmt.Errorf("model.providers: tensorrt is not available (%v); use a TensorRT build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+		}
+		if err := so.AppendExecutionProviderTensorRT(to); err != nil {
+			return fmt.Errorf("model.providers: tensorrt is not available (%v); use a TensorRT build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("model.providers: unknown provider %q; use cpu, cuda or tensorrt", name)
+}
+
+// Labels are the class names, indexed by class id.
+func (d *Detector) Labels() []string { return d.labels }
+
+// Layout is the decoder in use.
+func (d *Detector) Layout() Layout { return d.decoder.Layout }
+
+// InputSize is the model's input width and height.
+func (d *Detector) InputSize() (int, int) { return d.inW, d.inH }
+
+// Providers are the execution providers the session was built with, in
+// order of preference; the last is always cpu.
+func (d *Detector) Providers() []string { return d.providers }
+
+// Detect runs the model on a BGR image and appends what it finds to dst.
+// img is only read.
+func (d *Detector) Detect(img gocv.Mat, dst []Detection) ([]Detection, Timings, error) {
+	var tm Timings
+	t0 := time.Now()
+	lb, err := d.pre.Run(img, d.input.GetData())
+	if err != nil {
+		return dst, tm, fmt.Errorf("preprocess: %w", err)
+	}
+	t1 := time.Now()
+	if err := d.session.Run(); err != nil {
+		return dst, tm, fmt.Errorf("inference: %w", err)
+	}
+	t2 := time.Now()
+	d.cands, err = d.decoder.Decode(d.output.GetData(), d.cands[:0])
+	if err != nil {
+		return dst, tm, fmt.Errorf("decode: %w", err)
+	}
+	if d.decoder.Layout != LayoutEnd2End {
+		d.cands = NMS(d.cands, d.opts.IoU, d.opts.ClassAgnostic, d.opts.MaxDetections)
+	}
+	for _, c := range d.cands {
+		c.Box = lb.ToFrame(c.Box)
+		if c.Box.Area() <= 0 {
+			continue
+		}
+		if c.Class >= 0 && c.Class < len(d.labels) {
+			c.Label = d.labels[c.Class]
+		} else {
+			c.Label = strconv.Itoa(c.Class)
+		}
+		dst = append(dst, c)
+	}
+	tm.Preprocess, tm.Infer, tm.Postprocess = t1.Sub(t0), t2.Sub(t1), time.Since(t2)
+	return dst, tm, nil
+}
+
+// Close releases the session and tensors; safe to call more than once.
+func (d *Detector) Close() error {
+	var errs []error
+	if d.session != nil {
+		errs = append(errs, d.session.Destroy())
+		d.session = nil
+	}
+	if d.input != nil {
+		errs = append(errs, d.input.Destroy())
+		d.input = nil
+	}
+	if d.output != nil {
+		errs = append(errs, d.output.Destroy())
+		d.output = nil
+	}
+	if d.pre != nil {
+		errs = append(errs, d.pre.Close())
+		d.pre = nil
+	}
+	return errors.Join(errs...)
+}

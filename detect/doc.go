@@ -1,0 +1,14 @@
+// Package detect turns a frame into detections.
+//
+// In: a BGR gocv.Mat of any size. Out: boxes in that frame's pixel
+// coordinates, each with a class, label and score, after confidence
+// filtering and non-maximum suppression.
+//
+// The work is letterbox + normalize straight into a reused input tensor
+// (aspect kept, padding 114, BGR→RGB, 1/255, CHW), one onnxruntime session,
+// a decoder chosen from the model's output shape (YOLOv8/v11 [1,4+C,N],
+// YOLOv5 [1,N,5+C], end-to-end [1,N,6]), NMS, and the mapping of boxes back
+// through the letterbox. Execution providers are cpu, cuda and tensorrt; the
+// GPU ones need an onnxruntime library built with them (the default library
+// from `make deps` is CPU-only) and say so when it is missing.
+package detect
