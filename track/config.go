@@ -1,0 +1,104 @@
+package track
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config holds the tracker's thresholds. Scores and IoUs are in [0, 1].
+// New does not fill zero fields with defaults: start from DefaultConfig and
+// change what you need.
+type Config struct {
+	// HighThreshold: detections scoring at least this go to the first
+	// association, against tracked and lost tracks.
+	HighThreshold float64
+	// LowThreshold: detections in [LowThreshold, HighThreshold) go to the
+	// second association, against tracked tracks only; lower ones are dropped.
+	LowThreshold float64
+	// NewTrackThreshold: an unmatched high detection starts a track only if
+	// it scores at least this. It must not be below HighThreshold.
+	NewTrackThreshold float64
+	// MatchThreshold is the minimum IoU between a track's predicted box and
+	// a high detection in the first association.
+	MatchThreshold float64
+	// SecondMatchThreshold is the minimum IoU in the second association.
+	SecondMatchThreshold float64
+	// UnconfirmedMatchThreshold is the minimum IoU between a not yet
+	// confirmed track and a high detection left over by the first association.
+	UnconfirmedMatchThreshold float64
+	// BufferFrames is how many consecutive frames a lost track is kept, and
+	// can be found again with the same ID, before it is removed.
+	BufferFrames int
+	// MinHits is how many consecutive matched frames make a new track
+	// confirmed, reported and given an ID. A miss before that removes it.
+	MinHits int
+	// ClassAware: detections only match tracks of the same class.
+	ClassAware bool
+}
+
+// DefaultConfig returns ByteTrack's published settings, with a track
+// confirmed after three consecutive matches.
+func DefaultConfig() Config {
+	return Config{
+		HighThreshold:             0.5,
+		LowThreshold:              0.1,
+		NewTrackThreshold:         0.6,
+		MatchThreshold:            0.2,
+		SecondMatchThreshold:      0.5,
+		UnconfirmedMatchThreshold: 0.3,
+		BufferFrames:              30,
+		MinHits:                   3,
+		ClassAware:                true,
+	}
+}
+
+// ConfigError is one invalid Config field. Field is its path in the YAML
+// configuration, such as "tracker.buffer_frames", so a caller that nests the
+// tracker section elsewhere can re-prefix it.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate reports every invalid field, joined with errors.Join; each is a
+// *ConfigError.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Field: "tracker." + field, Reason: fmt.Sprintf(format, args...)})
+	}
+	// Comparisons are written so that NaN fails them.
+	unit := func(field string, x float64) bool {
+		if !(x >= 0 && x <= 1) {
+			bad(field, "must be in [0, 1], got %v", x)
+			return false
+		}
+		return true
+	}
+	// A minimum IoU of 0 would pair boxes that do not overlap at all.
+	iou := func(field string, x float64) {
+		if !(x > 0 && x <= 1) {
+			bad(field, "must be in (0, 1], got %v", x)
+		}
+	}
+	highOK := unit("high_threshold", c.HighThreshold)
+	if unit("low_threshold", c.LowThreshold) && highOK && c.LowThreshold > c.HighThreshold {
+		bad("low_threshold", "must be <= tracker.high_threshold (%v), got %v", c.HighThreshold, c.LowThreshold)
+	}
+	if unit("new_track_threshold", c.NewTrackThreshold) && highOK && c.NewTrackThreshold < c.HighThreshold {
+		bad("new_track_threshold", "must be >= tracker.high_threshold (%v), got %v: only high-score detections start tracks",
+			c.HighThreshold, c.NewTrackThreshold)
+	}
+	iou("match_threshold", c.MatchThreshold)
+	iou("second_match_threshold", c.SecondMatchThreshold)
+	iou("unconfirmed_match_threshold", c.UnconfirmedMatchThreshold)
+	if c.BufferFrames < 0 {
+		bad("buffer_frames", "must be >= 0, got %d", c.BufferFrames)
+	}
+	if c.MinHits < 1 {
+		bad("min_hits", "must be >= 1, got %d", c.MinHits)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,174 @@
+package track
+
+import "math"
+
+// Noise weights of ByteTrack and DeepSORT: position noise is 1/20 of the box
+// height and velocity noise 1/160, so the filter trusts motion equally for a
+// near object 400 px tall and a far one 40 px tall.
+const (
+	stdWeightPosition = 1.0 / 20
+	stdWeightVelocity = 1.0 / 160
+)
+
+// kalman is a constant-velocity Kalman filter on the state
+// (cx, cy, a, h, vcx, vcy, va, vh): box centre, aspect ratio w/h, height and
+// their rates per frame. The measurement is (cx, cy, a, h). Fixed-size arrays
+// keep the per-frame work free of allocations.
+type kalman struct {
+	mean [8]float64
+	cov  [8][8]float64
+}
+
+// measurement converts a box into the filter's measurement space.
+func measurement(b Box) [4]float64 {
+	h := b.Y2 - b.Y1
+	return [4]float64{(b.X1 + b.X2) / 2, (b.Y1 + b.Y2) / 2, (b.X2 - b.X1) / h, h}
+}
+
+// box is the filter's current estimate as corners.
+func (k *kalman) box() Box {
+	cx, cy, h := k.mean[0], k.mean[1], k.mean[3]
+	w := k.mean[2] * h
+	return Box{X1: cx - w/2, Y1: cy - h/2, X2: cx + w/2, Y2: cy + h/2}
+}
+
+// initiate starts the filter at z with zero velocity and a wide velocity
+// uncertainty, so the first few updates set the velocity.
+func (k *kalman) initiate(z [4]float64) {
+	h := z[3]
+	p, v := 2*stdWeightPosition*h, 10*stdWeightVelocity*h
+	std := [8]float64{p, p, 1e-2, p, v, v, 1e-5, v}
+	k.mean = [8]float64{z[0], z[1], z[2], z[3]}
+	k.cov = [8][8]float64{}
+	for i, s := range std {
+		k.cov[i][i] = s * s
+	}
+}
+
+// predict advances the state by one frame: x ← Fx, P ← FPFᵀ + Q.
+func (k *kalman) predict() {
+	h := k.mean[3]
+	p, v := stdWeightPosition*h, stdWeightVelocity*h
+	std := [8]float64{p, p, 1e-2, p, v, v, 1e-5, v}
+	for i := 0; i < 4; i++ {
+		k.mean[i] += k.mean[i+4]
+	}
+	// F is the identity plus ones at (i, i+4); applying it as row then column
+	// additions avoids two full 8×8 products.
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 8; j++ {
+			k.cov[i][j] += k.cov[i+4][j]
+		}
+	}
+	for i := 0; i < 8; i++ {
+		for j := 0; j < 4; j++ {
+			k.cov[i][j] += k.cov[i][j+4]
+		}
+	}
+	for i, s := range std {
+		k.cov[i][i] += s * s
+	}
+}
+
+// update corrects the state with the measurement z. It reports false, and
+// leaves the filter unchanged, if the innovation covariance is not positive
+// definite, which only happens for degenerate boxes.
+func (k *kalman) update(z [4]float64) bool {
+	h := k.mean[3]
+	p := stdWeightPosition * h
+	noise := [4]float64{p, p, 1e-1, p}
+
+	// S = HPHᵀ + R: H picks the first four state components.
+	var s [4][4]float64
+	for i := 0; i < 4; i++ {
+		for j := 0; j < 4; j++ {
+			s[i][j] = k.cov[i][j]
+		}
+		s[i][i] += noise[i] * noise[i]
+	}
+	l, ok := cholesky4(s)
+	if !ok {
+		return false
+	}
+
+	// K = PHᵀS⁻¹; S is symmetric, so each row of K solves S kᵢ = (PHᵀ)ᵢ.
+	var gain [8][4]float64
+	for i := 0; i < 8; i++ {
+		gain[i] = cholSolve4(&l, [4]float64{k.cov[i][0], k.cov[i][1], k.cov[i][2], k.cov[i][3]})
+	}
+
+	var innov [4]float64
+	for j := 0; j < 4; j++ {
+		innov[j] = z[j] - k.mean[j]
+	}
+	for i := 0; i < 8; i++ {
+		for j := 0; j < 4; j++ {
+			k.mean[i] += gain[i][j] * innov[j]
+		}
+	}
+
+	// P ← P − KSKᵀ, and KSKᵀ = K(HP) where HP is the first four rows of P.
+	var hp [4][8]float64
+	copy(hp[:], k.cov[:4])
+	for i := 0; i < 8; i++ {
+		for j := 0; j < 8; j++ {
+			var acc float64
+			for m := 0; m < 4; m++ {
+				acc += gain[i][m] * hp[m][j]
+			}
+			k.cov[i][j] -= acc
+		}
+	}
+	// Rounding drifts P away from symmetric over hundreds of frames.
+	for i := 0; i < 8; i++ {
+		for j := i + 1; j < 8; j++ {
+			avg := (k.cov[i][j] + k.cov[j][i]) / 2
+			k.cov[i][j], k.cov[j][i] = avg, avg
+		}
+	}
+	return true
+}
+
+// cholesky4 returns the lower-triangular L with LLᵀ = s, or false if s is not
+// positive definite.
+func cholesky4(s [4][4]float64) ([4][4]float64, bool) {
+	var l [4][4]float64
+	for j := 0; j < 4; j++ {
+		d := s[j][j]
+		for m := 0; m < j; m++ {
+			d -= l[j][m] * l[j][m]
+		}
+		if !(d > 0) {
+			return l, false
+		}
+		l[j][j] = math.Sqrt(d)
+		for i := j + 1; i < 4; i++ {
+			x := s[i][j]
+			for m := 0; m < j; m++ {
+				x -= l[i][m] * l[j][m]
+			}
+			l[i][j] = x / l[j][j]
+		}
+	}
+	return l, true
+}
+
+// cholSolve4 solves LLᵀx = b by forward then back substitution.
+func cholSolve4(l *[4][4]float64, b [4]float64) [4]float64 {
+	var y, x [4]float64
+	for i := 0; i < 4; i++ {
+		acc := b[i]
+		for m := 0; m < i; m++ {
+			acc -= l[i][m] * y[m]
+		}
+		y[i] = acc / l[i][i]
+	}
+	for i := 3; i >= 0; i-- {
+		acc := y[i]
+		for m := i + 1; m < 4; m++ {
+			acc -= l[m][i] * x[m]
+		}
+		x[i] = acc / l[i][i]
+	}
+	return x
+}

@@ -1,0 +1,278 @@
+package track
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// Box is an axis-aligned box in pixels, corners (X1,Y1) top-left, (X2,Y2)
+// bottom-right.
+type Box struct{ X1, Y1, X2, Y2 float64 }
+
+// Detection is one detector output for one frame.
+type Detection struct {
+	Box   Box
+	Score float64
+	Class int
+}
+
+// Track is a confirmed track as reported for a frame.
+type Track struct {
+	ID    uint64  // per-Tracker ID space, increasing from 1, never reused
+	Class int     // class of the detection matched this frame
+	Score float64 // score of the detection matched this frame
+	Box   Box     // the matched detection's box, not the Kalman estimate
+	Hits  int     // frames matched so far
+	Age   int     // frames since the track was born: 0 in its first frame
+}
+
+type trackState uint8
+
+const (
+	stateUnconfirmed trackState = iota // born, fewer than MinHits matches, no ID yet
+	stateTracked                       // confirmed and matched in the last frame
+	stateLost                          // confirmed, unmatched for up to BufferFrames frames
+	stateRemoved                       // dropped at the end of this Update
+)
+
+type strack struct {
+	kf    kalman
+	pred  Box // the Kalman prediction for the current frame, matched against
+	id    uint64
+	state trackState
+	class int
+	score float64
+	box   Box
+	hits  int
+	born  int // frame of the first match
+	seen  int // frame of the last match
+}
+
+// Tracker is ByteTrack over one camera's frames. Create it with New.
+type Tracker struct {
+	cfg    Config
+	frame  int
+	lastID uint64
+	tracks []strack
+
+	// Scratch reused by every Update, so a steady scene does not allocate.
+	high, low []int // indices into the frame's detections
+	detUsed   []bool
+	pool      []int // indices into tracks
+	cost      []float64
+	pairs     []pair
+	assign    assigner
+}
+
+// New returns a Tracker with cfg. It panics if cfg.Validate fails: configs
+// come from the config package, which validates them at load time, so an
+// invalid one here is a programming error.
+func New(cfg Config) *Tracker {
+	if err := cfg.Validate(); err != nil {
+		panic("track.New: " + err.Error())
+	}
+	return &Tracker{cfg: cfg}
+}
+
+// Reset forgets every track, as after a camera reconnect or a scene cut. IDs
+// keep increasing from where they were so that none is ever reused.
+func (t *Tracker) Reset() {
+	t.tracks = t.tracks[:0]
+	t.frame = 0
+}
+
+// Update advances the tracker by one frame with that frame's detections and
+// returns the confirmed tracks matched in it, sorted by ID. The slice is newly
+// allocated and belongs to the caller.
+func (t *Tracker) Update(dets []Detection) []Track {
+	return t.AppendUpdate(make([]Track, 0, len(dets)), dets)
+}
+
+// AppendUpdate is Update appending to dst, for callers that reuse a slice;
+// with a dst of enough capacity a steady scene makes no allocations.
+func (t *Tracker) AppendUpdate(dst []Track, dets []Detection) []Track {
+	t.frame++
+	t.splitDetections(dets)
+	for i := range t.tracks {
+		tr := &t.tracks[i]
+		// ByteTrack stops height growth while a track is unseen, so a box
+		// that was shrinking or growing does not run away during occlusion.
+		if tr.state == stateLost {
+			tr.kf.mean[7] = 0
+		}
+		tr.kf.predict()
+		tr.pred = tr.kf.box()
+	}
+
+	// Stage 1: high-score detections against every confirmed track, lost
+	// ones included, so an object coming out of occlusion gets its ID back.
+	t.pool = t.pool[:0]
+	for i := range t.tracks {
+		if t.tracks[i].state == stateTracked || t.tracks[i].state == stateLost {
+			t.pool = append(t.pool, i)
+		}
+	}
+	t.associate(dets, t.high, t.cfg.MatchThreshold)
+
+	// Stage 2: low-score detections only extend tracks seen last frame; a
+	// low-score box near a lost track is more likely clutter than the object.
+	t.pool = slices.DeleteFunc(t.pool, func(i int) bool {
+		return t.tracks[i].state != stateTracked || t.tracks[i].seen == t.frame
+	})
+	t.associate(dets, t.low, t.cfg.SecondMatchThreshold)
+	for _, i := range t.pool {
+		if t.tracks[i].seen != t.frame {
+			t.tracks[i].state = stateLost
+		}
+	}
+
+	// Stage 3: tracks still unconfirmed take what high detections are left;
+	// one that misses a frame is dropped, so confirmation needs MinHits
+	// consecutive matches.
+	t.pool = t.pool[:0]
+	for i := range t.tracks {
+		if t.tracks[i].state == stateUnconfirmed {
+			t.pool = append(t.pool, i)
+		}
+	}
+	t.high = slices.DeleteFunc(t.high, func(d int) bool { return t.detUsed[d] })
+	t.associate(dets, t.high, t.cfg.UnconfirmedMatchThreshold)
+	for _, i := range t.pool {
+		if t.tracks[i].seen != t.frame {
+			t.tracks[i].state = stateRemoved
+		}
+	}
+
+	// Stage 4: confident high detections nobody claimed start tracks.
+	for _, d := range t.high {
+		if t.detUsed[d] || dets[d].Score < t.cfg.NewTrackThreshold {
+			continue
+		}
+		t.tracks = append(t.tracks, strack{})
+		t.start(&t.tracks[len(t.tracks)-1], dets[d])
+	}
+
+	// Stage 5: drop what expired, keeping the slice in birth order.
+	t.tracks = slices.DeleteFunc(t.tracks, func(tr strack) bool {
+		return tr.state == stateRemoved || tr.state == stateLost && t.frame-tr.seen > t.cfg.BufferFrames
+	})
+
+	n := len(dst)
+	for i := range t.tracks {
+		tr := &t.tracks[i]
+		if tr.state != stateTracked || tr.seen != t.frame {
+			continue
+		}
+		dst = append(dst, Track{
+			ID: tr.id, Class: tr.class, Score: tr.score, Box: tr.box,
+			Hits: tr.hits, Age: t.frame - tr.born,
+		})
+	}
+	slices.SortFunc(dst[n:], func(a, b Track) int { return cmp.Compare(a.ID, b.ID) })
+	return dst
+}
+
+// splitDetections sorts the frame's usable detections into t.high and t.low.
+func (t *Tracker) splitDetections(dets []Detection) {
+	t.high, t.low = t.high[:0], t.low[:0]
+	t.detUsed = growBools(t.detUsed, len(dets))
+	clear(t.detUsed)
+	for i, d := range dets {
+		if !validBox(d.Box) {
+			continue
+		}
+		switch {
+		case d.Score >= t.cfg.HighThreshold:
+			t.high = append(t.high, i)
+		case d.Score >= t.cfg.LowThreshold:
+			t.low = append(t.low, i)
+		}
+	}
+}
+
+// associate optimally matches the tracks in t.pool with dets[detIdx] by IoU
+// of the predicted box, applies the matches, and marks matched detections
+// used.
+func (t *Tracker) associate(dets []Detection, detIdx []int, minIoU float64) {
+	rows, cols := len(t.pool), len(detIdx)
+	if rows == 0 || cols == 0 {
+		return
+	}
+	t.cost = growFloats(t.cost, rows*cols)
+	for r, ti := range t.pool {
+		tr := &t.tracks[ti]
+		row := t.cost[r*cols : (r+1)*cols]
+		for c, di := range detIdx {
+			d := &dets[di]
+			if t.cfg.ClassAware && d.Class != tr.class {
+				row[c] = math.Inf(1)
+				continue
+			}
+			row[c] = 1 - iou(tr.pred, d.Box)
+		}
+	}
+	t.pairs = t.assign.match(t.cost, rows, cols, 1-minIoU, t.pairs[:0])
+	for _, p := range t.pairs {
+		di := detIdx[p.c]
+		t.detUsed[di] = true
+		t.apply(&t.tracks[t.pool[p.r]], dets[di])
+	}
+}
+
+// start makes tr a new track born from d in this frame.
+func (t *Tracker) start(tr *strack, d Detection) {
+	*tr = strack{state: stateUnconfirmed, class: d.Class, score: d.Score, box: d.Box, hits: 1, born: t.frame, seen: t.frame}
+	tr.kf.initiate(measurement(d.Box))
+	tr.pred = d.Box
+	t.confirmIfDue(tr)
+}
+
+// apply records that tr matched d in this frame.
+func (t *Tracker) apply(tr *strack, d Detection) {
+	if !tr.kf.update(measurement(d.Box)) {
+		tr.kf.initiate(measurement(d.Box))
+	}
+	tr.class, tr.score, tr.box = d.Class, d.Score, d.Box
+	tr.hits++
+	tr.seen = t.frame
+	if tr.state == stateLost {
+		tr.state = stateTracked
+	}
+	t.confirmIfDue(tr)
+}
+
+func (t *Tracker) confirmIfDue(tr *strack) {
+	if tr.state == stateUnconfirmed && tr.hits >= t.cfg.MinHits {
+		t.lastID++
+		tr.id = t.lastID
+		tr.state = stateTracked
+	}
+}
+
+// validBox rejects boxes the filter cannot represent: NaN, infinite, or with
+// no area (the aspect ratio divides by the height).
+func validBox(b Box) bool {
+	for _, x := range [4]float64{b.X1, b.Y1, b.X2, b.Y2} {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return b.X2 > b.X1 && b.Y2 > b.Y1
+}
+
+// iou is the intersection over union of two boxes, 0 when either has no area.
+func iou(a, b Box) float64 {
+	areaA := (a.X2 - a.X1) * (a.Y2 - a.Y1)
+	areaB := (b.X2 - b.X1) * (b.Y2 - b.Y1)
+	if !(a.X2 > a.X1 && a.Y2 > a.Y1 && b.X2 > b.X1 && b.Y2 > b.Y1) {
+		return 0
+	}
+	w := min(a.X2, b.X2) - max(a.X1, b.X1)
+	h := min(a.Y2, b.Y2) - max(a.Y1, b.Y1)
+	if w <= 0 || h <= 0 {
+		return 0
+	}
+	inter := w * h
+	return inter / (areaA + areaB - inter)
+}
