@@ -1,0 +1,283 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Config is the whole of vigil's configuration. After Parse or Load every
+// field holds a value: absent keys take the defaults of Default.
+type Config struct {
+	LogLevel string   `yaml:"log_level"` // debug|info|warn|error
+	DataDir  string   `yaml:"data_dir"`  // JetStream store, alert spool
+	Model    Model    `yaml:"model"`
+	Tracker  Tracker  `yaml:"tracker"`
+	Cameras  []Camera `yaml:"cameras"`
+	NATS     NATS     `yaml:"nats"`
+	HTTP     HTTP     `yaml:"http"`
+	Pipeline Pipeline `yaml:"pipeline"`
+}
+
+// Model configures the detector: the ONNX model, its output decoding, NMS and
+// the onnxruntime execution providers.
+type Model struct {
+	Path             string             `yaml:"path"`    // "" = the caller's default model
+	Labels           string             `yaml:"labels"`  // "" = labels from the model metadata
+	Decoder          string             `yaml:"decoder"` // auto|yolov8|yolov5|end2end
+	Confidence       float64            `yaml:"confidence"`
+	ClassConfidence  map[string]float64 `yaml:"class_confidence"` // label or class id -> threshold
+	IoU              float64            `yaml:"iou"`
+	ClassAgnosticNMS bool               `yaml:"class_agnostic_nms"`
+	MaxDetections    int                `yaml:"max_detections"`
+	Runtime          string             `yaml:"onnxruntime_lib"` // "" = the caller's default library
+	Providers        []string           `yaml:"providers"`       // tried in order: cpu|cuda|tensorrt
+	FallbackToCPU    bool               `yaml:"fallback_to_cpu"`
+	IntraOpThreads   int                `yaml:"intra_op_threads"` // 0 = onnxruntime's choice
+	CUDA             CUDA               `yaml:"cuda"`
+	TensorRT         TensorRT           `yaml:"tensorrt"`
+}
+
+// CUDA configures the CUDA execution provider.
+type CUDA struct {
+	DeviceID int `yaml:"device_id"`
+}
+
+// TensorRT configures the TensorRT execution provider.
+type TensorRT struct {
+	FP16 bool `yaml:"fp16"`
+	// EngineCacheDir keeps built engines between runs: building one takes
+	// minutes. "" = no cache.
+	EngineCacheDir string `yaml:"engine_cache_dir"`
+	DeviceID       int    `yaml:"device_id"`
+}
+
+// Tracker configures ByteTrack. Scores are detection confidences; match
+// thresholds are the minimum IoU for a detection to continue a track.
+type Tracker struct {
+	HighThreshold             float64 `yaml:"high_threshold"`
+	LowThreshold              float64 `yaml:"low_threshold"`
+	NewTrackThreshold         float64 `yaml:"new_track_threshold"`
+	MatchThreshold            float64 `yaml:"match_threshold"`
+	SecondMatchThreshold      float64 `yaml:"second_match_threshold"`
+	UnconfirmedMatchThreshold float64 `yaml:"unconfirmed_match_threshold"`
+	BufferFrames              int     `yaml:"buffer_frames"` // frames a lost track is kept
+	MinHits                   int     `yaml:"min_hits"`      // hits before a track is confirmed
+	ClassAware                bool    `yaml:"class_aware"`   // match only within a class
+}
+
+// Camera is one video source. The pointer fields are never nil after Parse
+// or DemoCamera; nil means the default where a Camera is built in code.
+type Camera struct {
+	ID            string  `yaml:"id"`             // becomes a NATS subject token
+	URL           string  `yaml:"url"`            // see Kind
+	Loop          *bool   `yaml:"loop"`           // files: start again at the end
+	Realtime      *bool   `yaml:"realtime"`       // files: pace at the file's fps
+	RTSPTransport string  `yaml:"rtsp_transport"` // tcp|udp
+	FPS           float64 `yaml:"fps"`            // testsrc rate; a cap for others, 0 = none
+	Width         int     `yaml:"width"`          // testsrc only
+	Height        int     `yaml:"height"`         // testsrc only
+	Reconnect     Backoff `yaml:"reconnect"`
+	Enabled       *bool   `yaml:"enabled"`
+}
+
+// Backoff bounds the pause between reconnect attempts: the first waits Min,
+// later ones grow to at most Max.
+type Backoff struct {
+	Min Duration `yaml:"min"`
+	Max Duration `yaml:"max"`
+}
+
+// NATS configures the message bus. Secrets are never held here: only the
+// files that hold them (or the environment, see ReadSecrets).
+type NATS struct {
+	URL           string `yaml:"url"`            // "" = start the embedded server
+	Listen        string `yaml:"listen"`         // embedded server address, host:port
+	JetStream     *bool  `yaml:"jetstream"`      // embedded server only
+	SubjectPrefix string `yaml:"subject_prefix"` // one or more subject tokens
+	User          string `yaml:"user"`
+	PasswordFile  string `yaml:"password_file"` // else env VIGIL_NATS_PASSWORD
+	TokenFile     string `yaml:"token_file"`    // else env VIGIL_NATS_TOKEN
+	CredsFile     string `yaml:"creds_file"`
+	TLS           TLS    `yaml:"tls"`
+}
+
+// TLS configures the client side of a TLS connection to NATS.
+type TLS struct {
+	CA                 string `yaml:"ca"`
+	Cert               string `yaml:"cert"`
+	Key                string `yaml:"key"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// HTTP configures the web server (live view, metrics).
+type HTTP struct {
+	Listen string `yaml:"listen"` // host:port; "" or "off" disables
+}
+
+// Enabled reports whether the web server should run.
+func (h HTTP) Enabled() bool { return h.Listen != "" && h.Listen != "off" }
+
+// Pipeline configures the stage graph.
+type Pipeline struct {
+	// MaxFrames stops the pipeline after this many processed frames over all
+	// cameras; 0 = run until stopped. For tests and benchmarks.
+	MaxFrames int `yaml:"max_frames"`
+	// QueueSize is the per-camera hand-off for lossless sources (files that
+	// are not paced in real time); live sources are latest-wins.
+	QueueSize int `yaml:"queue_size"`
+}
+
+// Defaults that depend on the kind of camera.
+const (
+	DefaultTestsrcFPS = 10
+)
+
+// Default returns a Config with every default set and no cameras: the caller
+// adds DemoCamera when the file names none.
+func Default() *Config {
+	return &Config{
+		LogLevel: "info",
+		DataDir:  "data",
+		Model: Model{
+			Decoder:       "auto",
+			Confidence:    0.25,
+			IoU:           0.45,
+			MaxDetections: 300,
+			Providers:     []string{ProviderCPU},
+			FallbackToCPU: true,
+		},
+		Tracker: Tracker{
+			HighThreshold:             0.5,
+			LowThreshold:              0.1,
+			NewTrackThreshold:         0.6,
+			MatchThreshold:            0.2,
+			SecondMatchThreshold:      0.5,
+			UnconfirmedMatchThreshold: 0.3,
+			BufferFrames:              30,
+			MinHits:                   3,
+			ClassAware:                true,
+		},
+		NATS: NATS{
+			Listen:        "127.0.0.1:4222",
+			JetStream:     boolPtr(true),
+			SubjectPrefix: "vigil",
+		},
+		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		Pipeline: Pipeline{QueueSize: 4},
+	}
+}
+
+// defaultCamera holds the defaults of every camera field but ID and URL.
+// FPS stays 0 here: its default depends on the kind (DefaultTestsrcFPS).
+func defaultCamera() Camera {
+	return Camera{
+		Loop:          boolPtr(true),
+		Realtime:      boolPtr(true),
+		RTSPTransport: "tcp",
+		Width:         640,
+		Height:        480,
+		Reconnect: Backoff{
+			Min: Duration(500 * time.Millisecond),
+			Max: Duration(30 * time.Second),
+		},
+		Enabled: boolPtr(true),
+	}
+}
+
+// DemoCamera returns the camera vigil runs when the configuration names none:
+// a looping, real-time paced file.
+func DemoCamera(videoPath string) Camera {
+	c := defaultCamera()
+	c.ID = "demo"
+	c.URL = videoPath
+	return c
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// Camera kinds, as returned by Camera.Kind.
+const (
+	KindFile    = "file"
+	KindRTSP    = "rtsp"
+	KindHTTP    = "http"
+	KindDevice  = "device"
+	KindTestsrc = "testsrc"
+)
+
+// Execution providers, as named in Model.Providers.
+const (
+	ProviderCPU      = "cpu"
+	ProviderCUDA     = "cuda"
+	ProviderTensorRT = "tensorrt"
+)
+
+var (
+	devicePattern   = regexp.MustCompile(`^/dev/video[0-9]+$`)
+	schemePattern   = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
+	cameraIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// Kind tells what kind of source the camera URL names: rtsp:// and rtsps://
+// are KindRTSP, http:// and https:// (MJPEG) KindHTTP, /dev/videoN KindDevice,
+// "testsrc" KindTestsrc, and anything without a scheme a file path. Any other
+// scheme is an error.
+func (c Camera) Kind() (string, error) {
+	u := c.URL
+	switch {
+	case u == "":
+		return "", fmt.Errorf("no url; use rtsp://, http(s)://, a file path, /dev/videoN or testsrc")
+	case u == "testsrc":
+		return KindTestsrc, nil
+	case devicePattern.MatchString(u):
+		return KindDevice, nil
+	}
+	m := schemePattern.FindStringSubmatch(u)
+	if m == nil {
+		return KindFile, nil
+	}
+	switch strings.ToLower(m[1]) {
+	case "rtsp", "rtsps":
+		return KindRTSP, nil
+	case "http", "https":
+		return KindHTTP, nil
+	}
+	return "", fmt.Errorf("unsupported scheme %q; use rtsp://, http(s)://, a file path or /dev/videoN", m[1])
+}
+
+// RedactedURL is the URL safe to log: a password in it (rtsp://user:pw@host)
+// is replaced by "xxxxx".
+func (c Camera) RedactedURL() string {
+	m := schemePattern.FindString(c.URL)
+	if m == "" {
+		return c.URL
+	}
+	if u, err := url.Parse(c.URL); err == nil {
+		return u.Redacted()
+	}
+	// Unparsable: drop whatever user information the authority may hold.
+	rest := c.URL[len(m):]
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		return m + "xxxxx" + rest[at:]
+	}
+	return c.URL
+}
+
+// Redacted returns a copy of c that is safe to log: camera URLs lose their
+// passwords. Everything else in a Config is already safe (secrets live in
+// files or the environment, see ReadSecrets).
+func (c *Config) Redacted() *Config {
+	r := *c
+	r.Cameras = make([]Camera, len(c.Cameras))
+	for i, cam := range c.Cameras {
+		cam.URL = cam.RedactedURL()
+		r.Cameras[i] = cam
+	}
+	return &r
+}

@@ -1,0 +1,548 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// FieldError is one problem with a configuration: where it is and what to do.
+// Its text is "file:line: field.path: problem; fix", leaving out the parts
+// that are unknown (a Config built in code has no file or line).
+type FieldError struct {
+	File string // the name given to Parse, or the path given to Load
+	Line int    // 1-based; 0 when unknown
+	Path string // e.g. cameras[1].url; "" for the file as a whole
+	Msg  string // e.g. `unsupported scheme "rtmp"; use rtsp://, …`
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.File != "" && e.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	case e.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Path != "" {
+		b.WriteString(e.Path + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads and parses the configuration file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("config file %q does not exist: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config file %q: %w", path, err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes a YAML configuration strictly, fills in the defaults of the
+// keys that are absent or null, and validates the result. name is used in
+// error messages, usually the file's path. The error, if any, lists every
+// problem found, each a *FieldError (see errors.Join).
+func Parse(data []byte, name string) (*Config, error) {
+	cfg, _, err := parse(data, name)
+	return cfg, err
+}
+
+// parse is Parse that also returns the walk, for tests to see which paths
+// the file set.
+func parse(data []byte, name string) (*Config, *walker, error) {
+	w := &walker{file: name, set: map[string]bool{}, lines: map[string]int{}, anchors: map[string]ast.Node{}}
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, w, yamlError(name, err)
+	}
+	var body ast.Node
+	for _, doc := range file.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		if body != nil {
+			return nil, w, &FieldError{File: name, Line: nodeLine(doc.Body),
+				Msg: "a second YAML document; keep the whole configuration in one"}
+		}
+		body = doc.Body
+	}
+
+	cfg := &Config{}
+	if body != nil {
+		w.walk(body, reflect.TypeOf(Config{}), "")
+		if len(w.problems) > 0 {
+			return nil, w, errors.Join(w.problems...)
+		}
+		// The walk has checked keys and types; this decode repeats the check
+		// as a backstop. The parser has already refused duplicate keys;
+		// allowing them here lets a key override one merged in by "<<",
+		// which the decoder would otherwise call a duplicate.
+		if err := yaml.NodeToValue(body, cfg, yaml.DisallowUnknownField(), yaml.AllowDuplicateMapKey()); err != nil {
+			return nil, w, yamlError(name, err)
+		}
+	}
+	fillDefaults(reflect.ValueOf(cfg).Elem(), reflect.ValueOf(Default()).Elem(), "", w.set)
+
+	if err := cfg.Validate(); err != nil {
+		return nil, w, locate(err, name, w.lines)
+	}
+	return cfg, w, nil
+}
+
+// yamlError turns an error of the YAML library into a FieldError that
+// carries the line of the offending token.
+func yamlError(name string, err error) error {
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		fe := &FieldError{File: name, Msg: ye.GetMessage()}
+		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+			fe.Line = tk.Position.Line
+		}
+		return fe
+	}
+	return &FieldError{File: name, Msg: err.Error()}
+}
+
+// locate gives each FieldError of a Validate error the file and the line of
+// its field, or of the nearest enclosing field that the file sets.
+func locate(err error, name string, lines map[string]int) error {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]error, 0, len(errs))
+	for _, e := range errs {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			out = append(out, e)
+			continue
+		}
+		located := *fe
+		located.File = name
+		for p := fe.Path; p != "" && located.Line == 0; p = parentPath(p) {
+			located.Line = lines[p]
+		}
+		out = append(out, &located)
+	}
+	return errors.Join(out...)
+}
+
+// parentPath strips the last element of a field path: "a.b[2]" -> "a.b",
+// "a.b" -> "a", `a["k"]` -> "a".
+func parentPath(p string) string {
+	if strings.HasSuffix(p, `"]`) {
+		if i := strings.LastIndex(p, `["`); i >= 0 {
+			return p[:i]
+		}
+	}
+	if i := strings.LastIndexAny(p, ".["); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// walker checks a YAML tree against the Go types of Config before decoding,
+// so that every unknown key and every mistyped value is reported, with its
+// field path and line, rather than only the first. It also records which
+// paths the file sets (non-null) and where, for defaults and error lines.
+type walker struct {
+	file     string
+	problems []error
+	set      map[string]bool
+	lines    map[string]int
+	anchors  map[string]ast.Node
+}
+
+func (w *walker) problem(n ast.Node, path, format string, args ...any) {
+	w.problems = append(w.problems, &FieldError{File: w.file, Line: nodeLine(n), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// resolve looks through anchors, aliases and tags to the node holding the
+// value.
+func (w *walker) resolve(n ast.Node, path string) ast.Node {
+	for i := 0; n != nil && i < 100; i++ {
+		switch v := n.(type) {
+		case *ast.AnchorNode:
+			if v.Name != nil {
+				w.anchors[v.Name.GetToken().Value] = v.Value
+			}
+			n = v.Value
+		case *ast.AliasNode:
+			name := v.Value.GetToken().Value
+			target, ok := w.anchors[name]
+			if !ok {
+				w.problem(n, path, "alias *%s names no anchor defined before it; define &%s first", name, name)
+				return nil
+			}
+			n = target
+		case *ast.TagNode:
+			n = v.Value
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+func (w *walker) walk(n ast.Node, t reflect.Type, path string) {
+	n = w.resolve(n, path)
+	if n == nil || n.Type() == ast.NullType {
+		return
+	}
+	if path != "" {
+		w.set[path] = true
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		w.walkStruct(n, t, path)
+	case reflect.Slice:
+		seq, ok := n.(*ast.SequenceNode)
+		if !ok {
+			w.problem(n, path, "expected a list, got %s", describeNode(n))
+			return
+		}
+		for i, v := range seq.Values {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			w.lines[p] = nodeLine(v)
+			w.walk(v, t.Elem(), p)
+		}
+	case reflect.Map:
+		m, ok := n.(ast.MapNode)
+		if !ok {
+			w.problem(n, path, "expected a mapping, got %s", describeNode(n))
+			return
+		}
+		for it := m.MapRange(); it.Next(); {
+			k := keyString(it.Key())
+			p := fmt.Sprintf("%s[%q]", path, k)
+			w.lines[p] = nodeLine(it.Key())
+			w.walk(it.Value(), t.Elem(), p)
+		}
+	default:
+		w.leaf(n, t, path)
+	}
+}
+
+func (w *walker) walkStruct(n ast.Node, t reflect.Type, path string) {
+	m, ok := n.(ast.MapNode)
+	if !ok {
+		what := "a mapping"
+		if path == "" {
+			what = "a mapping of settings at the top level"
+		}
+		w.problem(n, path, "expected %s, got %s", what, describeNode(n))
+		return
+	}
+	fields := yamlFields(t)
+	written := map[string]ast.Node{} // keys so far, for merges that follow
+	for it := m.MapRange(); it.Next(); {
+		key := it.Key()
+		if key.IsMergeKey() {
+			// The decoder lets "<<" override the keys written before it,
+			// where YAML says they win: refuse rather than surprise.
+			for _, k := range w.mergedKeys(it.Value(), path) {
+				if at, ok := written[k]; ok {
+					w.problem(at, joinPath(path, k), "written before \"<<\", which would override it; put \"<<\" first")
+				}
+			}
+			w.walkMerge(it.Value(), t, path)
+			continue
+		}
+		name := keyString(key)
+		written[name] = key
+		p := joinPath(path, name)
+		f, ok := fields[name]
+		if !ok {
+			w.problem(key, p, "%s", unknownField(name, fields))
+			continue
+		}
+		w.lines[p] = nodeLine(key)
+		w.walk(it.Value(), f.Type, p)
+	}
+}
+
+// walkMerge checks the mapping (or list of mappings) merged in by "<<".
+func (w *walker) walkMerge(n ast.Node, t reflect.Type, path string) {
+	n = w.resolve(n, path)
+	if seq, ok := n.(*ast.SequenceNode); ok {
+		for _, v := range seq.Values {
+			w.walkStruct(w.resolve(v, path), t, path)
+		}
+		return
+	}
+	if n != nil {
+		w.walkStruct(n, t, path)
+	}
+}
+
+// mergedKeys lists the keys that "<<" merges in.
+func (w *walker) mergedKeys(n ast.Node, path string) []string {
+	var keys []string
+	n = w.resolve(n, path)
+	nodes := []ast.Node{n}
+	if seq, ok := n.(*ast.SequenceNode); ok {
+		nodes = seq.Values
+	}
+	for _, v := range nodes {
+		if m, ok := w.resolve(v, path).(ast.MapNode); ok {
+			for it := m.MapRange(); it.Next(); {
+				keys = append(keys, keyString(it.Key()))
+			}
+		}
+	}
+	return keys
+}
+
+// leaf decodes a scalar into a fresh value of its Go type to check it.
+func (w *walker) leaf(n ast.Node, t reflect.Type, path string) {
+	switch n.(type) {
+	case *ast.MappingNode, *ast.MappingValueNode, *ast.SequenceNode:
+		w.problem(n, path, "expected %s, got %s", describeType(t), describeNode(n))
+		return
+	}
+	if f, ok := n.(*ast.FloatNode); ok && isInt(t) && f.Value != math.Trunc(f.Value) {
+		// The library would truncate it.
+		w.problem(n, path, "%s is not %s", n.GetToken().Value, describeType(t))
+		return
+	}
+	err := yaml.NodeToValue(n, reflect.New(t).Interface())
+	if err == nil {
+		return
+	}
+	text := n.GetToken().Value
+	var (
+		ye       yaml.Error
+		overflow *yaml.OverflowError
+	)
+	switch {
+	case errors.As(err, &overflow):
+		w.problem(n, path, "%s is out of range for %s", text, describeType(t))
+	case errors.As(err, &ye):
+		w.problem(n, path, "%q is not %s", text, describeType(t))
+	default: // from an UnmarshalText of ours: already says what to do
+		w.problem(n, path, "%s", err.Error())
+	}
+}
+
+func isInt(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return t != reflect.TypeOf(Duration(0))
+	}
+	return false
+}
+
+func describeType(t reflect.Type) string {
+	if t == reflect.TypeOf(Duration(0)) {
+		return "a duration such as 500ms or 30s"
+	}
+	if isInt(t) {
+		return "a whole number"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	}
+	return t.String()
+}
+
+func describeNode(n ast.Node) string {
+	switch n.(type) {
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return "a mapping"
+	case *ast.SequenceNode:
+		return "a list"
+	}
+	return fmt.Sprintf("%q", n.GetToken().Value)
+}
+
+func keyString(k ast.MapKeyNode) string {
+	if mk, ok := k.(*ast.MappingKeyNode); ok && mk.Value != nil {
+		return mk.Value.GetToken().Value
+	}
+	if k == nil || k.GetToken() == nil {
+		return ""
+	}
+	return k.GetToken().Value
+}
+
+func nodeLine(n ast.Node) int {
+	if n == nil {
+		return 0
+	}
+	if tk := n.GetToken(); tk != nil && tk.Position != nil {
+		return tk.Position.Line
+	}
+	return 0
+}
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// yamlName is the key a struct field is written as; "" for a field that is
+// not in the YAML.
+func yamlName(f reflect.StructField) string {
+	if !f.IsExported() {
+		return ""
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "-" {
+		return ""
+	}
+	return name
+}
+
+func yamlFields(t reflect.Type) map[string]reflect.StructField {
+	fields := map[string]reflect.StructField{}
+	for i := 0; i < t.NumField(); i++ {
+		if name := yamlName(t.Field(i)); name != "" {
+			fields[name] = t.Field(i)
+		}
+	}
+	return fields
+}
+
+// unknownField says what an unknown key probably meant, or which keys are
+// known at its level.
+func unknownField(name string, fields map[string]reflect.StructField) string {
+	known := make([]string, 0, len(fields))
+	for k := range fields {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	best, bestDist := "", 0
+	for _, k := range known {
+		d := editDistance(strings.ToLower(name), k)
+		if best == "" || d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	// Close enough to be a typo: a third of the key's length, at least one
+	// edit, and never the whole key.
+	limit := max(1, len(name)/3)
+	if best != "" && bestDist <= limit && bestDist < len(name) {
+		return fmt.Sprintf("unknown field; did you mean %q?", best)
+	}
+	// Or a shortened key: "buffer" for "buffer_frames".
+	var prefixed []string
+	for _, k := range known {
+		if len(name) >= 3 && strings.HasPrefix(k, strings.ToLower(name)) {
+			prefixed = append(prefixed, k)
+		}
+	}
+	if len(prefixed) == 1 {
+		return fmt.Sprintf("unknown field; did you mean %q?", prefixed[0])
+	}
+	return "unknown field; use one of " + strings.Join(known, ", ")
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}
+
+// fillDefaults copies into dst the fields of def whose paths the file did not
+// set, going into the structs (and the cameras) that it did set.
+func fillDefaults(dst, def reflect.Value, path string, set map[string]bool) {
+	t := dst.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := yamlName(t.Field(i))
+		if name == "" {
+			continue
+		}
+		p := joinPath(path, name)
+		fv, dv := dst.Field(i), def.Field(i)
+		if !set[p] {
+			fv.Set(clone(dv))
+			continue
+		}
+		switch {
+		case fv.Kind() == reflect.Struct:
+			fillDefaults(fv, dv, p, set)
+		case fv.Type() == reflect.TypeOf([]Camera(nil)):
+			cams := fv.Interface().([]Camera)
+			for j := range cams {
+				cp := fmt.Sprintf("%s[%d]", p, j)
+				fillDefaults(reflect.ValueOf(&cams[j]).Elem(), reflect.ValueOf(defaultCamera()), cp, set)
+				if kind, _ := cams[j].Kind(); kind == KindTestsrc && !set[cp+".fps"] {
+					cams[j].FPS = DefaultTestsrcFPS
+				}
+			}
+		}
+	}
+}
+
+// clone copies v so that defaults never share memory with each other.
+func clone(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(v.Elem())
+		return c
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(c, v)
+		return c
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			c.SetMapIndex(it.Key(), it.Value())
+		}
+		return c
+	}
+	return v
+}

@@ -1,0 +1,336 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+type problems []error
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// fraction checks a threshold in (0,1], or in [0,1] when zeroOK.
+func (p *problems) fraction(path string, v float64, zeroOK bool) {
+	switch {
+	case zeroOK && !(v >= 0 && v <= 1):
+		p.add(path, "%g out of range; use a value in [0,1]", v)
+	case !zeroOK && !(v > 0 && v <= 1):
+		p.add(path, "%g out of range; use a value in (0,1]", v)
+	}
+}
+
+// orList writes "a, b or c".
+func orList(items ...string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	logLevels      = []string{"debug", "info", "warn", "error"}
+	decoders       = []string{"auto", "yolov8", "yolov5", "end2end"}
+	providers      = []string{ProviderCPU, ProviderCUDA, ProviderTensorRT}
+	rtspTransports = []string{"tcp", "udp"}
+)
+
+// Validate checks the whole configuration and returns every problem found,
+// joined (errors.Join); each is a *FieldError "field.path: problem; fix".
+// No cameras is valid here: the caller then runs DemoCamera.
+func (c *Config) Validate() error {
+	var p problems
+	if !contains(logLevels, c.LogLevel) {
+		p.add("log_level", "unknown level %q; use %s", c.LogLevel, orList(logLevels...))
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		p.add("data_dir", "empty; name a directory for the JetStream store and the alert spool, e.g. data")
+	}
+	c.Model.validate(&p)
+	c.Tracker.validate(&p)
+	c.validateCameras(&p)
+	c.NATS.validate(&p)
+	if c.HTTP.Enabled() {
+		if msg := checkHostPort(c.HTTP.Listen); msg != "" {
+			p.add("http.listen", "%s; e.g. 127.0.0.1:8080, or off to disable", msg)
+		}
+	}
+	if c.Pipeline.MaxFrames < 0 {
+		p.add("pipeline.max_frames", "%d is negative; use 0 to run until stopped", c.Pipeline.MaxFrames)
+	}
+	if c.Pipeline.QueueSize < 1 {
+		p.add("pipeline.queue_size", "%d; use 1 or more frames", c.Pipeline.QueueSize)
+	}
+	return errors.Join(p...)
+}
+
+func (m *Model) validate(p *problems) {
+	if !contains(decoders, m.Decoder) {
+		p.add("model.decoder", "unknown decoder %q; use %s", m.Decoder, orList(decoders...))
+	}
+	p.fraction("model.confidence", m.Confidence, false)
+	for class, v := range m.ClassConfidence {
+		path := fmt.Sprintf("model.class_confidence[%q]", class)
+		if strings.TrimSpace(class) == "" {
+			p.add(path, "empty class; use a label such as person or a class id such as 0")
+		}
+		p.fraction(path, v, false)
+	}
+	p.fraction("model.iou", m.IoU, false)
+	if m.MaxDetections < 1 {
+		p.add("model.max_detections", "%d; use 1 or more", m.MaxDetections)
+	}
+	if len(m.Providers) == 0 {
+		p.add("model.providers", "empty; list one or more of %s", strings.Join(providers, ", "))
+	}
+	seen := map[string]bool{}
+	for i, name := range m.Providers {
+		path := fmt.Sprintf("model.providers[%d]", i)
+		switch {
+		case !contains(providers, name):
+			p.add(path, "unknown provider %q; use %s", name, orList(providers...))
+		case seen[name]:
+			p.add(path, "duplicate %q; list each provider once", name)
+		}
+		seen[name] = true
+	}
+	if m.IntraOpThreads < 0 {
+		p.add("model.intra_op_threads", "%d is negative; use 0 for onnxruntime's default or a thread count", m.IntraOpThreads)
+	}
+	if m.CUDA.DeviceID < 0 {
+		p.add("model.cuda.device_id", "%d is negative; use a GPU index such as 0", m.CUDA.DeviceID)
+	}
+	if m.TensorRT.DeviceID < 0 {
+		p.add("model.tensorrt.device_id", "%d is negative; use a GPU index such as 0", m.TensorRT.DeviceID)
+	}
+}
+
+func (t *Tracker) validate(p *problems) {
+	p.fraction("tracker.high_threshold", t.HighThreshold, false)
+	p.fraction("tracker.low_threshold", t.LowThreshold, true)
+	p.fraction("tracker.new_track_threshold", t.NewTrackThreshold, false)
+	p.fraction("tracker.match_threshold", t.MatchThreshold, false)
+	p.fraction("tracker.second_match_threshold", t.SecondMatchThreshold, false)
+	p.fraction("tracker.unconfirmed_match_threshold", t.UnconfirmedMatchThreshold, false)
+	if t.LowThreshold >= t.HighThreshold {
+		p.add("tracker.low_threshold", "must be below tracker.high_threshold (%g >= %g)", t.LowThreshold, t.HighThreshold)
+	}
+	if t.BufferFrames < 1 {
+		p.add("tracker.buffer_frames", "%d; use 1 or more frames", t.BufferFrames)
+	}
+	if t.MinHits < 1 {
+		p.add("tracker.min_hits", "%d; use 1 or more", t.MinHits)
+	}
+}
+
+func (c *Config) validateCameras(p *problems) {
+	firstUse := map[string]int{}
+	for i, cam := range c.Cameras {
+		path := fmt.Sprintf("cameras[%d]", i)
+		switch {
+		case cam.ID == "":
+			p.add(path+".id", "required; name the camera with 1-64 letters, digits, _ or - (it becomes a NATS subject token)")
+		case !cameraIDPattern.MatchString(cam.ID):
+			p.add(path+".id", "%q is not a valid id; use 1-64 letters, digits, _ or - (it becomes a NATS subject token)", cam.ID)
+		default:
+			if j, dup := firstUse[cam.ID]; dup {
+				p.add(path+".id", "duplicate %q; camera ids must be unique (cameras[%d] has it too)", cam.ID, j)
+			} else {
+				firstUse[cam.ID] = i
+			}
+		}
+		cam.validate(p, path)
+	}
+}
+
+func (cam *Camera) validate(p *problems, path string) {
+	kind, err := cam.Kind()
+	switch {
+	case cam.URL == "":
+		p.add(path+".url", "required; use rtsp://, http(s)://, a file path, /dev/videoN or testsrc")
+	case err != nil:
+		p.add(path+".url", "%s", err.Error())
+	}
+	switch kind {
+	case KindRTSP, KindHTTP:
+		u, err := url.Parse(cam.URL)
+		switch {
+		case err != nil:
+			p.add(path+".url", "%q is not a valid URL; e.g. rtsp://192.168.1.10:554/stream", cam.RedactedURL())
+		case u.Host == "":
+			p.add(path+".url", "%q has no host; e.g. rtsp://192.168.1.10:554/stream", cam.RedactedURL())
+		}
+	}
+	if !contains(rtspTransports, cam.RTSPTransport) {
+		p.add(path+".rtsp_transport", "unknown transport %q; use %s", cam.RTSPTransport, orList(rtspTransports...))
+	}
+	switch {
+	case !(cam.FPS >= 0) || math.IsInf(cam.FPS, 0):
+		p.add(path+".fps", "%g; use 0 for no cap or a frame rate such as 10", cam.FPS)
+	case kind == KindTestsrc && cam.FPS == 0:
+		p.add(path+".fps", "0; a testsrc needs a frame rate above 0, e.g. %d", DefaultTestsrcFPS)
+	}
+	for _, d := range []struct {
+		name string
+		v    int
+	}{{"width", cam.Width}, {"height", cam.Height}} {
+		if d.v < 0 || (kind == KindTestsrc && d.v == 0) {
+			p.add(path+"."+d.name, "%d; use a size in pixels such as 640x480", d.v)
+		}
+	}
+	lo, hi := cam.Reconnect.Min, cam.Reconnect.Max
+	if lo <= 0 {
+		p.add(path+".reconnect.min", "%s; use a pause above 0, e.g. 500ms", lo)
+	}
+	if hi <= 0 {
+		p.add(path+".reconnect.max", "%s; use a pause above 0, e.g. 30s", hi)
+	}
+	if lo > 0 && hi > 0 && lo > hi {
+		p.add(path+".reconnect.max", "%s is below reconnect.min %s; make min <= max", hi, lo)
+	}
+}
+
+func (n *NATS) validate(p *problems) {
+	if n.URL != "" {
+		validateNATSURL(p, n.URL)
+	}
+	switch {
+	case n.Listen == "" && n.URL == "":
+		p.add("nats.listen", "empty; the embedded server needs an address, e.g. 127.0.0.1:4222")
+	case n.Listen != "":
+		if msg := checkHostPort(n.Listen); msg != "" {
+			p.add("nats.listen", "%s; e.g. 127.0.0.1:4222", msg)
+		}
+	}
+	validateSubjectPrefix(p, n.SubjectPrefix)
+	if n.PasswordFile != "" && n.User == "" {
+		p.add("nats.password_file", "needs nats.user; name the NATS user the password belongs to")
+	}
+	if n.TLS.Cert != "" && n.TLS.Key == "" {
+		p.add("nats.tls.cert", "needs nats.tls.key, the certificate's private key file")
+	}
+	if n.TLS.Key != "" && n.TLS.Cert == "" {
+		p.add("nats.tls.key", "needs nats.tls.cert, the certificate file")
+	}
+}
+
+// validateNATSURL checks a server list as nats.go takes it: comma-separated,
+// the scheme optional (nats:// is assumed).
+func validateNATSURL(p *problems, list string) {
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			p.add("nats.url", "%q has an empty entry; separate server URLs with single commas", list)
+			continue
+		}
+		if !strings.Contains(s, "://") {
+			s = "nats://" + s
+		}
+		u, err := url.Parse(s)
+		if err != nil {
+			p.add("nats.url", "%q is not a valid URL; e.g. nats://127.0.0.1:4222", redactUserinfo(s))
+			continue
+		}
+		if !contains([]string{"nats", "tls", "ws", "wss"}, strings.ToLower(u.Scheme)) {
+			p.add("nats.url", "unsupported scheme %q; use nats://, tls://, ws:// or wss://", u.Scheme)
+		}
+		if u.Host == "" {
+			p.add("nats.url", "%q has no host; e.g. nats://127.0.0.1:4222", u.Redacted())
+		}
+		if u.User != nil {
+			p.add("nats.url", "%q holds credentials; use nats.user with nats.password_file, or nats.token_file, so that no secret is in the config", u.Redacted())
+		}
+	}
+}
+
+func redactUserinfo(s string) string {
+	return Camera{URL: s}.RedactedURL()
+}
+
+func validateSubjectPrefix(p *problems, prefix string) {
+	if prefix == "" {
+		p.add("nats.subject_prefix", "empty; use a subject such as vigil")
+		return
+	}
+	for _, tok := range strings.Split(prefix, ".") {
+		switch {
+		case tok == "":
+			p.add("nats.subject_prefix", "%q has an empty token; separate tokens with single dots, e.g. site1.vigil", prefix)
+			return
+		case strings.ContainsAny(tok, "*> \t\r\n"):
+			p.add("nats.subject_prefix", "%q holds a space or a wildcard (* or >); use letters, digits, - and _, e.g. site1.vigil", prefix)
+			return
+		}
+	}
+}
+
+// checkHostPort returns "" for a valid "host:port" (host may be empty: all
+// interfaces) and otherwise what is wrong.
+func checkHostPort(s string) string {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("%q has port %q, not a number from 0 to 65535", s, port)
+	}
+	return ""
+}
+
+// CheckFiles reports the files the configuration names that do not exist or
+// are not regular files: camera files and devices, model, labels, runtime
+// library, secrets and TLS files. These are warnings, not errors: a camera's
+// file may appear after start, and the capture reports it at run time.
+// Relative paths are taken from the working directory.
+func (c *Config) CheckFiles() []error {
+	var p problems
+	check := func(path, name string) {
+		if name == "" {
+			return
+		}
+		fi, err := os.Stat(name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			p.add(path, "%q does not exist", name)
+		case err != nil:
+			p.add(path, "%v", err)
+		case fi.IsDir():
+			p.add(path, "%q is a directory; name a file", name)
+		}
+	}
+	for i, cam := range c.Cameras {
+		if cam.Enabled != nil && !*cam.Enabled {
+			continue
+		}
+		if kind, err := cam.Kind(); err == nil && (kind == KindFile || kind == KindDevice) {
+			check(fmt.Sprintf("cameras[%d].url", i), cam.URL)
+		}
+	}
+	check("model.path", c.Model.Path)
+	check("model.labels", c.Model.Labels)
+	check("model.onnxruntime_lib", c.Model.Runtime)
+	check("nats.password_file", c.NATS.PasswordFile)
+	check("nats.token_file", c.NATS.TokenFile)
+	check("nats.creds_file", c.NATS.CredsFile)
+	check("nats.tls.ca", c.NATS.TLS.CA)
+	check("nats.tls.cert", c.NATS.TLS.Cert)
+	check("nats.tls.key", c.NATS.TLS.Key)
+	return p
+}
