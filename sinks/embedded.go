@@ -1,0 +1,192 @@
+package sinks
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/rs/zerolog"
+)
+
+// Defaults of the embedded server.
+const (
+	DefaultEmbeddedHost = "127.0.0.1"
+	DefaultEmbeddedPort = 4222
+
+	embeddedReadyTimeout = 10 * time.Second
+)
+
+// EmbeddedOptions configures the in-process NATS server.
+type EmbeddedOptions struct {
+	Host      string // default "127.0.0.1"
+	Port      int    // default 4222; -1 picks a free port (tests)
+	StoreDir  string // JetStream store directory, required when JetStream is on
+	JetStream bool
+	// Logger receives the server's own log lines (notice → info, warn, error,
+	// fatal → error, debug); protocol tracing stays off.
+	Logger zerolog.Logger
+}
+
+// Embedded is a nats-server running inside the vigil process.
+type Embedded struct {
+	srv  *server.Server
+	once sync.Once
+}
+
+// StartEmbedded starts nats-server in-process and returns once it accepts
+// clients, or with an error that names the address and the fix.
+func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
+	host := opts.Host
+	if host == "" {
+		host = DefaultEmbeddedHost
+	}
+	port := opts.Port
+	if port == 0 {
+		port = DefaultEmbeddedPort
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if port < -1 || port > 65535 {
+		return nil, fmt.Errorf("embedded NATS on %s: port %d out of range; set nats.listen to a port in 1-65535", addr, port)
+	}
+	if opts.JetStream && opts.StoreDir == "" {
+		return nil, fmt.Errorf("embedded NATS on %s: JetStream needs a store directory; set the NATS store dir or turn JetStream off", addr)
+	}
+
+	// The server only reports a bind failure through its logger and would
+	// leave us waiting out the whole ready timeout, so ask the OS first.
+	if port > 0 {
+		if err := probeListen(addr); err != nil {
+			return nil, err
+		}
+	}
+
+	sopts := &server.Options{
+		ServerName: "vigil-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  opts.JetStream,
+		StoreDir:   opts.StoreDir,
+		NoSigs:     true, // the signals belong to vigil
+	}
+	srv, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS on %s: %w", addr, err)
+	}
+	logger := newServerLogger(opts.Logger)
+	srv.SetLoggerV2(logger, levelEnabled(opts.Logger, zerolog.DebugLevel), false, false)
+
+	go srv.Start()
+
+	deadline := time.Now().Add(embeddedReadyTimeout)
+	for {
+		select {
+		case msg := <-logger.fatal:
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			if strings.Contains(msg, syscall.EADDRINUSE.Error()) { // lost a race after the probe
+				return nil, addrInUse(addr)
+			}
+			return nil, fmt.Errorf("embedded NATS on %s: %s", addr, msg)
+		default:
+		}
+		if srv.ReadyForConnections(50 * time.Millisecond) {
+			break
+		}
+		if time.Now().After(deadline) {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			return nil, fmt.Errorf("embedded NATS on %s: not ready for connections after %s", addr, embeddedReadyTimeout)
+		}
+	}
+	e := &Embedded{srv: srv}
+	opts.Logger.Info().Str("component", "nats-server").Str("url", e.ClientURL()).
+		Bool("jetstream", opts.JetStream).Msg("embedded NATS ready")
+	return e, nil
+}
+
+func probeListen(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return addrInUse(addr)
+		}
+		return fmt.Errorf("embedded NATS on %s: %w; check nats.listen", addr, err)
+	}
+	return l.Close()
+}
+
+func addrInUse(addr string) error {
+	return fmt.Errorf("embedded NATS on %s: address in use; set nats.listen to another port or nats.url to use an external server", addr)
+}
+
+// ClientURL is the URL clients use to reach the server; an unspecified
+// listen address (0.0.0.0, ::) is reached through loopback.
+func (e *Embedded) ClientURL() string {
+	u := e.srv.ClientURL()
+	addr := e.srv.Addr()
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return u
+	}
+	loop := "127.0.0.1"
+	if tcp.IP.To4() == nil {
+		loop = "::1"
+	}
+	return "nats://" + net.JoinHostPort(loop, strconv.Itoa(tcp.Port))
+}
+
+// Shutdown stops the server and waits until it has stopped. It is safe to
+// call more than once.
+func (e *Embedded) Shutdown() {
+	e.once.Do(func() {
+		e.srv.Shutdown()
+		e.srv.WaitForShutdown()
+	})
+}
+
+// serverLogger routes nats-server's logging seam into zerolog.
+type serverLogger struct {
+	l     zerolog.Logger
+	fatal chan string
+}
+
+func newServerLogger(l zerolog.Logger) *serverLogger {
+	return &serverLogger{
+		l:     l.With().Str("component", "nats-server").Logger(),
+		fatal: make(chan string, 1),
+	}
+}
+
+// Noticef goes to debug: the server's banner and notices are many lines
+// that a vigil operator does not need; vigil logs its own "ready" line.
+func (s *serverLogger) Noticef(format string, v ...any) { s.l.Debug().Msgf(format, v...) }
+func (s *serverLogger) Warnf(format string, v ...any)   { s.l.Warn().Msgf(format, v...) }
+func (s *serverLogger) Errorf(format string, v ...any)  { s.l.Error().Msgf(format, v...) }
+func (s *serverLogger) Debugf(format string, v ...any)  { s.l.Debug().Msgf(format, v...) }
+func (s *serverLogger) Tracef(format string, v ...any)  { s.l.Trace().Msgf(format, v...) }
+
+// Fatalf must not exit: the server runs inside vigil, and StartEmbedded
+// turns the first fatal message into its error.
+func (s *serverLogger) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	s.l.Error().Bool("fatal", true).Msg(msg)
+	select {
+	case s.fatal <- msg:
+	default:
+	}
+}
+
+func levelEnabled(l zerolog.Logger, lvl zerolog.Level) bool {
+	e := l.WithLevel(lvl)
+	if e == nil {
+		return false
+	}
+	e.Discard()
+	return true
+}
