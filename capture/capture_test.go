@@ -1,0 +1,205 @@
+package capture
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/assets"
+)
+
+func TestKindOf(t *testing.T) {
+	cases := []struct {
+		url  string
+		want Kind
+		err  string
+	}{
+		{"testsrc", KindTestsrc, ""},
+		{"rtsp://127.0.0.1:8554/cam", KindRTSP, ""},
+		{"rtsps://cam.local/live", KindRTSP, ""},
+		{"http://10.0.0.5/mjpeg", KindHTTP, ""},
+		{"https://cam/video.mjpg", KindHTTP, ""},
+		{"/dev/video0", KindDevice, ""},
+		{"/dev/videoX", "", "/dev/videoN"},
+		{"deps/media/vtest.avi", KindFile, ""},
+		{"rtmp://server/live", "", `unsupported scheme "rtmp"`},
+		{"", "", "empty url"},
+	}
+	for _, c := range cases {
+		k, err := KindOf(c.url)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: err %v, want %q", c.url, err, c.err)
+			}
+			continue
+		}
+		if err != nil || k != c.want {
+			t.Errorf("%q: %v %v, want %v", c.url, k, err, c.want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	got := Redact("rtsp://admin:hunter2@10.1.1.1:554/stream")
+	if strings.Contains(got, "hunter2") || !strings.Contains(got, "admin") {
+		t.Errorf("Redact = %q", got)
+	}
+	if Redact("deps/media/vtest.avi") != "deps/media/vtest.avi" {
+		t.Error("Redact changed a path")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, r := range []float64{0, 0.5, 0.999} {
+		b := Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second, Rand: func() float64 { return r }}
+		prev := time.Duration(0)
+		for attempt := 0; attempt < 12; attempt++ {
+			d := b.Delay(attempt)
+			ceil := min(b.Min<<attempt, b.Max)
+			if d < ceil/2 || d > ceil {
+				t.Errorf("r=%v attempt %d: %v outside [%v, %v]", r, attempt, d, ceil/2, ceil)
+			}
+			if d < prev {
+				t.Errorf("r=%v attempt %d: %v shorter than before (%v)", r, attempt, d, prev)
+			}
+			prev = d
+		}
+	}
+}
+
+// collect runs a camera and keeps the frames' metadata, closing the images.
+type collector struct {
+	mu     sync.Mutex
+	seqs   []uint64
+	sizes  map[[2]int]int
+	closed int
+}
+
+func (c *collector) emit(f *Frame) {
+	c.mu.Lock()
+	c.seqs = append(c.seqs, f.Seq)
+	if c.sizes == nil {
+		c.sizes = map[[2]int]int{}
+	}
+	c.sizes[[2]int{f.Image.Cols(), f.Image.Rows()}]++
+	c.mu.Unlock()
+	f.Close()
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.seqs)
+}
+
+// waitFor polls cond until it holds or a generous bound passes; the bound
+// is a guard against hangs, not an assertion about speed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestFileToEndWithoutLoop(t *testing.T) {
+	cam, err := New(Config{ID: "mm", URL: assets.Media("Megamind.avi")}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cam.Lossless() {
+		t.Error("a file without real-time pacing must be lossless")
+	}
+	var c collector
+	if err := cam.Run(context.Background(), c.emit); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.seqs) < 100 {
+		t.Fatalf("read %d frames of Megamind.avi", len(c.seqs))
+	}
+	for i, s := range c.seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("frame %d has seq %d", i, s)
+		}
+	}
+	if len(c.sizes) != 1 {
+		t.Errorf("frame sizes %v", c.sizes)
+	}
+	st := cam.Status()
+	if st.State != StateStopped || st.Frames != uint64(len(c.seqs)) {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestFileLoops(t *testing.T) {
+	cam, _ := New(Config{ID: "mm", URL: assets.Media("Megamind.avi"), Loop: true}, zerolog.Nop())
+	var ended collector
+	// Megamind.avi has 270 frames; looping must run past the end.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { cam.Run(ctx, ended.emit); close(done) }()
+	waitFor(t, "frames past the end of the file", func() bool { return ended.count() > 400 })
+	cancel()
+	<-done
+	if st := cam.Status(); st.State != StateStopped || st.Reconnects != 0 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestTestsrc(t *testing.T) {
+	cam, _ := New(Config{ID: "t", URL: "testsrc", Width: 320, Height: 240, FPS: 200}, zerolog.Nop())
+	var c collector
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { cam.Run(ctx, c.emit); close(done) }()
+	waitFor(t, "20 testsrc frames", func() bool { return c.count() >= 20 })
+	if st := cam.Status(); st.State != StateStreaming || st.FPS <= 0 {
+		t.Errorf("status while running %+v", st)
+	}
+	cancel()
+	<-done
+	if _, ok := c.sizes[[2]int{320, 240}]; !ok || len(c.sizes) != 1 {
+		t.Errorf("sizes %v", c.sizes)
+	}
+}
+
+func TestMissingFileGoesDownAndRetries(t *testing.T) {
+	cam, _ := New(Config{ID: "gone", URL: "/nonexistent/video.mp4",
+		Backoff: Backoff{Min: time.Millisecond, Max: 4 * time.Millisecond}}, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var c collector
+	go func() { cam.Run(ctx, c.emit); close(done) }()
+	waitFor(t, "three reconnect attempts", func() bool { return cam.Status().Reconnects >= 3 })
+	st := cam.Status()
+	cancel()
+	<-done
+	if st.State != StateDown && st.State != StateConnecting {
+		t.Errorf("state %q, want down", st.State)
+	}
+	for _, w := range []string{`camera "gone"`, "/nonexistent/video.mp4", "no such file"} {
+		if !strings.Contains(st.LastError, w) {
+			t.Errorf("last error %q lacks %q", st.LastError, w)
+		}
+	}
+	if c.count() != 0 {
+		t.Errorf("%d frames from a missing file", c.count())
+	}
+}
+
+func TestNotAVideo(t *testing.T) {
+	cam, _ := New(Config{ID: "txt", URL: "capture_test.go", Backoff: Backoff{Min: time.Millisecond, Max: time.Millisecond}}, zerolog.Nop())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cam.Run(ctx, func(f *Frame) { f.Close() })
+	waitFor(t, "the camera to go down", func() bool { return cam.Status().Reconnects >= 1 })
+	if e := cam.Status().LastError; !strings.Contains(e, "capture_test.go") {
+		t.Errorf("last error %q", e)
+	}
+}
