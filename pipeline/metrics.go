@@ -1,0 +1,55 @@
+package pipeline
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	captured  *prometheus.CounterVec
+	processed *prometheus.CounterVec
+	dropped   *prometheus.CounterVec
+	stage     *prometheus.HistogramVec
+	latency   *prometheus.HistogramVec
+	cameraUp  *prometheus.GaugeVec
+	errors    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	ms := []float64{.001, .0025, .005, .01, .025, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5}
+	m := &metrics{
+		captured: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_frames_captured_total", Help: "Frames read from the camera.",
+		}, []string{"camera"}),
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_frames_processed_total", Help: "Frames that went through detection and tracking.",
+		}, []string{"camera"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_frames_dropped_total", Help: "Frames dropped, by camera, stage and reason.",
+		}, []string{"camera", "stage", "reason"}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_stage_seconds", Help: "Time a frame spent in each stage.", Buckets: ms,
+		}, []string{"stage"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_capture_to_publish_seconds", Help: "From capture to the sinks, per camera.", Buckets: ms,
+		}, []string{"camera"}),
+		cameraUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_camera_up", Help: "1 while the camera streams, 0 otherwise.",
+		}, []string{"camera"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_stage_errors_total", Help: "Frames a stage failed on.",
+		}, []string{"camera", "stage"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.captured, m.processed, m.dropped, m.stage, m.latency, m.cameraUp, m.errors} {
+			if err := reg.Register(c); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					panic(err)
+				}
+			}
+		}
+	}
+	return m
+}
