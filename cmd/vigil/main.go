@@ -1,0 +1,72 @@
+// Command vigil runs the video analytics pipeline and its tools.
+//
+//	vigil run [--config FILE] [flags]   the pipeline (the demo without a config)
+//	vigil detect [--json] [-o DIR] IMAGE...
+//	vigil config check FILE
+//	vigil version
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `vigil — real-time video analytics for the edge
+
+usage:
+  vigil run [--config FILE] [flags]      run the pipeline; without a config, the demo
+                                         (sample video, default model, embedded NATS,
+                                         HTTP on 127.0.0.1:8080)
+  vigil detect [--json] [-o DIR] IMAGE…  detect objects in images
+  vigil config check FILE                validate a config file
+  vigil config example                   print a commented example config
+  vigil version                          print vigil's, OpenCV's and onnxruntime's versions
+
+Run 'vigil COMMAND -h' for a command's flags.
+`
+
+// errUsage marks errors that are the user's invocation, exit status 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(args[1:], stdout, stderr)
+	case "detect":
+		err = cmdDetect(args[1:], stdout, stderr)
+	case "config":
+		err = cmdConfig(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		err = cmdVersion(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "vigil %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "vigil %s: %v\n", args[0], err)
+		return 1
+	}
+}

@@ -1,0 +1,460 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/config"
+	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/pipeline"
+	"github.com/vigil-vision/vigil/sinks"
+	"github.com/vigil-vision/vigil/track"
+)
+
+// stringsFlag collects a repeatable flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
+// runFlags override the config file, field by field.
+type runFlags struct {
+	config, logLevel, logFormat, model, runtime, http, natsURL, natsListen, dataDir string
+	sources                                                                         stringsFlag
+	maxFrames, threads                                                              int
+	realtime                                                                        bool
+	set                                                                             map[string]bool
+}
+
+func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
+	f := &runFlags{set: map[string]bool{}}
+	fs := flag.NewFlagSet("vigil run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", "", "YAML config `file` (default: the demo)")
+	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (overrides log_level)")
+	fs.StringVar(&f.logFormat, "log-format", "auto", "auto (console on a terminal, JSON otherwise), console or json")
+	fs.StringVar(&f.model, "model", "", "ONNX detector `path` (overrides model.path)")
+	fs.StringVar(&f.runtime, "onnxruntime-lib", "", "libonnxruntime.so `path` (overrides model.onnxruntime_lib)")
+	fs.StringVar(&f.http, "http", "", "HTTP listen `address`, or off (overrides http.listen)")
+	fs.StringVar(&f.natsURL, "nats-url", "", "external NATS `url` (overrides nats.url; default: embedded server)")
+	fs.StringVar(&f.natsListen, "nats-listen", "", "embedded NATS `address` (overrides nats.listen)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "`dir` for JetStream and state (overrides data_dir)")
+	fs.Var(&f.sources, "source", "camera `url` (repeatable; replaces the config's cameras, ids cam1, cam2, …)")
+	fs.IntVar(&f.maxFrames, "max-frames", 0, "stop after `n` processed frames (overrides pipeline.max_frames)")
+	fs.IntVar(&f.threads, "threads", 0, "onnxruntime intra-op `threads` (overrides model.intra_op_threads)")
+	fs.BoolVar(&f.realtime, "realtime", true, "pace --source files at their frame rate (false: as fast as possible, no drops)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	return f, nil
+}
+
+// loadConfig reads the file (or the demo defaults) and applies the flags.
+func loadConfig(f *runFlags) (*config.Config, error) {
+	cfg := config.Default()
+	if f.config != "" {
+		var err error
+		if cfg, err = config.Load(f.config); err != nil {
+			return nil, err
+		}
+	}
+	if f.set["log-level"] {
+		cfg.LogLevel = f.logLevel
+	}
+	if f.set["model"] {
+		cfg.Model.Path = f.model
+	}
+	if f.set["onnxruntime-lib"] {
+		cfg.Model.Runtime = f.runtime
+	}
+	if f.set["http"] {
+		cfg.HTTP.Listen = f.http
+	}
+	if f.set["nats-url"] {
+		cfg.NATS.URL = f.natsURL
+	}
+	if f.set["nats-listen"] {
+		cfg.NATS.Listen = f.natsListen
+	}
+	if f.set["data-dir"] {
+		cfg.DataDir = f.dataDir
+	}
+	if f.set["max-frames"] {
+		cfg.Pipeline.MaxFrames = f.maxFrames
+	}
+	if f.set["threads"] {
+		cfg.Model.IntraOpThreads = f.threads
+	}
+	if len(f.sources) > 0 {
+		cfg.Cameras = nil
+		for i, s := range f.sources {
+			c := config.DemoCamera(s)
+			c.ID = "cam" + strconv.Itoa(i+1)
+			c.Realtime = &f.realtime
+			c.Loop = &f.realtime // a file read as fast as possible ends; a paced one loops like a camera
+			cfg.Cameras = append(cfg.Cameras, c)
+		}
+	}
+	if len(cfg.Cameras) == 0 {
+		cfg.Cameras = []config.Camera{config.DemoCamera(assets.Media("vtest.avi"))}
+	}
+	if err := cfg.Validate(); err != nil {
+		name := f.config
+		if name == "" {
+			name = "flags"
+		}
+		return nil, fmt.Errorf("invalid configuration (%s):\n%w", name, err)
+	}
+	return cfg, nil
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	f, err := parseRunFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(f)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext(log)
+	defer stop()
+	return runPipeline(ctx, cfg, log)
+}
+
+// signalContext ends on SIGINT or SIGTERM; a second signal exits at once.
+func signalContext(log zerolog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s, ok := <-ch
+		if !ok {
+			return
+		}
+		log.Info().Str("signal", s.String()).Msg("shutting down: finishing frames in flight (signal again to quit at once)")
+		cancel()
+		if _, ok := <-ch; ok {
+			log.Warn().Msg("second signal: quitting without flushing")
+			os.Exit(130)
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); close(ch); cancel() }
+}
+
+// detectorOptions maps the config to the detector. The detector keeps
+// detections down to the tracker's low threshold: ByteTrack's second
+// association needs them, and only confirmed tracks leave vigil.
+func detectorOptions(cfg *config.Config, log zerolog.Logger) detect.Options {
+	m := cfg.Model
+	cc := map[string]float32{}
+	for k, v := range m.ClassConfidence {
+		cc[k] = float32(v)
+	}
+	path := m.Path
+	if path == "" {
+		path = assets.Model()
+	}
+	return detect.Options{
+		Model: path, Labels: m.Labels, Decoder: m.Decoder,
+		Confidence: float32(m.Confidence), ClassConfidence: cc,
+		IoU: float32(m.IoU), ClassAgnostic: m.ClassAgnosticNMS, MaxDetections: m.MaxDetections,
+		Providers: m.Providers, FallbackToCPU: m.FallbackToCPU, IntraOpThreads: m.IntraOpThreads,
+		CUDADeviceID: m.CUDA.DeviceID,
+		TensorRT:     detect.TensorRTOptions{DeviceID: m.TensorRT.DeviceID, FP16: m.TensorRT.FP16, EngineCacheDir: m.TensorRT.EngineCacheDir},
+		Logger:       log.With().Str("stage", "detect").Logger(),
+	}
+}
+
+func runtimePath(cfg *config.Config) string {
+	if cfg.Model.Runtime != "" {
+		return cfg.Model.Runtime
+	}
+	return assets.Library()
+}
+
+func trackerConfig(c config.Tracker) track.Config {
+	return track.Config{
+		HighThreshold: c.HighThreshold, LowThreshold: c.LowThreshold, NewTrackThreshold: c.NewTrackThreshold,
+		MatchThreshold: c.MatchThreshold, SecondMatchThreshold: c.SecondMatchThreshold,
+		UnconfirmedMatchThreshold: c.UnconfirmedMatchThreshold,
+		BufferFrames:              c.BufferFrames, MinHits: c.MinHits, ClassAware: c.ClassAware,
+	}
+}
+
+func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (err error) {
+	start := time.Now()
+	if err := detect.InitRuntime(runtimePath(cfg)); err != nil {
+		return err
+	}
+	dopts := detectorOptions(cfg, log)
+	dopts.Confidence = min(dopts.Confidence, float32(cfg.Tracker.LowThreshold))
+	det, err := detect.New(dopts)
+	if err != nil {
+		return err
+	}
+	defer det.Close()
+	w, h := det.InputSize()
+	log.Info().Str("model", dopts.Model).Str("decoder", det.Layout().String()).Int("classes", len(det.Labels())).
+		Str("input", fmt.Sprintf("%dx%d", w, h)).Strs("providers", det.Providers()).Msg("detector ready")
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	nc, shutdownNATS, err := connectNATS(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownNATS()
+	pub, err := sinks.NewTracksPublisher(nc, sinks.PublisherOptions{
+		Prefix: cfg.NATS.SubjectPrefix, Registerer: reg, Logger: log.With().Str("stage", "publish").Logger(),
+	})
+	if err != nil {
+		return err
+	}
+	pubCtx, stopPub := context.WithCancel(context.Background())
+	pubDone := make(chan struct{})
+	go func() { defer close(pubDone); pub.Run(pubCtx) }()
+
+	var cams []*capture.Camera
+	for _, c := range cfg.Cameras {
+		if c.Enabled != nil && !*c.Enabled {
+			continue
+		}
+		cam, err := capture.New(captureConfig(c), log)
+		if err != nil {
+			stopPub()
+			return err
+		}
+		cams = append(cams, cam)
+	}
+	p, err := pipeline.New(pipeline.Options{
+		Cameras: cams, Detector: det, Labels: det.Labels(), Tracker: trackerConfig(cfg.Tracker),
+		Sinks: []pipeline.Sink{natsSink{pub}}, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize,
+		Registry: reg, Logger: log,
+	})
+	if err != nil {
+		stopPub()
+		return err
+	}
+
+	var web *sinks.HTTPServer
+	if cfg.HTTP.Enabled() {
+		web, err = sinks.StartHTTP(sinks.HTTPOptions{
+			Listen: cfg.HTTP.Listen, Gatherer: reg, Logger: log,
+			Health:  func() sinks.Health { return health(p, cams, pubDone) },
+			Cameras: func() any { return cameraStates(p, cams) },
+		})
+		if err != nil {
+			stopPub()
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			web.Shutdown(sctx)
+		}()
+		log.Info().Str("url", "http://"+web.Addr()).Msg("http: /healthz /metrics /api/cameras")
+	}
+	ids := make([]string, len(cams))
+	for i, c := range cams {
+		ids[i] = c.ID() + "=" + c.Status().URL
+	}
+	log.Info().Strs("cameras", ids).Str("nats", sinks.RedactURL(nc.ConnectedUrlRedacted())).
+		Str("subjects", sinks.TracksSubject(cfg.NATS.SubjectPrefix, "<camera>")).Msg("vigil running")
+
+	runErr := p.Run(ctx)
+
+	// Flush: the publisher sends what is queued, then NATS shuts down.
+	stopPub()
+	<-pubDone
+	if err := pub.Close(); err != nil {
+		log.Warn().Err(err).Msg("flushing NATS")
+	}
+	det.Close() // before counting Mats: its resize buffer is one
+	st := pub.Stats()
+	ev := log.Info().Int64("processed", p.Processed()).Uint64("published", st.Published).
+		Uint64("publish_dropped", st.Dropped).Uint64("publish_errors", st.Errors).
+		Str("uptime", time.Since(start).Round(time.Millisecond).String())
+	for _, c := range cams {
+		pr, dr := p.CameraCounts(c.ID())
+		ev = ev.Str("camera_"+c.ID(), fmt.Sprintf("processed=%d dropped=%d", pr, dr))
+	}
+	if n := openMats(); n >= 0 {
+		ev = ev.Int("mats_open", n) // built with -tags matprofile
+	}
+	ev.Msg("vigil stopped")
+	return runErr
+}
+
+func captureConfig(c config.Camera) capture.Config {
+	b := func(p *bool, def bool) bool {
+		if p == nil {
+			return def
+		}
+		return *p
+	}
+	return capture.Config{
+		ID: c.ID, URL: c.URL, Loop: b(c.Loop, true), Realtime: b(c.Realtime, true),
+		RTSPTransport: c.RTSPTransport, FPS: c.FPS, Width: c.Width, Height: c.Height,
+		Backoff: capture.Backoff{Min: c.Reconnect.Min.D(), Max: c.Reconnect.Max.D()},
+	}
+}
+
+// connectNATS starts the embedded server unless nats.url names one, and
+// connects to it.
+func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), error) {
+	url := cfg.NATS.URL
+	var emb *sinks.Embedded
+	if url == "" {
+		host, portStr, err := net.SplitHostPort(cfg.NATS.Listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nats.listen %q: %w", cfg.NATS.Listen, err)
+		}
+		port, _ := strconv.Atoi(portStr)
+		if port == 0 {
+			port = -1 // any free port
+		}
+		js := cfg.NATS.JetStream == nil || *cfg.NATS.JetStream
+		emb, err = sinks.StartEmbedded(sinks.EmbeddedOptions{
+			Host: host, Port: port, JetStream: js, StoreDir: cfg.DataDir, // nats-server adds jetstream/ itself
+			Logger: log.With().Str("stage", "nats").Logger(),
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		url = emb.ClientURL()
+	}
+	password, token, err := cfg.ReadSecrets()
+	if err != nil {
+		if emb != nil {
+			emb.Shutdown()
+		}
+		return nil, nil, err
+	}
+	nc, err := sinks.Connect(sinks.ConnOptions{
+		URL: url, Name: "vigil", User: cfg.NATS.User, Password: password, Token: token,
+		CredsFile: cfg.NATS.CredsFile, TLSCA: cfg.NATS.TLS.CA, TLSCert: cfg.NATS.TLS.Cert, TLSKey: cfg.NATS.TLS.Key,
+		TLSInsecureSkipVerify: cfg.NATS.TLS.InsecureSkipVerify, Logger: log.With().Str("stage", "nats").Logger(),
+	})
+	if err != nil {
+		if emb != nil {
+			emb.Shutdown()
+		}
+		return nil, nil, err
+	}
+	return nc, func() {
+		nc.Close()
+		if emb != nil {
+			emb.Shutdown()
+		}
+	}, nil
+}
+
+// natsSink publishes every processed frame's tracks; it never blocks.
+type natsSink struct{ pub *sinks.TracksPublisher }
+
+func (s natsSink) Consume(r *pipeline.Result) {
+	s.pub.Publish(tracksMessage(r))
+}
+
+func tracksMessage(r *pipeline.Result) *sinks.TracksMessage {
+	f := r.Frame
+	m := &sinks.TracksMessage{
+		Camera: f.Camera, Seq: f.Seq, CapturedAt: f.Time,
+		Width: f.Image.Cols(), Height: f.Image.Rows(),
+		Objects: make([]sinks.Object, 0, len(r.Tracks)),
+		TimingsMS: map[string]float64{
+			"queue":       ms(r.Timings.Queue),
+			"preprocess":  ms(r.Timings.Preprocess),
+			"infer":       ms(r.Timings.Infer),
+			"postprocess": ms(r.Timings.Postprocess),
+			"track":       ms(r.Timings.Track),
+			"total":       ms(r.Timings.Total),
+		},
+	}
+	for _, t := range r.Tracks {
+		label := strconv.Itoa(t.Class)
+		if t.Class >= 0 && t.Class < len(r.Labels) {
+			label = r.Labels[t.Class]
+		}
+		m.Objects = append(m.Objects, sinks.Object{
+			TrackID: t.ID, Class: t.Class, Label: label, Score: round(t.Score, 4),
+			Box: sinks.Box{X: round(t.Box.X1, 1), Y: round(t.Box.Y1, 1), W: round(t.Box.X2-t.Box.X1, 1), H: round(t.Box.Y2-t.Box.Y1, 1)},
+		})
+	}
+	return m
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/1e6, 3) }
+
+func round(v float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	if v < 0 {
+		return -float64(int64(-v*p+0.5)) / p
+	}
+	return float64(int64(v*p+0.5)) / p
+}
+
+// health is ready when every stage runs and the publisher is alive.
+func health(p *pipeline.Pipeline, cams []*capture.Camera, pubDone <-chan struct{}) sinks.Health {
+	stages := p.Stages()
+	select {
+	case <-pubDone:
+		stages["publish"] = false
+	default:
+		stages["publish"] = true
+	}
+	ready := len(stages) >= 3+len(cams)
+	for _, up := range stages {
+		ready = ready && up
+	}
+	return sinks.Health{Ready: ready, Stages: stages, Cameras: cameraStates(p, cams)}
+}
+
+type cameraState struct {
+	capture.Status
+	Processed uint64 `json:"processed"`
+	Dropped   uint64 `json:"dropped"`
+}
+
+func cameraStates(p *pipeline.Pipeline, cams []*capture.Camera) []cameraState {
+	out := make([]cameraState, 0, len(cams))
+	for _, c := range cams {
+		pr, dr := p.CameraCounts(c.ID())
+		s := c.Status()
+		s.FPS = round(s.FPS, 2)
+		out = append(out, cameraState{Status: s, Processed: pr, Dropped: dr})
+	}
+	return out
+}
