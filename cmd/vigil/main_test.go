@@ -463,3 +463,19 @@ func TestVersion(t *testing.T) {
 }
 
 var _ = context.Background
+
+func TestExampleConfigIsValid(t *testing.T) {
+	p := filepath.Join(moduleRoot(t), "assets", "vigil.example.yaml")
+	out, err := exec.Command(vigilBin, "config", "check", p).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok (1 cameras)") {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	shown, err := exec.Command(vigilBin, "config", "example").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, _ := os.ReadFile(p)
+	if !bytes.Equal(shown, onDisk) {
+		t.Error("`vigil config example` differs from assets/vigil.example.yaml")
+	}
+}
