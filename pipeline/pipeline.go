@@ -278,24 +278,11 @@ func (p *Pipeline) drainedAfterStop() bool {
 // postStage tracks and hands results to the sinks, one camera's frames in
 // order; it owns each frame from here and closes it.
 func (p *Pipeline) postStage() {
-	trackers := map[string]*track.Tracker{}
-	var tdets []track.Detection
+	tracking := NewTracking(p.opts.Tracker)
 	for r := range p.results {
 		f := r.Frame
-		tr := trackers[f.Camera]
-		if tr == nil {
-			tr = track.New(p.opts.Tracker)
-			trackers[f.Camera] = tr
-		}
 		t0 := time.Now()
-		tdets = tdets[:0]
-		for _, d := range r.Detections {
-			tdets = append(tdets, track.Detection{
-				Box:   track.Box{X1: float64(d.Box.X1), Y1: float64(d.Box.Y1), X2: float64(d.Box.X2), Y2: float64(d.Box.Y2)},
-				Score: float64(d.Score), Class: d.Class,
-			})
-		}
-		r.Tracks = tr.Update(tdets)
+		r.Tracks = tracking.Update(f.Camera, r.Detections)
 		r.Timings.Track = time.Since(t0)
 		r.Timings.Total = time.Since(f.Time)
 		p.m.stage.WithLabelValues("track").Observe(r.Timings.Track.Seconds())
