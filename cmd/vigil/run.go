@@ -257,7 +257,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (e
 	}
 	p, err := pipeline.New(pipeline.Options{
 		Cameras: cams, Detector: det, Labels: det.Labels(), Tracker: trackerConfig(cfg.Tracker),
-		Sinks: []pipeline.Sink{natsSink{pub}}, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize,
+		Sinks: []pipeline.Sink{sinks.NATSSink{Publisher: pub}}, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize,
 		Registry: reg, Logger: log,
 	})
 	if err != nil {
@@ -376,41 +376,6 @@ func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), er
 			emb.Shutdown()
 		}
 	}, nil
-}
-
-// natsSink publishes every processed frame's tracks; it never blocks.
-type natsSink struct{ pub *sinks.TracksPublisher }
-
-func (s natsSink) Consume(r *pipeline.Result) {
-	s.pub.Publish(tracksMessage(r))
-}
-
-func tracksMessage(r *pipeline.Result) *sinks.TracksMessage {
-	f := r.Frame
-	m := &sinks.TracksMessage{
-		Camera: f.Camera, Seq: f.Seq, CapturedAt: f.Time,
-		Width: f.Image.Cols(), Height: f.Image.Rows(),
-		Objects: make([]sinks.Object, 0, len(r.Tracks)),
-		TimingsMS: map[string]float64{
-			"queue":       ms(r.Timings.Queue),
-			"preprocess":  ms(r.Timings.Preprocess),
-			"infer":       ms(r.Timings.Infer),
-			"postprocess": ms(r.Timings.Postprocess),
-			"track":       ms(r.Timings.Track),
-			"total":       ms(r.Timings.Total),
-		},
-	}
-	for _, t := range r.Tracks {
-		label := strconv.Itoa(t.Class)
-		if t.Class >= 0 && t.Class < len(r.Labels) {
-			label = r.Labels[t.Class]
-		}
-		m.Objects = append(m.Objects, sinks.Object{
-			TrackID: t.ID, Class: t.Class, Label: label, Score: round(t.Score, 4),
-			Box: sinks.Box{X: round(t.Box.X1, 1), Y: round(t.Box.Y1, 1), W: round(t.Box.X2-t.Box.X1, 1), H: round(t.Box.Y2-t.Box.Y1, 1)},
-		})
-	}
-	return m
 }
 
 func ms(d time.Duration) float64 { return round(float64(d)/1e6, 3) }
