@@ -39,10 +39,12 @@ vet: $(STAMP)
 # matprofile pass counts gocv Mats left open after the pipeline runs.
 test: deps vet
 	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -count=1 -tags matprofile -run 'NoMatLeft|MatProfile' ./pipeline ./cmd/vigil
+	$(GO) test -count=1 -tags matprofile -run 'NoMatLeft' ./pipeline
 
+# One run, same model, frames and threads: raw onnxruntime vs the pipeline,
+# and capture→publish latency; results land in bench/results/.
 bench: deps
-	$(GO) run ./bench/cmd/vigil-bench
+	$(GO) run ./bench/cmd/vigil-bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

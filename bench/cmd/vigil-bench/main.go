@@ -1,0 +1,256 @@
+// Command vigil-bench measures how close vigil's full pipeline comes to the
+// bare model, and how late its results are at real-time pacing.
+//
+// In one run, with one model, one video (vtest.avi) and one intra-op thread
+// count, it measures, in rounds that interleave them so that drift in the
+// machine's speed falls on all alike:
+//
+//   - raw: onnxruntime alone, Run() on a preallocated, letterboxed frame;
+//   - detect: vigil's detector alone on that frame (letterbox, infer,
+//     decode, NMS), which splits the gap between raw and pipeline into the
+//     detector's own work and the rest;
+//   - pipeline: decode → letterbox → infer → NMS → track → publish to an
+//     embedded NATS, on the file read losslessly as fast as it goes;
+//
+// then raw once more, so that every pipeline run has a raw run on each side;
+// and last, latency: the same pipeline with the file paced like a camera,
+// capture → publish per frame, and the share of frames dropped.
+//
+// Each number is printed as a "name: value" line on stdout and written, with
+// the command line and the machine, to a dated file in the results folder
+// and to latest.txt beside it. Progress and logs go to stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/detect"
+	"gocv.io/x/gocv"
+)
+
+// config is what the flags set.
+type config struct {
+	Rounds     int
+	Frames     int
+	Threads    int
+	Warmup     int
+	Latency    time.Duration
+	FPS        float64
+	Video      string
+	Results    string
+	CPUProfile string
+}
+
+func parseFlags() config {
+	var c config
+	flag.IntVar(&c.Rounds, "rounds", 3, "raw, detect and pipeline runs, interleaved; raw runs once more at the end")
+	flag.IntVar(&c.Frames, "frames", 60, "timed calls in each raw and detect run; frames, warm-up included, in each pipeline run")
+	flag.IntVar(&c.Threads, "threads", 2, "onnxruntime intra-op threads, for raw and pipeline alike")
+	flag.IntVar(&c.Warmup, "warmup", 3, "untimed runs (raw) and results (pipeline) before timing starts")
+	flag.DurationVar(&c.Latency, "latency-duration", 30*time.Second, "how long the real-time latency run lasts")
+	flag.Float64Var(&c.FPS, "fps", 10, "frame rate of the real-time latency run")
+	flag.StringVar(&c.Video, "video", assets.Media("vtest.avi"), "video file to run on")
+	flag.StringVar(&c.Results, "results", "bench/results", "folder for the dated results file and latest.txt; empty: write none")
+	flag.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.Parse()
+	return c
+}
+
+func (c config) validate() error {
+	switch {
+	case c.Rounds < 1:
+		return fmt.Errorf("-rounds %d: must be at least 1", c.Rounds)
+	case c.Frames <= c.Warmup+1:
+		return fmt.Errorf("-frames %d: must be more than -warmup (%d) + 1", c.Frames, c.Warmup)
+	case c.Threads < 1:
+		return fmt.Errorf("-threads %d: must be at least 1", c.Threads)
+	case c.Warmup < 0:
+		return fmt.Errorf("-warmup %d: must be at least 0", c.Warmup)
+	case c.Latency <= 0:
+		return fmt.Errorf("-latency-duration %s: must be positive", c.Latency)
+	case c.FPS <= 0:
+		return fmt.Errorf("-fps %v: must be positive", c.FPS)
+	}
+	return nil
+}
+
+func main() {
+	cfg := parseFlags()
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "vigil-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg config) error {
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if err := checkDeps(cfg.Video); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile %s: %w", cfg.CPUProfile, err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	log := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	if err := detect.InitRuntime(assets.Library()); err != nil {
+		return err
+	}
+	rep := newReport()
+	if err := measure(ctx, cfg, rep, log); err != nil {
+		return err
+	}
+	if cfg.Results == "" {
+		return nil
+	}
+	path, err := rep.write(cfg.Results, time.Now())
+	if err != nil {
+		return err
+	}
+	progress("results written to %s", path)
+	return nil
+}
+
+// checkDeps names everything `make deps` should have fetched and is missing.
+func checkDeps(video string) error {
+	var missing []string
+	for _, p := range []string{assets.Library(), assets.Model(), video} {
+		if _, err := os.Stat(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s: run `make deps` (or set VIGIL_DEPS_DIR to where it put them)", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// measure runs the interleaved rounds, the closing raw run and the latency
+// run, adding the numbers to rep.
+func measure(ctx context.Context, cfg config, rep *report, log zerolog.Logger) error {
+	b, err := openBench(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	rr, err := b.rounds(ctx)
+	if err != nil {
+		return err
+	}
+	rep.addRounds(rr)
+	progress("latency: %s at %g fps, real-time", cfg.Latency, cfg.FPS)
+	lat, err := b.latency(ctx)
+	if err != nil {
+		return err
+	}
+	rep.addLatency(lat)
+	if ctx.Err() != nil {
+		return errors.New("interrupted")
+	}
+	return nil
+}
+
+// bench holds what every measurement shares: one detector (the pipeline's),
+// one raw session, one frame and one NATS.
+type bench struct {
+	cfg   config
+	log   zerolog.Logger
+	det   *detect.Detector
+	frame gocv.Mat
+	raw   *rawBench
+	nats  *bus
+}
+
+func openBench(cfg config, log zerolog.Logger) (*bench, error) {
+	b := &bench{cfg: cfg, log: log}
+	var err error
+	if b.det, err = detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: cfg.Threads, Logger: log}); err != nil {
+		return nil, err
+	}
+	if b.frame, err = firstFrame(cfg.Video); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if b.raw, err = newRawBench(cfg, b.det, b.frame); err != nil {
+		b.Close()
+		return nil, err
+	}
+	if b.nats, err = startBus(log); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Close frees what openBench made.
+func (b *bench) Close() {
+	if b.nats != nil {
+		b.nats.Close()
+	}
+	if b.raw != nil {
+		b.raw.Close()
+	}
+	if b.frame.Ptr() != nil {
+		b.frame.Close()
+	}
+	b.det.Close()
+}
+
+// rounds are the throughput runs, in the order they ran.
+type rounds struct {
+	raw, detect []timedRun
+	pipeline    []throughputRun
+}
+
+// rounds runs raw, detect and pipeline in turn, -rounds times, then raw
+// once more.
+func (b *bench) rounds(ctx context.Context) (rounds, error) {
+	var rr rounds
+	for i := range b.cfg.Rounds {
+		progress("round %d/%d: raw, detect, pipeline; %d warm-up + %d frames each, %d threads",
+			i+1, b.cfg.Rounds, b.cfg.Warmup, b.cfg.Frames, b.cfg.Threads)
+		r, err := b.raw.Measure()
+		if err != nil {
+			return rr, err
+		}
+		d, err := measureDetect(b.det, b.frame, b.cfg.Warmup, b.cfg.Frames)
+		if err != nil {
+			return rr, err
+		}
+		p, err := b.throughput(ctx)
+		if err != nil {
+			return rr, err
+		}
+		rr.raw, rr.detect, rr.pipeline = append(rr.raw, r), append(rr.detect, d), append(rr.pipeline, p)
+	}
+	progress("raw (closing run)")
+	r, err := b.raw.Measure()
+	rr.raw = append(rr.raw, r)
+	return rr, err
+}
+
+// progress tells the person waiting what runs now, on stderr.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "vigil-bench: "+format+"\n", args...)
+}
