@@ -81,3 +81,40 @@ func plainNMS(d []Detection, iou float32) []Detection {
 	}
 	return out
 }
+
+func TestDecodeV8MatchesPlain(t *testing.T) {
+	// The row-major fast path picks the same class and score as the
+	// anchor-by-anchor reading of the layout.
+	r := rand.New(rand.NewPCG(5, 6))
+	const classes, n = 80, 2000
+	out := make([]float32, (4+classes)*n)
+	for i := range out {
+		out[i] = r.Float32()
+	}
+	d := Decoder{Layout: LayoutYOLOv8, Shape: [3]int64{1, 4 + classes, n}, Default: 0.9}
+	got, err := d.Decode(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []Detection
+	for i := 0; i < n; i++ {
+		best, bestC := float32(-1), -1
+		for c := 0; c < classes; c++ {
+			if s := out[(4+c)*n+i]; s > best {
+				best, bestC = s, c
+			}
+		}
+		if best >= 0.9 {
+			cx, cy, w, h := out[i], out[n+i], out[2*n+i], out[3*n+i]
+			want = append(want, Detection{Class: bestC, Score: best, Box: Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}})
+		}
+	}
+	if len(got) != len(want) || len(want) == 0 {
+		t.Fatalf("got %d, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("[%d] %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
