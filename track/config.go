@@ -3,6 +3,7 @@ package track
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Config holds the tracker's thresholds. Scores and IoUs are in [0, 1].
@@ -27,7 +28,8 @@ type Config struct {
 	// confirmed track and a high detection left over by the first association.
 	UnconfirmedMatchThreshold float64
 	// BufferFrames is how many consecutive frames a lost track is kept, and
-	// can be found again with the same ID, before it is removed.
+	// can be found again with the same ID, before it is removed. Callers
+	// that know the frame rate scale it with BufferForFPS.
 	BufferFrames int
 	// MinHits is how many consecutive matched frames make a new track
 	// confirmed, reported and given an ID. A miss before that removes it.
@@ -101,4 +103,21 @@ func (c Config) Validate() error {
 		bad("min_hits", "must be >= 1, got %d", c.MinHits)
 	}
 	return errors.Join(errs...)
+}
+
+// BaseFPS is the frame rate BufferFrames is counted at when it is scaled
+// with BufferForFPS: ByteTrack's 30 frames are one second.
+const BaseFPS = 30
+
+// BufferForFPS scales a lost-track buffer given in frames at BaseFPS to a
+// stream of fps frames per second, so that a lost track is kept for the same
+// time at any frame rate: 30 frames at 30 fps are 10 frames at 10 fps. It
+// returns buffer unchanged when fps is not a positive number (unknown), and
+// never less than 1 for a positive buffer. ByteTrack does the same with
+// int(fps/30*track_buffer); this rounds to the nearest frame instead.
+func BufferForFPS(buffer int, fps float64) int {
+	if !(fps > 0) || math.IsInf(fps, 0) || buffer <= 0 {
+		return buffer
+	}
+	return max(1, int(math.Round(float64(buffer)*fps/BaseFPS)))
 }

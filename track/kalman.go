@@ -10,6 +10,19 @@ const (
 	stdWeightVelocity = 1.0 / 160
 )
 
+// Measurement noise of a settled track, one matched in at least settleHits
+// frames: 1.75 times ByteTrack's. Detector errors persist over frames, and a
+// half-hidden object is boxed by its visible part; a filter that trusts each
+// box as much as ByteTrack's does takes those errors for motion, and its
+// prediction drifts while the object is hidden. A young track keeps
+// ByteTrack's weight so that it learns its velocity in a few frames. Measured
+// with package mot on 24 synthetic sequences not used to choose it: IDF1 up
+// in 21, MOTA in 20, overall IDF1 +3.2 and HOTA +1.8 points (mot/README.md).
+const (
+	stdWeightSettled = 1.75 / 20
+	settleHits       = 5
+)
+
 // kalman is a constant-velocity Kalman filter on the state
 // (cx, cy, a, h, vcx, vcy, va, vh): box centre, aspect ratio w/h, height and
 // their rates per frame. The measurement is (cx, cy, a, h). Fixed-size arrays
@@ -70,12 +83,18 @@ func (k *kalman) predict() {
 	}
 }
 
-// update corrects the state with the measurement z. It reports false, and
-// leaves the filter unchanged, if the innovation covariance is not positive
-// definite, which only happens for degenerate boxes.
+// update corrects the state with the measurement z, whose position noise is
+// ByteTrack's 1/20 of the height. It reports false, and leaves the filter
+// unchanged, if the innovation covariance is not positive definite, which
+// only happens for degenerate boxes.
 func (k *kalman) update(z [4]float64) bool {
+	return k.updateWeighted(z, stdWeightPosition)
+}
+
+// updateWeighted is update with a position noise of weight times the height.
+func (k *kalman) updateWeighted(z [4]float64, weight float64) bool {
 	h := k.mean[3]
-	p := stdWeightPosition * h
+	p := weight * h
 	noise := [4]float64{p, p, 1e-1, p}
 
 	// S = HPHᵀ + R: H picks the first four state components.

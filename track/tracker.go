@@ -25,6 +25,9 @@ type Track struct {
 	Box   Box     // the matched detection's box, not the Kalman estimate
 	Hits  int     // frames matched so far
 	Age   int     // frames since the track was born: 0 in its first frame
+	// Velocity is the Kalman filter's motion estimate after this frame's
+	// match, per frame (per Update); Predict moves Box with it.
+	Velocity Velocity
 }
 
 type trackState uint8
@@ -166,7 +169,7 @@ func (t *Tracker) AppendUpdate(dst []Track, dets []Detection) []Track {
 		}
 		dst = append(dst, Track{
 			ID: tr.id, Class: tr.class, Score: tr.score, Box: tr.box,
-			Hits: tr.hits, Age: t.frame - tr.born,
+			Hits: tr.hits, Age: t.frame - tr.born, Velocity: tr.kf.velocity(),
 		})
 	}
 	slices.SortFunc(dst[n:], func(a, b Track) int { return cmp.Compare(a.ID, b.ID) })
@@ -230,7 +233,11 @@ func (t *Tracker) start(tr *strack, d Detection) {
 
 // apply records that tr matched d in this frame.
 func (t *Tracker) apply(tr *strack, d Detection) {
-	if !tr.kf.update(measurement(d.Box)) {
+	weight := stdWeightPosition
+	if tr.hits >= settleHits {
+		weight = stdWeightSettled
+	}
+	if !tr.kf.updateWeighted(measurement(d.Box), weight) {
 		tr.kf.initiate(measurement(d.Box))
 	}
 	tr.class, tr.score, tr.box = d.Class, d.Score, d.Box

@@ -3,6 +3,8 @@
 //	vigil run [--config FILE] [flags]   the pipeline (the demo without a config)
 //	vigil detect [--json] [-o DIR] IMAGE...
 //	vigil config check FILE
+//	vigil track --det DET.txt -o OUT.txt [--fps N] [tracker flags]
+//	vigil eval mot --gt GT.txt --res RES.txt [--json]
 //	vigil version
 package main
 
@@ -23,6 +25,12 @@ usage:
   vigil detect [--json] [-o DIR] IMAGE…  detect objects in images
   vigil config check FILE                validate a config file
   vigil config example                   print a commented example config
+  vigil track --det DET.txt -o OUT.txt [--fps N] [tracker flags]
+                                         run the tracker on MOTChallenge detections
+                                         (or --det MOTDIR -o OUTDIR, one file a sequence)
+  vigil eval mot --gt GT.txt --res RES.txt [--json]
+                                         score tracking results: HOTA, MOTA, IDF1, …
+                                         (or --gt MOTDIR --res RESDIR)
   vigil version                          print vigil's, OpenCV's and onnxruntime's versions
 
 Run 'vigil COMMAND -h' for a command's flags.
@@ -48,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDetect(args[1:], stdout, stderr)
 	case "config":
 		err = cmdConfig(args[1:], stdout, stderr)
+	case "track":
+		err = cmdTrack(args[1:], stdout, stderr)
+	case "eval":
+		err = cmdEval(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		err = cmdVersion(stdout)
 	case "help", "-h", "--help":
