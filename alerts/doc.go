@@ -1,0 +1,18 @@
+// Package alerts carries rule events out of vigil durably: the decision half
+// that actuators (a PLC stopping a line) depend on.
+//
+// In: rules.Events, per camera and frame (Alerts.Observe runs the cameras'
+// rules engines on each frame's tracks). Out: one JSON Message per event on
+// the JetStream stream VIGIL_EVENTS, subject "<prefix>.<camera>.events.<rule>",
+// each with a Nats-Msg-Id so that the stream drops re-sends; the rules'
+// current counts and occupancy in the key-value bucket VIGIL_COUNTS, key
+// "<camera>.<rule>"; and answers on "<prefix>.<camera>.cmd" to arm, disarm,
+// reset and status commands.
+//
+// An event is accepted only once it is on disk: Publisher.Accept appends it
+// to a Spool (fsync'd segment files under the data directory) and returns.
+// A single goroutine publishes the spool in order, waiting for JetStream's
+// acknowledgement before it moves on, so events survive NATS outages and
+// vigil restarts. The spool is bounded by size and age; when full it drops
+// the oldest events, counts them and says so loudly.
+package alerts

@@ -1,0 +1,103 @@
+package alerts
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	accepted   *prometheus.CounterVec
+	published  prometheus.Counter
+	duplicates prometheus.Counter
+	errors     *prometheus.CounterVec
+	dropped    *prometheus.CounterVec
+	pending    prometheus.Gauge
+	bytes      prometheus.Gauge
+	append     prometheus.Histogram
+	events     *prometheus.CounterVec
+}
+
+func (m *metrics) errorsVec() *prometheus.CounterVec {
+	if m == nil {
+		return nil
+	}
+	return m.errors
+}
+
+// newMetrics registers the alert metrics, or reuses those registered before.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_alerts_accepted_total", Help: "Rule events written to the spool.",
+		}, []string{"camera"}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_alerts_published_total", Help: "Rule events acknowledged by JetStream.",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_alerts_duplicates_total", Help: "Re-sent events JetStream already held (dropped by Nats-Msg-Id).",
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_alerts_errors_total", Help: "Failed spool writes and publish attempts (publishes are retried).",
+		}, []string{"op"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_alerts_dropped_total", Help: "Spooled events dropped before delivery: spool full or too old.",
+		}, []string{"reason"}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_alerts_spool_pending", Help: "Events in the spool not yet acknowledged by JetStream.",
+		}),
+		bytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_alerts_spool_bytes", Help: "Bytes of the pending events.",
+		}),
+		append: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vigil_alerts_spool_append_seconds", Help: "Writing and syncing one event to the spool.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_rule_events_total", Help: "Events reported by the rules.",
+		}, []string{"camera", "rule", "type"}),
+	}
+	for _, c := range []any{&m.accepted, &m.published, &m.duplicates, &m.errors, &m.dropped, &m.pending, &m.bytes, &m.append, &m.events} {
+		if err := register(reg, c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// register registers *c, or points it at the collector already registered.
+func register(reg prometheus.Registerer, c any) error {
+	var col prometheus.Collector
+	switch v := c.(type) {
+	case **prometheus.CounterVec:
+		col = *v
+	case *prometheus.Counter:
+		col = *v
+	case *prometheus.Gauge:
+		col = *v
+	case *prometheus.Histogram:
+		col = *v
+	default:
+		return fmt.Errorf("register %T", c)
+	}
+	err := reg.Register(col)
+	var are prometheus.AlreadyRegisteredError
+	if err == nil || !errors.As(err, &are) {
+		if err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+		return nil
+	}
+	switch v := c.(type) {
+	case **prometheus.CounterVec:
+		*v, _ = are.ExistingCollector.(*prometheus.CounterVec)
+	case *prometheus.Counter:
+		*v, _ = are.ExistingCollector.(prometheus.Counter)
+	case *prometheus.Gauge:
+		*v, _ = are.ExistingCollector.(prometheus.Gauge)
+	case *prometheus.Histogram:
+		*v, _ = are.ExistingCollector.(prometheus.Histogram)
+	}
+	return nil
+}

@@ -1,0 +1,17 @@
+// Package plc bridges vigil's durable rule events to a PLC over Modbus/TCP.
+//
+// In: JSON events (schema vigil.event/v1) from the JetStream stream
+// VIGIL_EVENTS, through a durable pull consumer that holds one event at a
+// time (MaxAckPending 1, so writes happen in event order). Out: Modbus/TCP
+// writes mapped from each event's rule and type (set, clear or pulse a coil,
+// or write a count into a holding register), /healthz and Prometheus
+// metrics.
+//
+// Delivery is at least once: an event is acknowledged only after every write
+// it maps to succeeded. While the PLC is unreachable the bridge keeps the
+// event, retries with capped backoff and tells JetStream it is still working
+// on it; if the bridge dies before the acknowledgement, JetStream delivers
+// the event again and the write is repeated. Map events to writes that may
+// be repeated safely (set and clear a coil, write a count); a pulse may then
+// come twice.
+package plc
