@@ -1,0 +1,378 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/model"
+)
+
+const modelUsage = `usage:
+  vigil model inspect [--json] MODEL
+  vigil model quantize MODEL -o OUT --calib PATH [--calib PATH]… [flags]
+  vigil model sensitivity MODEL --calib PATH… [--on PATH…] [flags]
+  vigil model fp16 MODEL -o OUT
+  vigil model compare REF CANDIDATE --on PATH… [--json] [flags]
+
+PATH is a video file, an image, or a folder of images. Frames are
+letterboxed as the pipeline does. Run 'vigil model COMMAND -h' for flags.`
+
+func cmdModel(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no model command\n%s", errUsage, modelUsage)
+	}
+	switch args[0] {
+	case "inspect":
+		return cmdModelInspect(args[1:], stdout, stderr)
+	case "quantize":
+		return cmdModelQuantize(args[1:], stdout, stderr)
+	case "sensitivity":
+		return cmdModelSensitivity(args[1:], stdout, stderr)
+	case "fp16":
+		return cmdModelFP16(args[1:], stdout, stderr)
+	case "compare":
+		return cmdModelCompare(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, modelUsage)
+		return nil
+	}
+	return fmt.Errorf("%w: unknown model command %q; use inspect, quantize, sensitivity, fp16 or compare", errUsage, args[0])
+}
+
+// parseMixed parses flags given before, between or after the positional
+// arguments (vigil model quantize MODEL -o OUT), and returns the
+// positional ones.
+func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func modelFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("vigil model "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// quantFlags are the flags of quantize and sensitivity.
+type quantFlags struct {
+	calib                     stringsFlag
+	frames                    int
+	method                    string
+	percentile                float64
+	perTensor, asymW, quantHd bool
+	weightBits, actBits       int
+	ops                       string
+	keep                      stringsFlag
+	threads                   int
+	runtime                   string
+}
+
+func (q *quantFlags) register(fs *flag.FlagSet) {
+	fs.Var(&q.calib, "calib", "calibration `path`: a video, an image or a folder of images (repeatable)")
+	fs.IntVar(&q.frames, "calib-frames", 32, "calibration frames, spread evenly over the paths (0: all)")
+	fs.StringVar(&q.method, "method", model.MethodMinMax, "activation range: minmax (r_min, r_max as seen) or percentile (clip outliers)")
+	fs.Float64Var(&q.percentile, "percentile", 99.999, "percentile `p` for --method percentile: the range holds p% of the values")
+	fs.BoolVar(&q.perTensor, "per-tensor", false, "one scale per weight tensor (default: one per output channel)")
+	fs.BoolVar(&q.asymW, "asymmetric-weights", false, "weights by the min/max formula with a zero point (needs --per-tensor; default: symmetric)")
+	fs.IntVar(&q.weightBits, "weight-bits", 8, "weight bit width `N`, 2–8 (stored as int8)")
+	fs.IntVar(&q.actBits, "activation-bits", 8, "activation bit width; onnxruntime's integer kernels take only 8")
+	fs.StringVar(&q.ops, "ops", strings.Join(model.DefaultOps, ","), "operator `types` to quantize, comma-separated; supported: "+strings.Join(model.SupportedOps(), ","))
+	fs.Var(&q.keep, "keep-float", "keep in float the nodes of this operator type, name or name `pattern` (* is any run of characters, e.g. '/model.21/*'; repeatable)")
+	fs.BoolVar(&q.quantHd, "quantize-head", false, "also quantize the detection head (the last learned layer on each path to an output, and the decode after it)")
+	fs.IntVar(&q.threads, "threads", 0, "onnxruntime intra-op threads (0: onnxruntime's default)")
+	fs.StringVar(&q.runtime, "onnxruntime-lib", "", "libonnxruntime.so `path`")
+}
+
+func (q *quantFlags) options() model.Options {
+	var ops []string
+	for _, op := range strings.Split(q.ops, ",") {
+		if op = strings.TrimSpace(op); op != "" {
+			ops = append(ops, op)
+		}
+	}
+	return model.Options{
+		Calibration: model.Frames{Paths: q.calib, Max: q.frames},
+		Method:      q.method, Percentile: q.percentile, PerTensor: q.perTensor, AsymmetricWeights: q.asymW,
+		WeightBits: q.weightBits, ActivationBits: q.actBits, Ops: ops, KeepFloat: q.keep,
+		QuantizeHead: q.quantHd, Threads: q.threads,
+	}
+}
+
+func initRuntime(path string) error {
+	if path == "" {
+		path = assets.Library()
+	}
+	return detect.InitRuntime(path)
+}
+
+func cmdModelInspect(args []string, stdout, stderr io.Writer) error {
+	fs := modelFlags("inspect", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: vigil model inspect [--json] MODEL", errUsage)
+	}
+	info, err := model.Inspect(pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "model\t%s (%s)\n", info.Path, bytesStr(info.FileBytes))
+	fmt.Fprintf(w, "producer\t%s %s, IR %d, opset %s\n", info.Producer, info.ProducerVersion, info.IRVersion, opsetStr(info.Opsets))
+	for _, t := range info.Inputs {
+		fmt.Fprintf(w, "input\t%s %s [%s]\n", t.Name, t.Type, strings.Join(t.Shape, ","))
+	}
+	for _, t := range info.Outputs {
+		fmt.Fprintf(w, "output\t%s %s [%s]\n", t.Name, t.Type, strings.Join(t.Shape, ","))
+	}
+	fmt.Fprintf(w, "decoder\t%s", info.Decoder)
+	if info.DecoderClasses > 0 {
+		fmt.Fprintf(w, " (%d classes)", info.DecoderClasses)
+	}
+	fmt.Fprintln(w)
+	if len(info.Classes) > 0 {
+		fmt.Fprintf(w, "classes\t%d from metadata: %s\n", len(info.Classes), preview(info.Classes, 8))
+	}
+	var types []string
+	for t, n := range info.ParamsByType {
+		types = append(types, fmt.Sprintf("%s %d", t, n))
+	}
+	sort.Strings(types)
+	fmt.Fprintf(w, "parameters\t%d (%s; %s)\n", info.Params, bytesStr(info.ParamBytes), strings.Join(types, ", "))
+	fmt.Fprintf(w, "quantized\t%s\n", info.Quantized)
+	fmt.Fprintf(w, "nodes\t%d: %s\n", info.Nodes, strings.Join(info.OpsSorted(), ", "))
+	var keys []string
+	for k := range info.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := info.Metadata[k]
+		if len(v) > 100 {
+			v = v[:100] + "…"
+		}
+		fmt.Fprintf(w, "metadata\t%s: %s\n", k, v)
+	}
+	return w.Flush()
+}
+
+func opsetStr(m map[string]int64) string {
+	var s []string
+	for d, v := range m {
+		if d == "" {
+			d = "ai.onnx"
+		}
+		s = append(s, fmt.Sprintf("%s %d", d, v))
+	}
+	sort.Strings(s)
+	return strings.Join(s, ", ")
+}
+
+func preview(s []string, n int) string {
+	if len(s) <= n {
+		return strings.Join(s, ", ")
+	}
+	return strings.Join(s[:n], ", ") + ", …"
+}
+
+func bytesStr(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func cmdModelQuantize(args []string, stdout, stderr io.Writer) error {
+	fs := modelFlags("quantize", stderr)
+	var q quantFlags
+	q.register(fs)
+	out := fs.String("o", "", "output `file` for the INT8 (QDQ) model")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *out == "" {
+		return fmt.Errorf("%w: vigil model quantize MODEL -o OUT --calib PATH…", errUsage)
+	}
+	if len(q.calib) == 0 {
+		return fmt.Errorf("%w: no calibration frames; give --calib with a video, an image or a folder of images from the cameras the model will watch", errUsage)
+	}
+	if err := initRuntime(q.runtime); err != nil {
+		return err
+	}
+	m, err := model.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	qm, rep, err := model.Quantize(m, q.options())
+	if err != nil {
+		return fmt.Errorf("quantize %s: %w", pos[0], err)
+	}
+	if err := model.Save(qm, *out); err != nil {
+		return fmt.Errorf("%s: %w", *out, err)
+	}
+	var ops []string
+	for op, n := range rep.Quantized {
+		ops = append(ops, fmt.Sprintf("%s %d", op, n))
+	}
+	sort.Strings(ops)
+	fmt.Fprintf(stdout, "wrote %s\n", *out)
+	fmt.Fprintf(stdout, "scheme: %s\n", rep.Scheme)
+	fmt.Fprintf(stdout, "quantized nodes: %s\n", strings.Join(ops, ", "))
+	fmt.Fprintf(stdout, "weights: %d tensors, %s float32 → %s int8/int32\n", rep.Weights, bytesStr(rep.FloatBytes), bytesStr(rep.QuantizedSize))
+	fmt.Fprintf(stdout, "activations: %d tensors with a QuantizeLinear/DequantizeLinear pair\n", rep.Activations)
+	if len(rep.KeptFloat) > 0 {
+		fmt.Fprintf(stdout, "kept in float: %d nodes (%s)\n", len(rep.KeptFloat), preview(rep.KeptFloat, 6))
+	}
+	if rep.BiasClamped > 0 {
+		fmt.Fprintf(stderr, "warning: %d bias values exceeded int32 and were clamped\n", rep.BiasClamped)
+	}
+	fmt.Fprintf(stdout, "next: vigil model compare %s %s --on PATH\n", pos[0], *out)
+	return nil
+}
+
+func cmdModelSensitivity(args []string, stdout, stderr io.Writer) error {
+	fs := modelFlags("sensitivity", stderr)
+	var q quantFlags
+	q.register(fs)
+	var on stringsFlag
+	fs.Var(&on, "on", "evaluation `path` (repeatable; default: the --calib paths)")
+	frames := fs.Int("frames", 4, "evaluation frames")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || len(q.calib) == 0 {
+		return fmt.Errorf("%w: vigil model sensitivity MODEL --calib PATH… [--on PATH…]", errUsage)
+	}
+	if len(on) == 0 {
+		on = q.calib
+	}
+	if err := initRuntime(q.runtime); err != nil {
+		return err
+	}
+	m, err := model.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	res, err := model.Sensitivity(m, model.SensitivityOptions{Options: q.options(),
+		Eval: model.Frames{Paths: on, Max: *frames, Phase: 0.5}})
+	if err != nil {
+		return fmt.Errorf("sensitivity %s: %w", pos[0], err)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "layer\top\tscore error\tbox error (px)\trelative error")
+	for _, e := range res {
+		fmt.Fprintf(w, "%s\t%s\t%.4f\t%.3f\t%.4f\n", e.Node, e.OpType, e.ScoreError, e.BoxError, e.RelError)
+	}
+	fmt.Fprintln(w, "\nOnly the named layer is quantized in each row; keep the worst in float with --keep-float NAME.")
+	return w.Flush()
+}
+
+func cmdModelFP16(args []string, stdout, stderr io.Writer) error {
+	fs := modelFlags("fp16", stderr)
+	out := fs.String("o", "", "output `file` for the FP16 model")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *out == "" {
+		return fmt.Errorf("%w: vigil model fp16 MODEL -o OUT", errUsage)
+	}
+	m, err := model.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	h, rep, err := model.ToFP16(m)
+	if err != nil {
+		return fmt.Errorf("fp16 %s: %w", pos[0], err)
+	}
+	if err := model.Save(h, *out); err != nil {
+		return fmt.Errorf("%s: %w", *out, err)
+	}
+	fmt.Fprintf(stdout, "wrote %s: %d tensors in float16, %d kept float32 (float32-only inputs); inputs and outputs stay float32\n", *out, rep.Tensors, rep.Kept)
+	if rep.Clamped > 0 {
+		fmt.Fprintf(stderr, "warning: %d values beyond ±65504 were clamped to the float16 range\n", rep.Clamped)
+	}
+	return nil
+}
+
+func cmdModelCompare(args []string, stdout, stderr io.Writer) error {
+	fs := modelFlags("compare", stderr)
+	var on stringsFlag
+	fs.Var(&on, "on", "`path` to compare on: a video, an image or a folder of images (repeatable)")
+	frames := fs.Int("frames", 50, "frames, spread evenly over the paths (0: all)")
+	conf := fs.Float64("confidence", 0.25, "confidence threshold, the same for both models")
+	iou := fs.Float64("iou", 0.5, "IoU at which a candidate box matches a reference box")
+	threads := fs.Int("threads", 0, "onnxruntime intra-op threads for each model (0: onnxruntime's default)")
+	runtime := fs.String("onnxruntime-lib", "", "libonnxruntime.so `path`")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 || len(on) == 0 {
+		return fmt.Errorf("%w: vigil model compare REF CANDIDATE --on PATH…", errUsage)
+	}
+	if err := initRuntime(*runtime); err != nil {
+		return err
+	}
+	c, err := model.Compare(pos[0], pos[1], model.CompareOptions{
+		Frames: model.Frames{Paths: on, Max: *frames}, Confidence: float32(*conf), MatchIoU: float32(*iou),
+		Threads: *threads, Logger: zerolog.New(stderr).Level(zerolog.WarnLevel),
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(c)
+	}
+	fmt.Fprintf(stdout, "reference %s, candidate %s: %d frames, confidence %.2f, match at IoU %.2f\n\n", pos[0], pos[1], c.Frames, c.Confidence, c.MatchIoU)
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "class\tref\tcandidate\tmatched\tprecision\trecall\t")
+	for _, a := range append(c.Classes, c.All) {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.3f\t%.3f\t\n", a.Label, a.Ref, a.Cand, a.Matched, a.Precision, a.Recall)
+	}
+	w.Flush()
+	fmt.Fprintf(stdout, "\nagreement (min of precision and recall, all classes): %.3f\n", c.Agreement)
+	fmt.Fprintf(stdout, "mean score change (candidate − reference): %+.4f\n", c.MeanScoreChange)
+	fmt.Fprintf(stdout, "mean box IoU of matched pairs: %.3f\n", c.MeanBoxIoU)
+	fmt.Fprintf(stdout, "inference: reference %.1f ms, candidate %.1f ms: candidate speed ×%.2f\n", c.RefMS, c.CandMS, c.SpeedRatio)
+	return nil
+}

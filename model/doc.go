@@ -1,0 +1,12 @@
+// Package model shrinks, inspects and compares ONNX detectors.
+//
+// In: an ONNX model file and, for quantization and comparison, frames
+// (video files, image files or folders of images) letterboxed exactly as
+// the pipeline does (detect.Preprocessor). Out: a new ONNX file — INT8 in
+// the QDQ format that onnxruntime fuses into integer kernels, or FP16 with
+// float32 inputs and outputs — and reports: what a model holds (Inspect),
+// how far a quantized layer moves the output (Sensitivity), and how well a
+// candidate agrees with a reference and how much faster it runs (Compare).
+//
+// The ONNX protobuf types come from github.com/advancedclimatesystems/gonnx/onnx.
+package model
