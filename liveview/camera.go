@@ -1,0 +1,284 @@
+package liveview
+
+import (
+	"bytes"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/pipeline"
+	"github.com/vigil-vision/vigil/track"
+	"gocv.io/x/gocv"
+)
+
+// job is one frame on its way to being drawn and sent. Its img has one
+// owner at a time: the slot holding it, then the drawing goroutine, then
+// the encoder; whoever holds it last closes it.
+type job struct {
+	img gocv.Mat
+	at  time.Time // capture time
+	seq uint64
+	res *result // ProcessedOnly: the frame's own result
+}
+
+func (j *job) close() {
+	if j.img.Ptr() != nil {
+		j.img.Close()
+	}
+	j.img = gocv.Mat{}
+}
+
+// slot is a latest-wins hand-off of one job: a put replaces (and closes)
+// the job nobody took yet.
+type slot struct {
+	mu     sync.Mutex
+	j      *job
+	closed bool
+	ready  chan struct{}
+	onDrop func()
+}
+
+func newSlot(onDrop func()) *slot {
+	return &slot{ready: make(chan struct{}, 1), onDrop: onDrop}
+}
+
+// put hands j over; it reports false (and closes j) once the slot is closed.
+func (s *slot) put(j *job) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		j.close()
+		return false
+	}
+	old := s.j
+	s.j = j
+	s.mu.Unlock()
+	if old != nil {
+		old.close()
+		s.onDrop()
+	}
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (s *slot) take() *job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.j
+	s.j = nil
+	return j
+}
+
+// drain closes the slot and the job it holds; later puts close theirs.
+func (s *slot) drain() {
+	s.mu.Lock()
+	s.closed = true
+	j := s.j
+	s.j = nil
+	s.mu.Unlock()
+	if j != nil {
+		j.close()
+	}
+}
+
+// result is what one processed frame says about the scene.
+type result struct {
+	at     time.Time // capture time of the processed frame
+	seq    uint64
+	tracks []track.Track
+	labels []string
+	infer  time.Duration
+	// step is the smoothed time between this camera's processed frames: the
+	// tracker's velocities are per step. 0 until two results were seen.
+	step time.Duration
+}
+
+// camera is the live view of one camera.
+type camera struct {
+	id  string
+	src *capture.Camera
+	s   *Server
+	log zerolog.Logger
+	in  *slot
+
+	// active: someone waits for frames, so the tap clones them.
+	active atomic.Bool
+	due    time.Time // MaxFPS pacing, touched by the one goroutine that feeds in
+
+	resMu sync.Mutex
+	res   *result
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	viewers  atomic.Pointer[[]*session] // sessions, read by the encoder per frame
+	enc      *encoder                   // running while there are sessions
+	mjpeg    map[*mjpegClient]struct{}
+	snaps    []*snapWaiter
+	stopped  bool
+
+	statMu  sync.Mutex
+	drawn   []time.Time // recent draw times, for the output rate
+	objects int
+	lastAt  time.Time
+}
+
+func newCamera(s *Server, src *capture.Camera) *camera {
+	c := &camera{
+		id: src.ID(), src: src, s: s, log: s.log.With().Str("camera", src.ID()).Logger(),
+		sessions: map[string]*session{}, mjpeg: map[*mjpegClient]struct{}{},
+	}
+	c.in = newSlot(func() { s.m.dropped.WithLabelValues(c.id, "draw_busy").Inc() })
+	empty := []*session{}
+	c.viewers.Store(&empty)
+	return c
+}
+
+// admit paces frames to MaxFPS: a frame passes when it is not much earlier
+// than one interval after the last one that passed, so a 60 fps camera under
+// a 30 fps cap sends every other frame and a 25 fps one sends all of them.
+func (c *camera) admit(t time.Time) bool {
+	interval := time.Duration(float64(time.Second) / c.s.opts.MaxFPS)
+	if t.Before(c.due.Add(-interval / 4)) {
+		return false
+	}
+	base := c.due
+	if t.Sub(base) > interval {
+		base = t // after a pause, start again from this frame
+	}
+	c.due = base.Add(interval)
+	return true
+}
+
+func (c *camera) setResult(r *pipeline.Result) *result {
+	res := &result{
+		at: r.Frame.Time, seq: r.Frame.Seq, tracks: slices.Clone(r.Tracks),
+		labels: r.Labels, infer: r.Timings.Infer,
+	}
+	c.resMu.Lock()
+	defer c.resMu.Unlock()
+	if prev := c.res; prev != nil {
+		res.step = prev.step
+		if d := res.at.Sub(prev.at); d > 0 && d < 5*time.Second {
+			if prev.step == 0 {
+				res.step = d
+			} else {
+				res.step = prev.step + (d-prev.step)*3/10
+			}
+		}
+	}
+	c.res = res
+	return res
+}
+
+func (c *camera) latest() *result {
+	c.resMu.Lock()
+	defer c.resMu.Unlock()
+	return c.res
+}
+
+// updateActive recomputes whether the tap should clone frames; c.mu held.
+func (c *camera) updateActive() {
+	c.active.Store(!c.stopped && (len(c.sessions) > 0 || len(c.mjpeg) > 0 || len(c.snaps) > 0))
+}
+
+func (c *camera) drawLoop() {
+	for {
+		select {
+		case <-c.s.done:
+			return
+		case <-c.in.ready:
+		}
+		if j := c.in.take(); j != nil {
+			c.process(j)
+		}
+	}
+}
+
+// process draws one frame and hands it to whoever waits: snapshot requests
+// and MJPEG clients get a JPEG, the encoder gets the frame itself.
+func (c *camera) process(j *job) {
+	c.mu.Lock()
+	wantRaw, wantJPEG := false, len(c.mjpeg) > 0
+	for _, w := range c.snaps {
+		wantRaw = wantRaw || w.raw
+		wantJPEG = wantJPEG || !w.raw
+	}
+	enc := c.enc
+	c.mu.Unlock()
+
+	if wantRaw {
+		if b, ok := encodeJPEG(j.img); ok {
+			c.deliver(b, true)
+		}
+	}
+	res := j.res
+	if res == nil {
+		res = c.latest()
+	}
+	n := c.draw(&j.img, j.at, j.seq, res, j.res != nil)
+	c.noteDrawn(j.at, n)
+	if wantJPEG {
+		if b, ok := encodeJPEG(j.img); ok {
+			c.deliver(b, false)
+		}
+	}
+	if enc != nil && enc.put(j) {
+		return
+	}
+	j.close()
+}
+
+func (c *camera) noteDrawn(at time.Time, objects int) {
+	c.statMu.Lock()
+	defer c.statMu.Unlock()
+	c.drawn = append(c.drawn, now())
+	if len(c.drawn) > 30 {
+		c.drawn = c.drawn[len(c.drawn)-30:]
+	}
+	c.objects, c.lastAt = objects, at
+}
+
+// outFPS is the rate at which frames were drawn lately; 0 after a pause.
+func (c *camera) outFPS() float64 {
+	c.statMu.Lock()
+	defer c.statMu.Unlock()
+	n := len(c.drawn)
+	if n < 2 || now().Sub(c.drawn[n-1]) > 2*time.Second {
+		return 0
+	}
+	return float64(n-1) / c.drawn[n-1].Sub(c.drawn[0]).Seconds()
+}
+
+// encodeJPEG compresses img for MJPEG and snapshots.
+func encodeJPEG(img gocv.Mat) ([]byte, bool) {
+	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, 85})
+	if err != nil {
+		return nil, false
+	}
+	defer buf.Close()
+	return bytes.Clone(buf.GetBytes()), true
+}
+
+// shutdown ends the camera's sessions and clients: the server closes.
+func (c *camera) shutdown() {
+	c.mu.Lock()
+	c.stopped = true
+	c.updateActive()
+	sessions := make([]*session, 0, len(c.sessions))
+	for _, s := range c.sessions {
+		sessions = append(sessions, s)
+	}
+	for m := range c.mjpeg {
+		m.stop()
+	}
+	c.mu.Unlock()
+	for _, s := range sessions {
+		s.end("server closing")
+	}
+}

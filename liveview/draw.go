@@ -1,0 +1,104 @@
+package liveview
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/vigil-vision/vigil/annotate"
+	"github.com/vigil-vision/vigil/track"
+	"gocv.io/x/gocv"
+)
+
+const (
+	// staleAfter: tracks older than this are not drawn (the detector has
+	// stopped serving this camera), rather than frozen or flung ahead.
+	staleAfter = 2 * time.Second
+	// maxAhead bounds how far tracks are moved with their velocity.
+	maxAhead = time.Second
+)
+
+var (
+	zoneColor = color.RGBA{255, 170, 0, 0}
+	lineColor = color.RGBA{0, 230, 255, 0}
+	hudColor  = color.RGBA{255, 255, 255, 0}
+)
+
+// placed is a track as drawn on one frame.
+type placed struct {
+	box   track.Box
+	track track.Track
+}
+
+// place moves res's tracks to time at: exact results (ProcessedOnly) are
+// drawn as they are; otherwise each box is carried along its velocity for
+// the frames of tracker time between the result and this frame.
+func place(res *result, at time.Time, exact bool) []placed {
+	if res == nil {
+		return nil
+	}
+	age := at.Sub(res.at)
+	if age > staleAfter || age < -staleAfter {
+		return nil
+	}
+	steps := 0.0
+	if !exact && res.step > 0 {
+		steps = min(age, maxAhead).Seconds() / res.step.Seconds()
+		steps = max(steps, -2)
+	}
+	out := make([]placed, len(res.tracks))
+	for i, t := range res.tracks {
+		out[i] = placed{box: t.Predict(steps), track: t}
+	}
+	return out
+}
+
+func label(t track.Track, labels []string) string {
+	name := strconv.Itoa(t.Class)
+	if t.Class >= 0 && t.Class < len(labels) {
+		name = labels[t.Class]
+	}
+	return fmt.Sprintf("#%d %s %.2f", t.ID, name, t.Score)
+}
+
+func rect(b track.Box) image.Rectangle {
+	return image.Rect(int(math.Round(b.X1)), int(math.Round(b.Y1)), int(math.Round(b.X2)), int(math.Round(b.Y2)))
+}
+
+// draw annotates img (a copy the caller owns) for capture time at: the
+// camera's rule zones and lines, every tracked object, the HUD and the time
+// stamp. It returns the number of objects drawn.
+func (c *camera) draw(img *gocv.Mat, at time.Time, seq uint64, res *result, exact bool) int {
+	if c.s.opts.Overlay != nil {
+		ov := c.s.opts.Overlay(c.id, img.Cols(), img.Rows())
+		for _, z := range ov.Zones {
+			annotate.Polygon(img, z.Points, zoneColor, z.Name)
+		}
+		for _, l := range ov.Lines {
+			annotate.Line(img, l.A, l.B, lineColor, l.Name)
+		}
+	}
+	objs := place(res, at, exact)
+	var labels []string
+	if res != nil {
+		labels = res.labels
+	}
+	for _, o := range objs {
+		annotate.Box(img, rect(o.box), o.track.Class, label(o.track, labels))
+	}
+
+	hud := fmt.Sprintf("%s  %.1f fps  %d objects", c.id, c.src.Status().FPS, len(objs))
+	if res != nil {
+		hud += fmt.Sprintf("  infer %.0f ms", float64(res.infer)/float64(time.Millisecond))
+		if age := at.Sub(res.at); age > staleAfter {
+			hud += fmt.Sprintf("  no detections for %.0fs", age.Seconds())
+		}
+	}
+	annotate.Text(img, hud, image.Pt(8, 22), hudColor)
+	annotate.Text(img, fmt.Sprintf("%s  #%d", at.Format("15:04:05.000"), seq), image.Pt(8, 44), hudColor)
+	drawStamp(img, uint32(at.UnixMilli()))
+	return len(objs)
+}

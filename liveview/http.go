@@ -1,0 +1,206 @@
+package liveview
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/capture"
+)
+
+// maxOffer bounds a WHEP offer's size; real ones are a few kilobytes.
+const maxOffer = 64 << 10
+
+// snapshotWait bounds how long a snapshot request waits for a frame.
+const snapshotWait = 5 * time.Second
+
+// Register adds the live view's routes to mux:
+//
+//	GET    /                                   the page
+//	GET    /live.js                            its script
+//	GET    /api/live                           cameras, their state and live numbers, ICE servers
+//	POST   /api/whep/{camera}                  WHEP: SDP offer in, 201 + SDP answer + Location out
+//	DELETE /api/whep/{camera}/{session}        WHEP: end the session
+//	GET    /api/cameras/{camera}/mjpeg         annotated MJPEG
+//	GET    /api/cameras/{camera}/snapshot.jpg  annotated JPEG (?raw=1: as captured)
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", s.serveAsset("web/index.html", "text/html; charset=utf-8"))
+	mux.HandleFunc("GET /live.js", s.serveAsset("web/live.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /api/live", s.serveStatus)
+	mux.HandleFunc("POST /api/whep/{camera}", s.serveOffer)
+	mux.HandleFunc("DELETE /api/whep/{camera}/{session}", s.serveDelete)
+	mux.HandleFunc("GET /api/cameras/{camera}/mjpeg", s.serveMJPEG)
+	mux.HandleFunc("GET /api/cameras/{camera}/snapshot.jpg", s.serveSnapshot)
+}
+
+func (s *Server) serveAsset(name, contentType string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, err := fs.ReadFile(assets.Web, name)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(b)
+	}
+}
+
+// cameraOr404 finds the camera named in the path, or answers 404.
+func (s *Server) cameraOr404(w http.ResponseWriter, r *http.Request) *camera {
+	id := r.PathValue("camera")
+	c := s.cams[id]
+	if c == nil {
+		http.Error(w, fmt.Sprintf("unknown camera %q; cameras: %s", id, s.cameraIDs()), http.StatusNotFound)
+	}
+	return c
+}
+
+func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request) {
+	c := s.cameraOr404(w, r)
+	if c == nil {
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/sdp" {
+		http.Error(w, "WHEP offers are SDP: send Content-Type: application/sdp", http.StatusUnsupportedMediaType)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxOffer+1))
+	if err != nil {
+		http.Error(w, "read offer: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if len(body) > maxOffer {
+		http.Error(w, "offer larger than 64 KiB", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if reason := s.checkOffer(string(body)); reason != "" {
+		http.Error(w, "malformed SDP offer: "+reason, http.StatusBadRequest)
+		return
+	}
+	if s.closed.Load() {
+		http.Error(w, "the live view is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	sess, answer, err := c.newSession(string(body))
+	switch {
+	case errors.Is(err, errBadOffer):
+		http.Error(w, "SDP offer not accepted: "+strings.TrimPrefix(err.Error(), errBadOffer.Error()+": "), http.StatusBadRequest)
+		return
+	case err != nil:
+		s.log.Error().Err(err).Str("camera", c.id).Msg("WHEP session failed")
+		http.Error(w, "cannot start the session: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", "/api/whep/"+c.id+"/"+sess.id)
+	w.WriteHeader(http.StatusCreated)
+	io.WriteString(w, answer)
+}
+
+// checkOffer says what is wrong with an offer before any WebRTC state is
+// made for it: "" when it parses and asks to receive this server's codec.
+func (s *Server) checkOffer(sdp string) string {
+	if strings.TrimSpace(sdp) == "" {
+		return "empty body"
+	}
+	parsed, err := (&webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}).Unmarshal()
+	if err != nil {
+		return err.Error()
+	}
+	want := strings.ToLower(strings.TrimPrefix(s.codec.capability.MimeType, "video/")) + "/90000"
+	video := false
+	for _, md := range parsed.MediaDescriptions {
+		if md.MediaName.Media != "video" {
+			continue
+		}
+		video = true
+		for _, a := range md.Attributes {
+			if a.Key == "rtpmap" && strings.Contains(strings.ToLower(a.Value), " "+want) {
+				return ""
+			}
+		}
+	}
+	if !video {
+		return "no video section (m=video); add a recvonly video transceiver"
+	}
+	return fmt.Sprintf("the video section does not offer %s, the codec this server sends (liveview.codec)", strings.ToUpper(s.codec.name))
+}
+
+func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request) {
+	c := s.cameraOr404(w, r)
+	if c == nil {
+		return
+	}
+	sess := c.session(r.PathValue("session"))
+	if sess == nil {
+		http.Error(w, "no such session; it has ended", http.StatusNotFound)
+		return
+	}
+	sess.end("viewer left (DELETE)")
+	w.WriteHeader(http.StatusOK)
+}
+
+// liveStatus is GET /api/live.
+type liveStatus struct {
+	ServerTimeMS int64           `json:"server_time_ms"` // for the page's clock offset
+	Codec        string          `json:"codec"`
+	ICEServers   []iceServerJSON `json:"ice_servers"`
+	Cameras      []liveCamera    `json:"cameras"`
+}
+
+type liveCamera struct {
+	Camera         string        `json:"camera"`
+	State          capture.State `json:"state"`
+	LastError      string        `json:"last_error,omitempty"`
+	CameraFPS      float64       `json:"camera_fps"` // captured
+	DrawFPS        float64       `json:"draw_fps"`   // drawn for viewers
+	Objects        int           `json:"objects"`    // tracked in the latest processed frame
+	InferMS        float64       `json:"infer_ms"`
+	ResultAgeMS    float64       `json:"result_age_ms"` // since the latest processed frame's capture; -1: none yet
+	Viewers        int           `json:"viewers"`
+	EncoderRunning bool          `json:"encoder_running"`
+	MJPEGClients   int           `json:"mjpeg_clients"`
+	WHEP           string        `json:"whep"`
+	MJPEG          string        `json:"mjpeg"`
+	Snapshot       string        `json:"snapshot"`
+}
+
+func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	t := now()
+	st := liveStatus{ServerTimeMS: t.UnixMilli(), Codec: s.codec.name, ICEServers: s.iceJSON, Cameras: []liveCamera{}}
+	if st.ICEServers == nil {
+		st.ICEServers = []iceServerJSON{}
+	}
+	for _, id := range s.order {
+		c := s.cams[id]
+		cs := c.src.Status()
+		lc := liveCamera{
+			Camera: id, State: cs.State, LastError: cs.LastError, CameraFPS: round2(cs.FPS),
+			DrawFPS: round2(c.outFPS()), ResultAgeMS: -1,
+			WHEP: "/api/whep/" + id, MJPEG: "/api/cameras/" + id + "/mjpeg", Snapshot: "/api/cameras/" + id + "/snapshot.jpg",
+		}
+		if res := c.latest(); res != nil {
+			lc.Objects = len(res.tracks)
+			lc.InferMS = round2(float64(res.infer) / float64(time.Millisecond))
+			lc.ResultAgeMS = round2(float64(t.Sub(res.at)) / float64(time.Millisecond))
+		}
+		c.mu.Lock()
+		lc.Viewers, lc.EncoderRunning, lc.MJPEGClients = len(c.sessions), c.enc != nil, len(c.mjpeg)
+		c.mu.Unlock()
+		st.Cameras = append(st.Cameras, lc)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(st)
+}
+
+func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }

@@ -1,0 +1,218 @@
+package liveview
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/pipeline"
+)
+
+// Options configure a Server. Zero values take the defaults in brackets.
+type Options struct {
+	Cameras []*capture.Camera // the cameras served, by ID
+	Codec   string            // "vp8" [vp8] or "h264" (a build with -tags x264)
+	Bitrate int               // each camera encoder's target, bits per second [1500000]
+	MaxFPS  float64           // frames per second drawn and sent at most [30]
+	// ProcessedOnly draws only the frames the detector processed, with their
+	// own tracks, instead of every captured frame with predicted tracks.
+	ProcessedOnly bool
+	ICE           ICE
+	// Overlay returns a camera's rule zones and lines in the pixels of a
+	// frame of the given size; nil draws none.
+	Overlay  func(camera string, width, height int) Overlay
+	Registry prometheus.Registerer // nil: metrics are kept but not exported
+	Logger   zerolog.Logger
+}
+
+// ICE configures how browsers reach the WebRTC sessions. With no servers
+// the answer holds host candidates only, which is enough on a LAN.
+type ICE struct {
+	STUN       []string // stun:host:port
+	TURN       []TURN
+	UDPPortMin uint16 // both 0: any port
+	UDPPortMax uint16
+	NAT1To1IPs []string // public addresses that replace the host's own
+	// Loopback gathers 127.0.0.1 candidates and nothing else: for tests, and
+	// for a browser on this host started with --allow-loopback-in-peer-connection.
+	Loopback bool
+}
+
+// TURN is one relay server with its long-term credential.
+type TURN struct {
+	URL, Username, Credential string
+}
+
+// Overlay is what the rules of a camera draw on its frames.
+type Overlay struct {
+	Zones []Zone
+	Lines []Line
+}
+
+// Zone is a named polygon in frame pixels.
+type Zone struct {
+	Name   string
+	Points []image.Point
+}
+
+// Line is a named counting line, drawn as an arrow from A to B.
+type Line struct {
+	Name string
+	A, B image.Point
+}
+
+// Server is the live view of a set of cameras. It is a pipeline.Tap and a
+// pipeline.Sink; Register adds its routes to an HTTP mux.
+type Server struct {
+	opts    Options
+	log     zerolog.Logger
+	m       *metrics
+	codec   *codecSpec
+	api     *webrtc.API
+	iceJSON []iceServerJSON
+	cams    map[string]*camera
+	order   []string // camera IDs as configured
+
+	closed    atomic.Bool
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+var (
+	_ pipeline.Tap  = (*Server)(nil)
+	_ pipeline.Sink = (*Server)(nil)
+)
+
+// New checks the options, builds the WebRTC stack and starts one idle
+// drawing goroutine per camera.
+func New(o Options) (*Server, error) {
+	if len(o.Cameras) == 0 {
+		return nil, errors.New("liveview: no cameras")
+	}
+	if o.Codec == "" {
+		o.Codec = "vp8"
+	}
+	spec, ok := codecSpecs[o.Codec]
+	if !ok {
+		if o.Codec == "h264" {
+			return nil, errors.New(`liveview.codec "h264": this binary was built without H.264; build with -tags x264 (needs libx264-dev), or use vp8`)
+		}
+		return nil, fmt.Errorf("liveview.codec %q: unknown; use %s", o.Codec, strings.Join(codecNames(), " or "))
+	}
+	if o.Bitrate <= 0 {
+		o.Bitrate = 1_500_000
+	}
+	if !(o.MaxFPS > 0) {
+		o.MaxFPS = 30
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{
+		opts: o, log: o.Logger.With().Str("stage", "liveview").Logger(),
+		codec: spec, cams: map[string]*camera{}, done: make(chan struct{}),
+	}
+	var err error
+	if s.api, s.iceJSON, err = newAPI(o.ICE, spec); err != nil {
+		return nil, err
+	}
+	if spec.name == "vp8" {
+		if err := checkVP8Speed(); err != nil {
+			s.log.Warn().Err(err).Msg("VP8 encodes at libvpx's default speed, which costs several times more CPU")
+		}
+	}
+	s.m = newMetrics(o.Registry)
+	for _, c := range o.Cameras {
+		if _, dup := s.cams[c.ID()]; dup {
+			return nil, fmt.Errorf("liveview: camera %q twice", c.ID())
+		}
+		s.cams[c.ID()] = newCamera(s, c)
+		s.order = append(s.order, c.ID())
+		s.m.initCamera(c.ID())
+	}
+	for _, c := range s.cams {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c.drawLoop()
+		}()
+	}
+	return s, nil
+}
+
+// Frame is the pipeline tap: it clones f's image only while someone
+// watches the camera, and only as often as MaxFPS allows.
+func (s *Server) Frame(f *capture.Frame) {
+	if s.opts.ProcessedOnly {
+		return
+	}
+	c := s.cams[f.Camera]
+	if c == nil || !c.active.Load() || s.closed.Load() {
+		return
+	}
+	if !c.admit(f.Time) {
+		return
+	}
+	c.in.put(&job{img: f.Image.Clone(), at: f.Time, seq: f.Seq})
+}
+
+// Consume is the pipeline sink: it keeps each camera's latest tracks (and,
+// with ProcessedOnly, queues the processed frame itself for drawing).
+func (s *Server) Consume(r *pipeline.Result) {
+	c := s.cams[r.Frame.Camera]
+	if c == nil || s.closed.Load() {
+		return
+	}
+	res := c.setResult(r)
+	if s.opts.ProcessedOnly && c.active.Load() && c.admit(r.Frame.Time) {
+		c.in.put(&job{img: r.Frame.Image.Clone(), at: r.Frame.Time, seq: r.Frame.Seq, res: res})
+	}
+}
+
+// Close ends every viewer session, stops the encoders and the drawing
+// goroutines, and closes every frame still held. Call it after the pipeline
+// has stopped; frames given after Close are ignored.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		for _, id := range s.order {
+			s.cams[id].shutdown()
+		}
+		close(s.done)
+		s.wg.Wait()
+		for _, id := range s.order {
+			s.cams[id].in.drain()
+		}
+	})
+}
+
+// Viewers is the number of WebRTC viewers camera has now.
+func (s *Server) Viewers(camera string) int {
+	c := s.cams[camera]
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sessions)
+}
+
+// cameraIDs lists the served cameras, for error messages.
+func (s *Server) cameraIDs() string {
+	ids := append([]string(nil), s.order...)
+	sort.Strings(ids)
+	return strings.Join(ids, ", ")
+}
+
+// now is the wall clock; one place to change for tests.
+var now = time.Now
