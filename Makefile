@@ -12,7 +12,7 @@ export CGO_ENABLED := 1
 STAMP := deps/.ready
 DEPS_INPUTS := scripts/deps.sh
 
-.PHONY: all deps build run test vet bench clean
+.PHONY: all deps build run test vet bench bench-long bench-model bench-liveview clean
 
 all: build
 
@@ -27,6 +27,7 @@ deps:
 
 build: $(STAMP)
 	$(GO) build -o bin/vigil ./cmd/vigil
+	$(GO) build -o bin/vigil-plc ./cmd/vigil-plc
 
 run: deps build
 	./bin/vigil run
@@ -34,17 +35,38 @@ run: deps build
 vet: $(STAMP)
 	$(GO) vet ./...
 	$(GO) vet -tags matprofile ./...
+	$(GO) vet -tags x264 ./liveview ./bench/cmd/liveview-bench
 
 # Tests use the real model, OpenCV, NATS, RTSP server and ffmpeg. The
 # matprofile pass counts gocv Mats left open after the pipeline runs.
 test: deps vet
 	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -count=1 -tags matprofile -run 'NoMatLeft' ./pipeline
+	$(GO) test -count=1 -tags matprofile -run 'NoMatLeft' ./pipeline ./liveview
+	$(GO) test -count=1 -tags x264 -run 'H264' ./liveview
 
 # One run, same model, frames and threads: raw onnxruntime vs the pipeline,
 # and capture→publish latency; results land in bench/results/.
 bench: deps
 	$(GO) run ./bench/cmd/vigil-bench $(BENCH_FLAGS)
+	$(MAKE) bench-model
+	$(MAKE) bench-liveview
+
+# make bench, plus the long runs (about 25 minutes): latency per minute at
+# 10 and 30 fps, 1-8 cameras, a 10-minute memory run, allocations per frame
+# from BenchmarkPipelineFrame; built with matprofile to count Mats left open.
+bench-long: deps
+	$(GO) run -tags matprofile ./bench/cmd/vigil-bench -long $(BENCH_FLAGS)
+
+# FP32 vs INT8 (vigil model quantize) on CPU, in one run: int8_speedup and
+# int8_agreement; results in bench/results/model-*.txt.
+bench-model: deps
+	$(GO) run ./bench/cmd/vigil-model-bench $(MODEL_BENCH_FLAGS)
+
+# The browser live view: encode ms per frame (VP8, H.264), the CPU share it
+# adds with 1 and 4 chromium viewers, capture→browser latency p50/p99;
+# results in bench/results/liveview-*.txt.
+bench-liveview: deps
+	$(GO) run -tags x264 ./bench/cmd/liveview-bench $(LIVEVIEW_BENCH_FLAGS)
 
 clean:
 	rm -rf bin

@@ -19,6 +19,8 @@ type Config struct {
 	NATS     NATS     `yaml:"nats"`
 	HTTP     HTTP     `yaml:"http"`
 	Pipeline Pipeline `yaml:"pipeline"`
+	LiveView LiveView `yaml:"liveview"`
+	Alerts   Alerts   `yaml:"alerts"` // rule events: spool, stream, counts (alerts.go)
 }
 
 // Model configures the detector: the ONNX model, its output decoding, NMS and
@@ -38,6 +40,11 @@ type Model struct {
 	IntraOpThreads   int                `yaml:"intra_op_threads"` // 0 = onnxruntime's choice
 	CUDA             CUDA               `yaml:"cuda"`
 	TensorRT         TensorRT           `yaml:"tensorrt"`
+	// GraphOptimization is onnxruntime's level: all|extended|basic|disabled.
+	GraphOptimization string `yaml:"graph_optimization"`
+	// OptimizedModelCache keeps the optimized graph between runs (cpu
+	// provider only); "" = none.
+	OptimizedModelCache string `yaml:"optimized_model_cache"`
 }
 
 // CUDA configures the CUDA execution provider.
@@ -52,6 +59,11 @@ type TensorRT struct {
 	// minutes. "" = no cache.
 	EngineCacheDir string `yaml:"engine_cache_dir"`
 	DeviceID       int    `yaml:"device_id"`
+	// INT8 builds INT8 engines: from the scales inside a QDQ model (vigil
+	// model quantize), or from Int8CalibrationTable for a float model.
+	INT8                 bool   `yaml:"int8"`
+	INT8CalibrationTable string `yaml:"int8_calibration_table"` // a table TensorRT wrote
+	WorkspaceMB          int    `yaml:"workspace_mb"`           // 0 = onnxruntime's default
 }
 
 // Tracker configures ByteTrack. Scores are detection confidences; match
@@ -81,6 +93,7 @@ type Camera struct {
 	Height        int     `yaml:"height"`         // testsrc only
 	Reconnect     Backoff `yaml:"reconnect"`
 	Enabled       *bool   `yaml:"enabled"`
+	Rules         []Rule  `yaml:"rules,omitempty"` // zones and lines in this camera's picture (alerts.go)
 }
 
 // Backoff bounds the pause between reconnect attempts: the first waits Min,
@@ -102,6 +115,7 @@ type NATS struct {
 	TokenFile     string `yaml:"token_file"`    // else env VIGIL_NATS_TOKEN
 	CredsFile     string `yaml:"creds_file"`
 	TLS           TLS    `yaml:"tls"`
+	MQTT          MQTT   `yaml:"mqtt"` // embedded server only
 }
 
 // TLS configures the client side of a TLS connection to NATS.
@@ -115,6 +129,9 @@ type TLS struct {
 // HTTP configures the web server (live view, metrics).
 type HTTP struct {
 	Listen string `yaml:"listen"` // host:port; "" or "off" disables
+	// TokenFile holds the bearer token that guards the page, the API and
+	// WHEP; else env VIGIL_HTTP_TOKEN; neither: open (keep it on 127.0.0.1).
+	TokenFile string `yaml:"token_file"`
 }
 
 // Enabled reports whether the web server should run.
@@ -148,6 +165,8 @@ func Default() *Config {
 			MaxDetections: 300,
 			Providers:     []string{ProviderCPU},
 			FallbackToCPU: true,
+
+			GraphOptimization: "all",
 		},
 		Tracker: Tracker{
 			HighThreshold:             0.5,
@@ -164,9 +183,12 @@ func Default() *Config {
 			Listen:        "127.0.0.1:4222",
 			JetStream:     boolPtr(true),
 			SubjectPrefix: "vigil",
+			MQTT:          defaultMQTT(),
 		},
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
 		Pipeline: Pipeline{QueueSize: 4},
+		LiveView: defaultLiveView(),
+		Alerts:   defaultAlerts(),
 	}
 }
 

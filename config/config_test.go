@@ -48,6 +48,11 @@ func TestBadFixtures(t *testing.T) {
 		{"camera_id.yaml", []string{`cameras[0].id: "dock 1" is not a valid id; use 1-64 letters, digits, _ or -`}},
 		{"camera_no_url.yaml", []string{`:2: cameras[0].url: required;`}},
 		{"provider.yaml", []string{`:2: model.providers[1]: unknown provider "rocm"; use cpu, cuda or tensorrt`}},
+		{"model_optimization.yaml", []string{
+			`:4: model.tensorrt.int8_calibration_table: set, but model.tensorrt.int8 is false`,
+			`:5: model.tensorrt.workspace_mb: -1 is negative`,
+			`:2: model.graph_optimization: unknown level "max"; use all, extended, basic or disabled`,
+		}},
 		{"provider_duplicate.yaml", []string{`model.providers[2]: duplicate "cuda"; list each provider once`}},
 		{"providers_empty.yaml", []string{`model.providers: empty; list one or more of cpu, cuda, tensorrt`}},
 		{"confidence.yaml", []string{`:2: model.confidence: 1.5 out of range; use a value in (0,1]`}},
@@ -85,6 +90,48 @@ func TestBadFixtures(t *testing.T) {
 		{"top_level_list.yaml", []string{`top_level_list.yaml:1: expected a mapping of settings at the top level, got a list`}},
 		{"merge_order.yaml", []string{`merge_order.yaml:5: cameras[1].id: written before "<<", which would override it; put "<<" first`}},
 		{"alias_undefined.yaml", []string{`alias_undefined.yaml:2: `}},
+		{"rules_self_intersect.yaml", []string{`:9: cameras[0].rules[2].points: polygon self-intersects between edges 1 (points 1→2) and 3 (points 3→0); reorder the points to go once around the zone`}},
+		{"rules_line_zero.yaml", []string{`:7: cameras[0].rules[0].points: the line has zero length: both points are (320, 240); give two different points`}},
+		{"rules_point.yaml", []string{
+			`:7: cameras[0].rules[0].points[1]: has 3 numbers; write a point as [x, y]`,
+			`:11: cameras[0].rules[1].points: point 1 (1.2, 0.5) is outside [0,1]; normalized points are fractions`,
+		}},
+		{"rules_fields.yaml", []string{
+			`:5: cameras[0].rules[0].name: "door.1" is not a valid name; use 1-64 letters, digits, _ or -`,
+			`:6: cameras[0].rules[0].type: unknown type "polygon"; use zone or line`,
+			`:10: cameras[0].rules[0].classes[0]: empty; use a label such as person`,
+			`:9: cameras[0].rules[0].min_score: 2 out of range; use a value in [0,1]`,
+			`:8: cameras[0].rules[0].anchor: unknown anchor "feet"; use bottom_center, center or top_center`,
+			`:14: cameras[0].rules[1].dwell: applies to zones only`,
+			`:15: cameras[0].rules[1].directions: both directions are "in"; give them different names`,
+			`:16: cameras[0].rules[2].name: duplicate "gate"; rule names must be unique per camera (rules[1] has it too)`,
+			`:16: cameras[0].rules[2].points: required; a zone takes its corners`,
+		}},
+		{"rules_no_jetstream.yaml", []string{
+			`:2: nats.jetstream: false, but cameras have rules; their events go to JetStream: set nats.jetstream: true`,
+			`:3: nats.mqtt.listen: "localhost" is not host:port; e.g. 127.0.0.1:1883`,
+			`:3: nats.mqtt.enabled: MQTT needs JetStream; set nats.jetstream: true`,
+		}},
+		{"alerts_limits.yaml", []string{`:2: alerts.spool_max_bytes: "64 bananas" is not a size; write e.g. 64MiB, 512KiB or 1GB`}},
+		{"alerts_stream.yaml", []string{
+			`:2: alerts.spool_max_bytes: 1KiB is too small; use at least 64KiB`,
+			`:4: alerts.stream.name: "vigil events"; use 1-64 letters, digits, _ or -`,
+			`:5: alerts.stream.max_age: 1m0s is shorter than alerts.stream.duplicate_window 2m0s`,
+			`:7: alerts.stream.replicas: 0; use 1 to 5`,
+		}},
+		{"liveview_codec.yaml", []string{`:2: liveview.codec: unknown codec "av1"; use vp8 or h264`}},
+		{"liveview_rates.yaml", []string{
+			`:2: liveview.bitrate: 1000 bits/s out of range; use 50000 to 50000000`,
+			`:3: liveview.max_fps: 0 out of range; use a rate above 0 and at most 120`,
+		}},
+		{"liveview_ports.yaml", []string{`:4: liveview.ice.udp_port_max: 50000 is below udp_port_min 50100; make min <= max`}},
+		{"liveview_ice.yaml", []string{
+			`liveview.ice.stun[0]: "stun.example.org:3478" is not a STUN URL; e.g. stun:`,
+			`liveview.ice.turn[0].url: "http://turn.example.org" is not a TURN URL`,
+			`liveview.ice.turn[0].username: required`,
+			`liveview.ice.turn[0].credential_file: required`,
+			`liveview.ice.nat_1to1_ips[0]: "my-public-ip" is not an IP address`,
+		}},
 	}
 	tested := map[string]bool{}
 	for _, tc := range cases {
@@ -189,7 +236,10 @@ func TestFullFixture(t *testing.T) {
 			FallbackToCPU:    false,
 			IntraOpThreads:   4,
 			CUDA:             CUDA{DeviceID: 1},
-			TensorRT:         TensorRT{FP16: true, EngineCacheDir: "/var/cache/vigil/trt", DeviceID: 1},
+			TensorRT: TensorRT{FP16: true, EngineCacheDir: "/var/cache/vigil/trt", DeviceID: 1,
+				INT8: true, INT8CalibrationTable: "/opt/models/calib.flatbuffers", WorkspaceMB: 2048},
+			GraphOptimization:   "extended",
+			OptimizedModelCache: "/var/cache/vigil/ort",
 		},
 		Tracker: Tracker{
 			HighThreshold: 0.6, LowThreshold: 0.2, NewTrackThreshold: 0.7,
@@ -202,6 +252,12 @@ func TestFullFixture(t *testing.T) {
 				RTSPTransport: "udp", FPS: 5, Width: 1280, Height: 720,
 				Reconnect: Backoff{Min: Duration(time.Second), Max: Duration(time.Minute)},
 				Enabled:   &f,
+				Rules: []Rule{{
+					Name: "robot_cell", Type: "zone", Points: [][]float64{{0.1, 0.2}, {0.6, 0.2}, {0.6, 0.9}, {0.1, 0.9}},
+					Normalized: true, Classes: []string{"person", "2"}, MinScore: 0.4, Anchor: "center", Hysteresis: 4,
+					Cooldown: Duration(2 * time.Second), Armed: &f, Dwell: Duration(30 * time.Second), OccupancyThreshold: 2,
+					ExitAfter: Duration(5 * time.Second), Directions: Directions{AToB: "in", BToA: "out"},
+				}},
 			},
 			withID(DemoCamera("rtsps://192.168.1.10:322/stream1"), "dock-1"),
 			withID(DemoCamera("https://10.0.0.7/mjpeg"), "gate"),
@@ -225,9 +281,25 @@ func TestFullFixture(t *testing.T) {
 				CA: "/etc/vigil/ca.pem", Cert: "/etc/vigil/client.pem", Key: "/etc/vigil/client-key.pem",
 				InsecureSkipVerify: tr,
 			},
+			MQTT: MQTT{Enabled: true, Listen: "0.0.0.0:1884"},
 		},
-		HTTP:     HTTP{Listen: "0.0.0.0:8081"},
+		HTTP:     HTTP{Listen: "0.0.0.0:8081", TokenFile: "/run/secrets/http_token"},
 		Pipeline: Pipeline{MaxFrames: 1000, QueueSize: 8},
+		LiveView: LiveView{
+			Codec: "h264", Bitrate: 800000, MaxFPS: 15, ProcessedOnly: true,
+			ICE: ICE{
+				STUN:       []string{"stun:stun.example.org:3478"},
+				TURN:       []TURNServer{{URL: "turns:turn.example.org:5349", Username: "vigil", CredentialFile: "/run/secrets/turn_credential"}},
+				UDPPortMin: 50000, UDPPortMax: 50100,
+				NAT1To1IPs: []string{"203.0.113.7"},
+			},
+		},
+		Alerts: Alerts{
+			SpoolDir: "/var/spool/vigil", SpoolMaxBytes: 256 << 20, SpoolMaxAge: Duration(72 * time.Hour),
+			Stream: AlertStream{Name: "PLANT1_EVENTS", MaxAge: Duration(2160 * time.Hour), MaxBytes: 10 << 30,
+				DuplicateWindow: Duration(5 * time.Minute), Replicas: 3},
+			CountsBucket: "PLANT1_COUNTS", RestoreCounts: &f,
+		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("full.yaml parsed as\n%+v\nwant\n%+v", cfg, want)
@@ -326,6 +398,12 @@ func TestDefaults(t *testing.T) {
 		{"http.listen", d.HTTP.Listen, "127.0.0.1:8080"},
 		{"pipeline.max_frames", d.Pipeline.MaxFrames, 0},
 		{"pipeline.queue_size", d.Pipeline.QueueSize, 4},
+		{"http.token_file", d.HTTP.TokenFile, ""},
+		{"liveview.codec", d.LiveView.Codec, "vp8"},
+		{"liveview.bitrate", d.LiveView.Bitrate, 1500000},
+		{"liveview.max_fps", d.LiveView.MaxFPS, 30.0},
+		{"liveview.processed_only", d.LiveView.ProcessedOnly, false},
+		{"liveview.ice", d.LiveView.ICE, ICE{}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {

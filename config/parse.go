@@ -513,6 +513,11 @@ func fillDefaults(dst, def reflect.Value, path string, set map[string]bool) {
 					cams[j].FPS = DefaultTestsrcFPS
 				}
 			}
+		case fv.Type() == reflect.TypeOf([]Rule(nil)):
+			rs := fv.Interface().([]Rule)
+			for j := range rs {
+				fillDefaults(reflect.ValueOf(&rs[j]).Elem(), reflect.ValueOf(DefaultRule()), fmt.Sprintf("%s[%d]", p, j), set)
+			}
 		}
 	}
 }

@@ -78,6 +78,8 @@ func (c *Config) Validate() error {
 	if c.Pipeline.QueueSize < 1 {
 		p.add("pipeline.queue_size", "%d; use 1 or more frames", c.Pipeline.QueueSize)
 	}
+	c.LiveView.validate(&p)
+	c.validateAlerts(&p)
 	return errors.Join(p...)
 }
 
@@ -119,6 +121,15 @@ func (m *Model) validate(p *problems) {
 	}
 	if m.TensorRT.DeviceID < 0 {
 		p.add("model.tensorrt.device_id", "%d is negative; use a GPU index such as 0", m.TensorRT.DeviceID)
+	}
+	if m.TensorRT.INT8CalibrationTable != "" && !m.TensorRT.INT8 {
+		p.add("model.tensorrt.int8_calibration_table", "set, but model.tensorrt.int8 is false; set int8: true to use it")
+	}
+	if m.TensorRT.WorkspaceMB < 0 {
+		p.add("model.tensorrt.workspace_mb", "%d is negative; use 0 for onnxruntime's default or a size in MiB", m.TensorRT.WorkspaceMB)
+	}
+	if levels := []string{"all", "extended", "basic", "disabled"}; !contains(levels, m.GraphOptimization) {
+		p.add("model.graph_optimization", "unknown level %q; use %s", m.GraphOptimization, orList(levels...))
 	}
 }
 
@@ -332,5 +343,9 @@ func (c *Config) CheckFiles() []error {
 	check("nats.tls.ca", c.NATS.TLS.CA)
 	check("nats.tls.cert", c.NATS.TLS.Cert)
 	check("nats.tls.key", c.NATS.TLS.Key)
+	check("http.token_file", c.HTTP.TokenFile)
+	for i, t := range c.LiveView.ICE.TURN {
+		check(fmt.Sprintf("liveview.ice.turn[%d].credential_file", i), t.CredentialFile)
+	}
 	return p
 }

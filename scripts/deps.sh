@@ -35,6 +35,8 @@ APT_PACKAGES=(
 	libopencv-ml-dev libopencv-objdetect-dev libopencv-photo-dev
 	libopencv-stitching-dev libopencv-video-dev
 	ffmpeg npm
+	libvpx-dev libx264-dev chromium # live view: VP8, H.264 (-tags x264), browser tests
+	python3-opencv python3-numpy linux-perf # bench: the Python cv2.dnn peer, perf profiles
 )
 
 log() { printf 'deps: %s\n' "$*" >&2; }

@@ -28,6 +28,9 @@ type EmbeddedOptions struct {
 	Port      int    // default 4222; -1 picks a free port (tests)
 	StoreDir  string // JetStream store directory, required when JetStream is on
 	JetStream bool
+	// MQTTListen, "host:port", turns on the server's MQTT listener (needs
+	// JetStream): MQTT clients see subject a.b.c as topic a/b/c. "" = off.
+	MQTTListen string
 	// Logger receives the server's own log lines (notice → info, warn, error,
 	// fatal → error, debug); protocol tracing stays off.
 	Logger zerolog.Logger
@@ -57,6 +60,29 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	if opts.JetStream && opts.StoreDir == "" {
 		return nil, fmt.Errorf("embedded NATS on %s: JetStream needs a store directory; set the NATS store dir or turn JetStream off", addr)
 	}
+	var mqttHost string
+	var mqttPort int
+	if opts.MQTTListen != "" {
+		if !opts.JetStream {
+			return nil, fmt.Errorf("embedded NATS on %s: MQTT on %s needs JetStream; set nats.jetstream: true", addr, opts.MQTTListen)
+		}
+		h, p, err := net.SplitHostPort(opts.MQTTListen)
+		if err == nil {
+			mqttPort, err = strconv.Atoi(p)
+		}
+		if err != nil || mqttPort < -1 || mqttPort > 65535 {
+			return nil, fmt.Errorf("embedded NATS: MQTT listen address %q is not host:port; e.g. 127.0.0.1:1883", opts.MQTTListen)
+		}
+		mqttHost = h
+		if mqttPort == 0 {
+			mqttPort = -1 // any free port
+		}
+		if mqttPort > 0 {
+			if err := probeListen(opts.MQTTListen); err != nil {
+				return nil, fmt.Errorf("MQTT: %w", err)
+			}
+		}
+	}
 
 	// The server only reports a bind failure through its logger and would
 	// leave us waiting out the whole ready timeout, so ask the OS first.
@@ -73,6 +99,9 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 		JetStream:  opts.JetStream,
 		StoreDir:   opts.StoreDir,
 		NoSigs:     true, // the signals belong to vigil
+	}
+	if opts.MQTTListen != "" {
+		sopts.MQTT.Host, sopts.MQTT.Port = mqttHost, mqttPort
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -106,7 +135,7 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	}
 	e := &Embedded{srv: srv}
 	opts.Logger.Info().Str("component", "nats-server").Str("url", e.ClientURL()).
-		Bool("jetstream", opts.JetStream).Msg("embedded NATS ready")
+		Bool("jetstream", opts.JetStream).Str("mqtt", e.MQTTAddr()).Msg("embedded NATS ready")
 	return e, nil
 }
 
@@ -139,6 +168,19 @@ func (e *Embedded) ClientURL() string {
 		loop = "::1"
 	}
 	return "nats://" + net.JoinHostPort(loop, strconv.Itoa(tcp.Port))
+}
+
+// MQTTAddr is the address of the MQTT listener, "" when it is off.
+func (e *Embedded) MQTTAddr() string {
+	v, err := e.srv.Varz(nil)
+	if err != nil || v.MQTT.Port <= 0 {
+		return ""
+	}
+	host := v.MQTT.Host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(v.MQTT.Port))
 }
 
 // Shutdown stops the server and waits until it has stopped. It is safe to

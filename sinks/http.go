@@ -31,6 +31,10 @@ type HTTPOptions struct {
 	Health   func() Health
 	Cameras  func() any // JSON for /api/cameras
 	Logger   zerolog.Logger
+	// Token, when set, guards every route but /healthz: requests need
+	// Authorization: Bearer <Token>, or the cookie a browser gets by
+	// signing in on the page's form; others get 401.
+	Token string
 }
 
 // HTTPServer serves /healthz, /metrics and /api/cameras; Mux takes more
@@ -73,7 +77,11 @@ func StartHTTP(o HTTPOptions) (*HTTPServer, error) {
 	if o.Gatherer != nil {
 		s.Mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
 	}
-	s.srv = &http.Server{Handler: s.Mux, ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = s.Mux
+	if o.Token != "" {
+		h = newGuard(o.Token, s.Mux)
+	}
+	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error().Err(err).Str("stage", "http").Msg("http server stopped")

@@ -6,13 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"image"
-	"image/color"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/annotate"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
 	"gocv.io/x/gocv"
@@ -134,7 +134,7 @@ func detectImage(det *detect.Detector, path, outDir string) (detectLine, error) 
 		})
 	}
 	if outDir != "" {
-		annotate(&img, dets)
+		drawDetections(&img, dets)
 		name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + ".jpg"
 		out := filepath.Join(outDir, name)
 		if !gocv.IMWrite(out, img) {
@@ -144,23 +144,9 @@ func detectImage(det *detect.Detector, path, outDir string) (detectLine, error) 
 	return line, nil
 }
 
-// palette gives each class a stable, distinct colour.
-func palette(class int) color.RGBA {
-	p := []color.RGBA{{56, 56, 255, 0}, {151, 157, 255, 0}, {31, 112, 255, 0}, {29, 178, 255, 0},
-		{49, 210, 207, 0}, {10, 249, 72, 0}, {23, 204, 146, 0}, {134, 219, 61, 0},
-		{52, 147, 26, 0}, {187, 212, 0, 0}, {168, 153, 44, 0}, {255, 194, 0, 0}}
-	return p[class%len(p)]
-}
-
-func annotate(img *gocv.Mat, dets []detect.Detection) {
+func drawDetections(img *gocv.Mat, dets []detect.Detection) {
 	for _, d := range dets {
-		c := palette(d.Class)
 		r := image.Rect(int(d.Box.X1), int(d.Box.Y1), int(d.Box.X2), int(d.Box.Y2))
-		gocv.Rectangle(img, r, c, 2)
-		label := fmt.Sprintf("%s %.2f", d.Label, d.Score)
-		sz := gocv.GetTextSize(label, gocv.FontHersheySimplex, 0.5, 1)
-		top := max(r.Min.Y-sz.Y-6, 0)
-		gocv.Rectangle(img, image.Rect(r.Min.X, top, r.Min.X+sz.X+4, top+sz.Y+6), c, -1)
-		gocv.PutText(img, label, image.Pt(r.Min.X+2, top+sz.Y+2), gocv.FontHersheySimplex, 0.5, color.RGBA{255, 255, 255, 0}, 1)
+		annotate.Box(img, r, d.Class, fmt.Sprintf("%s %.2f", d.Label, d.Score))
 	}
 }

@@ -5,6 +5,7 @@
 //	vigil config check FILE
 //	vigil track --det DET.txt -o OUT.txt [--fps N] [tracker flags]
 //	vigil eval mot --gt GT.txt --res RES.txt [--json]
+//	vigil model inspect|quantize|sensitivity|fp16|compare …
 //	vigil version
 package main
 
@@ -31,6 +32,14 @@ usage:
   vigil eval mot --gt GT.txt --res RES.txt [--json]
                                          score tracking results: HOTA, MOTA, IDF1, …
                                          (or --gt MOTDIR --res RESDIR)
+  vigil model inspect MODEL              inputs, outputs, opset, classes, size, decoder
+  vigil model quantize MODEL -o OUT --calib PATH…
+                                         static INT8 (QDQ) from calibration frames
+  vigil model sensitivity MODEL --calib PATH…
+                                         output error when one layer is quantized
+  vigil model fp16 MODEL -o OUT          FP16 weights, FP32 inputs and outputs (GPUs)
+  vigil model compare REF CANDIDATE --on PATH…
+                                         detection agreement and speed of two models
   vigil version                          print vigil's, OpenCV's and onnxruntime's versions
 
 Run 'vigil COMMAND -h' for a command's flags.
@@ -60,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdTrack(args[1:], stdout, stderr)
 	case "eval":
 		err = cmdEval(args[1:], stdout, stderr)
+	case "model":
+		err = cmdModel(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		err = cmdVersion(stdout)
 	case "help", "-h", "--help":

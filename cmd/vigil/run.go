@@ -188,8 +188,10 @@ func detectorOptions(cfg *config.Config, log zerolog.Logger) detect.Options {
 		IoU: float32(m.IoU), ClassAgnostic: m.ClassAgnosticNMS, MaxDetections: m.MaxDetections,
 		Providers: m.Providers, FallbackToCPU: m.FallbackToCPU, IntraOpThreads: m.IntraOpThreads,
 		CUDADeviceID: m.CUDA.DeviceID,
-		TensorRT:     detect.TensorRTOptions{DeviceID: m.TensorRT.DeviceID, FP16: m.TensorRT.FP16, EngineCacheDir: m.TensorRT.EngineCacheDir},
-		Logger:       log.With().Str("stage", "detect").Logger(),
+		TensorRT: detect.TensorRTOptions{DeviceID: m.TensorRT.DeviceID, FP16: m.TensorRT.FP16, EngineCacheDir: m.TensorRT.EngineCacheDir,
+			INT8: m.TensorRT.INT8, INT8CalibrationTable: m.TensorRT.INT8CalibrationTable, WorkspaceBytes: int64(m.TensorRT.WorkspaceMB) << 20},
+		GraphOptimization: m.GraphOptimization, OptimizedModelCache: m.OptimizedModelCache,
+		Logger: log.With().Str("stage", "detect").Logger(),
 	}
 }
 
@@ -243,6 +245,17 @@ func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (e
 	pubDone := make(chan struct{})
 	go func() { defer close(pubDone); pub.Run(pubCtx) }()
 
+	al, err := startAlerts(cfg, nc, det.Labels(), reg, log)
+	if err != nil {
+		stopPub()
+		return err
+	}
+	sinkList := []pipeline.Sink{sinks.NATSSink{Publisher: pub}}
+	if al != nil {
+		defer al.Close(0) // early returns; the shutdown below flushes first
+		sinkList = append(sinkList, alertsSink(al))
+	}
+
 	var cams []*capture.Camera
 	for _, c := range cfg.Cameras {
 		if c.Enabled != nil && !*c.Enabled {
@@ -255,10 +268,20 @@ func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (e
 		}
 		cams = append(cams, cam)
 	}
+	live, err := newLiveView(cfg, cams, reg, log)
+	if err != nil {
+		stopPub()
+		return err
+	}
+	if live != nil {
+		defer live.Close() // early returns; after the run it closes before the HTTP server
+	}
+	liveSinks, liveTaps := liveViewParts(live)
+	sinkList = append(sinkList, liveSinks...)
 	p, err := pipeline.New(pipeline.Options{
 		Cameras: cams, Detector: det, Labels: det.Labels(), Tracker: trackerConfig(cfg.Tracker),
-		Sinks: []pipeline.Sink{sinks.NATSSink{Publisher: pub}}, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize,
-		Registry: reg, Logger: log,
+		Sinks: sinkList, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize,
+		Registry: reg, Logger: log, Taps: liveTaps,
 	})
 	if err != nil {
 		stopPub()
@@ -267,8 +290,13 @@ func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (e
 
 	var web *sinks.HTTPServer
 	if cfg.HTTP.Enabled() {
+		token, err := cfg.HTTPToken()
+		if err != nil {
+			stopPub()
+			return err
+		}
 		web, err = sinks.StartHTTP(sinks.HTTPOptions{
-			Listen: cfg.HTTP.Listen, Gatherer: reg, Logger: log,
+			Listen: cfg.HTTP.Listen, Gatherer: reg, Logger: log, Token: token,
 			Health:  func() sinks.Health { return health(p, cams, pubDone) },
 			Cameras: func() any { return cameraStates(p, cams) },
 		})
@@ -282,6 +310,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (e
 			web.Shutdown(sctx)
 		}()
 		log.Info().Str("url", "http://"+web.Addr()).Msg("http: /healthz /metrics /api/cameras")
+		serveLiveView(live, web, token != "", log)
 	}
 	ids := make([]string, len(cams))
 	for i, c := range cams {
@@ -291,12 +320,23 @@ func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (e
 		Str("subjects", sinks.TracksSubject(cfg.NATS.SubjectPrefix, "<camera>")).Msg("vigil running")
 
 	runErr := p.Run(ctx)
+	if live != nil {
+		live.Close() // ends viewers and streams, so the HTTP server stops at once
+	}
 
 	// Flush: the publisher sends what is queued, then NATS shuts down.
 	stopPub()
 	<-pubDone
 	if err := pub.Close(); err != nil {
 		log.Warn().Err(err).Msg("flushing NATS")
+	}
+	if al != nil {
+		if err := al.Close(alertsFlush); err != nil {
+			log.Warn().Err(err).Msg("alerts not all delivered; they stay in the spool for the next start")
+		}
+		st := al.Stats()
+		log.Info().Uint64("accepted", st.Accepted).Uint64("published", st.Published).Int("spooled", st.Pending).
+			Uint64("dropped", st.Dropped).Msg("alerts stopped")
 	}
 	det.Close() // before counting Mats: its resize buffer is one
 	st := pub.Stats()
@@ -345,7 +385,8 @@ func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), er
 		js := cfg.NATS.JetStream == nil || *cfg.NATS.JetStream
 		emb, err = sinks.StartEmbedded(sinks.EmbeddedOptions{
 			Host: host, Port: port, JetStream: js, StoreDir: cfg.DataDir, // nats-server adds jetstream/ itself
-			Logger: log.With().Str("stage", "nats").Logger(),
+			MQTTListen: mqttListen(cfg),
+			Logger:     log.With().Str("stage", "nats").Logger(),
 		})
 		if err != nil {
 			return nil, nil, err
