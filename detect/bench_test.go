@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"testing"
 )
 
@@ -22,12 +23,62 @@ func crowd(n, k int) []Detection {
 func BenchmarkNMS(b *testing.B) {
 	src := crowd(2000, 60)
 	work := make([]Detection, len(src))
+	var s Suppressor
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(work, src)
-		if k := NMS(work, 0.45, false, 300); len(k) < 60 {
+		if k := s.NMS(work, 0.45, false, 300); len(k) < 60 {
 			b.Fatalf("kept %d", len(k))
 		}
+	}
+}
+
+// people makes n candidates around k people of one class spread over a
+// 640×640 input, as a crowded frame gives before NMS: k objects kept, and
+// a kept-list NMS compares each candidate with all of them.
+func people(n, k int) []Detection {
+	r := rand.New(rand.NewPCG(7, 8))
+	cols := 1
+	for cols*cols < k {
+		cols++
+	}
+	step := float32(620) / float32(cols)
+	out := make([]Detection, n)
+	for i := range out {
+		o := i % k
+		x, y := float32(o%cols)*step, float32(o/cols)*step
+		j := func() float32 { return (r.Float32() - 0.5) * step * 0.1 }
+		out[i] = Detection{Score: 0.25 + 0.7*r.Float32(), Box: Box{x + j(), y + j(), x + 0.8*step + j(), y + 0.9*step + j()}}
+	}
+	return out
+}
+
+func BenchmarkNMSCrowd(b *testing.B) {
+	for _, k := range []int{50, 300} {
+		src := people(10*k, k)
+		b.Run(strconv.Itoa(k)+"_people", func(b *testing.B) {
+			work := make([]Detection, len(src))
+			var s Suppressor
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(work, src)
+				if kept := s.NMS(work, 0.45, false, 300); len(kept) != k {
+					b.Fatalf("kept %d, want %d", len(kept), k)
+				}
+			}
+		})
+		b.Run(strconv.Itoa(k)+"_people_kept_list", func(b *testing.B) {
+			// The plain kept-list NMS, for comparison: N×K.
+			work := make([]Detection, len(src))
+			b.ReportAllocs()
+			for b.Loop() {
+				copy(work, src)
+				sortByScore(work)
+				if kept := keptListNMS(work, 0.45, false, 300); len(kept) != k {
+					b.Fatalf("kept %d, want %d", len(kept), k)
+				}
+			}
+		})
 	}
 }
 

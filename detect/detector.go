@@ -38,8 +38,19 @@ type Options struct {
 	Providers      []string // ordered: cpu, cuda, tensorrt; default [cpu]
 	FallbackToCPU  bool
 	IntraOpThreads int // 0 = onnxruntime's default
-	CUDADeviceID   int
-	TensorRT       TensorRTOptions
+	// IntraOpSpinning is whether onnxruntime's intra-op threads spin while
+	// they wait for work ("on") or sleep ("off"); "" is vigil's default
+	// (DefaultIntraOpSpinning), chosen by measurement: bench/README.md.
+	IntraOpSpinning string
+	CUDADeviceID    int
+	TensorRT        TensorRTOptions
+
+	// GraphOptimization is onnxruntime's graph optimization level: all
+	// (the default when ""), extended, basic or disabled.
+	GraphOptimization string
+	// OptimizedModelCache is a folder where the optimized graph is kept
+	// between runs (CPU only; see optcache.go); "" = none.
+	OptimizedModelCache string
 
 	Logger zerolog.Logger
 }
@@ -49,6 +60,12 @@ type TensorRTOptions struct {
 	DeviceID       int
 	FP16           bool
 	EngineCacheDir string
+	// INT8 builds INT8 engines. A QDQ model (vigil model quantize) carries
+	// its own scales, which TensorRT uses; a float model needs
+	// INT8CalibrationTable, a calibration table TensorRT wrote.
+	INT8                 bool
+	INT8CalibrationTable string
+	WorkspaceBytes       int64 // trt_max_workspace_size; 0 = onnxruntime's default
 }
 
 // Timings of one Detect call.
@@ -56,8 +73,11 @@ type Timings struct {
 	Preprocess, Infer, Postprocess time.Duration
 }
 
-// Detector runs one model. It is not safe for concurrent use: the pipeline
-// gives each detector one goroutine.
+// Detector runs one model. Detect is not safe for concurrent use. The
+// pipeline drives it in three steps instead (Prepare, Infer, Finish on
+// Slots), so that letterboxing and decoding overlap with inference; each
+// step runs on one goroutine at a time, and Detect is one more user of
+// Finish's scratch.
 type Detector struct {
 	opts      Options
 	labels    []string
@@ -67,11 +87,11 @@ type Detector struct {
 	decoder   Decoder
 	providers []string
 
-	pre     *Preprocessor
-	input   *ort.Tensor[float32]
-	output  *ort.Tensor[float32]
-	session *ort.AdvancedSession
-	cands   []Detection
+	session *ort.DynamicAdvancedSession
+	slot    *Slot       // Detect's own
+	slots   []*Slot     // every slot made on the session, freed by Close
+	cands   []Detection // Finish's scratch
+	sup     Suppressor  // Finish's NMS scratch
 }
 
 // New loads the model and prepares a session. InitRuntime must have
@@ -110,7 +130,10 @@ func New(o Options) (*Detector, error) {
 		d.Close()
 		return nil, err
 	}
-	d.pre = NewPreprocessor(d.inW, d.inH)
+	if d.slot, err = d.newSlot(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("model %s: %w", o.Model, err)
+	}
 	return d, nil
 }
 
@@ -161,6 +184,10 @@ func (d *Detector) checkShapes(ins, outs []ort.InputOutputInfo) error {
 }
 
 var namesRe = regexp.MustCompile(`(\d+)\s*:\s*['"]((?:[^'"\\]|\\.)*)['"]`)
+
+// ParseNames reads class names from Ultralytics' "names" metadata, as the
+// detector does; nil when s holds none.
+func ParseNames(s string) []string { return parseNames(s) }
 
 // parseNames reads Ultralytics' "names" metadata: a Python dict literal
 // such as {0: 'person', 1: 'bicycle'}.
@@ -263,7 +290,14 @@ func (d *Detector) openSession() error {
 			return fmt.Errorf("model.intra_op_threads: %w", err)
 		}
 	}
-	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
+	if err := SetSpinning(so, d.opts.IntraOpSpinning); err != nil {
+		return err
+	}
+	level, err := graphOptimizationLevel(d.opts.GraphOptimization)
+	if err != nil {
+		return err
+	}
+	if err := so.SetGraphOptimizationLevel(level); err != nil {
 		return fmt.Errorf("onnxruntime graph optimization: %w", err)
 	}
 	for _, p := range d.opts.Providers {
@@ -284,22 +318,18 @@ func (d *Detector) openSession() error {
 		d.providers = append(d.providers, "cpu") // onnxruntime always ends on CPU
 	}
 
-	n := int64(d.inW * d.inH * 3)
-	d.input, err = ort.NewTensor(ort.NewShape(1, 3, int64(d.inH), int64(d.inW)), make([]float32, n))
+	// A dynamic session runs on whichever slot's tensors are bound, so
+	// several frames can be in flight on one model (see Slot).
+	path, saved, err := d.optimizedModel(so, level)
 	if err != nil {
-		return fmt.Errorf("input tensor: %w", err)
+		return err
 	}
-	s := d.decoder.Shape
-	d.output, err = ort.NewEmptyTensor[float32](ort.NewShape(s[0], s[1], s[2]))
+	d.session, err = ort.NewDynamicAdvancedSession(path,
+		[]string{d.inName}, []string{d.outName}, so)
 	if err != nil {
-		return fmt.Errorf("output tensor: %w", err)
+		return fmt.Errorf("model %s: onnxruntime session: %w", path, err)
 	}
-	d.session, err = ort.NewAdvancedSession(d.opts.Model,
-		[]string{d.inName}, []string{d.outName},
-		[]ort.Value{d.input}, []ort.Value{d.output}, so)
-	if err != nil {
-		return fmt.Errorf("model %s: onnxruntime session: %w", d.opts.Model, err)
-	}
+	saved()
 	return nil
 }
 
@@ -334,6 +364,9 @@ func appendProvider(so *ort.SessionOptions, name string, o Options) error {
 			opts["trt_engine_cache_enable"] = "1"
 			opts["trt_engine_cache_path"] = o.TensorRT.EngineCacheDir
 		}
+		for k, v := range tensorRTINT8Options(o.TensorRT) {
+			opts[k] = v
+		}
 		if err := to.Update(opts); err != nil {
 			return fmt.Errorf("model.providers: tensorrt is not available (%v); use a TensorRT build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
 		}
@@ -361,58 +394,26 @@ func (d *Detector) Providers() []string { return d.providers }
 // Detect runs the model on a BGR image and appends what it finds to dst.
 // img is only read.
 func (d *Detector) Detect(img gocv.Mat, dst []Detection) ([]Detection, Timings, error) {
-	var tm Timings
-	t0 := time.Now()
-	lb, err := d.pre.Run(img, d.input.GetData())
-	if err != nil {
-		return dst, tm, fmt.Errorf("preprocess: %w", err)
+	if err := d.Prepare(d.slot, img); err != nil {
+		return dst, Timings{}, err
 	}
-	t1 := time.Now()
-	if err := d.session.Run(); err != nil {
-		return dst, tm, fmt.Errorf("inference: %w", err)
+	if err := d.Infer(d.slot); err != nil {
+		return dst, d.slot.tm, err
 	}
-	t2 := time.Now()
-	d.cands, err = d.decoder.Decode(d.output.GetData(), d.cands[:0])
-	if err != nil {
-		return dst, tm, fmt.Errorf("decode: %w", err)
-	}
-	if d.decoder.Layout != LayoutEnd2End {
-		d.cands = NMS(d.cands, d.opts.IoU, d.opts.ClassAgnostic, d.opts.MaxDetections)
-	}
-	for _, c := range d.cands {
-		c.Box = lb.ToFrame(c.Box)
-		if c.Box.Area() <= 0 {
-			continue
-		}
-		if c.Class >= 0 && c.Class < len(d.labels) {
-			c.Label = d.labels[c.Class]
-		} else {
-			c.Label = strconv.Itoa(c.Class)
-		}
-		dst = append(dst, c)
-	}
-	tm.Preprocess, tm.Infer, tm.Postprocess = t1.Sub(t0), t2.Sub(t1), time.Since(t2)
-	return dst, tm, nil
+	return d.Finish(d.slot, dst)
 }
 
-// Close releases the session and tensors; safe to call more than once.
+// Close releases the session, its slots and their tensors; safe to call
+// more than once.
 func (d *Detector) Close() error {
 	var errs []error
+	for _, s := range d.slots {
+		errs = append(errs, s.close())
+	}
+	d.slots, d.slot = nil, nil
 	if d.session != nil {
 		errs = append(errs, d.session.Destroy())
 		d.session = nil
-	}
-	if d.input != nil {
-		errs = append(errs, d.input.Destroy())
-		d.input = nil
-	}
-	if d.output != nil {
-		errs = append(errs, d.output.Destroy())
-		d.output = nil
-	}
-	if d.pre != nil {
-		errs = append(errs, d.pre.Close())
-		d.pre = nil
 	}
 	return errors.Join(errs...)
 }

@@ -39,6 +39,8 @@ type Result struct {
 	Tracks     []track.Track
 	Labels     []string
 	Timings    Timings
+
+	slot *detect.Slot // while the frame is in an overlapped detector's hands
 }
 
 // Sink receives results in sequence order per camera, from one goroutine.
@@ -53,6 +55,14 @@ type SinkFunc func(r *Result)
 // Consume calls f.
 func (f SinkFunc) Consume(r *Result) { f(r) }
 
+// Tap sees every captured frame, processed or not (the live view runs at the
+// camera's rate), on that camera's goroutine just before the detector's
+// hand-off. Frame must not block and must not keep f: it clones the image if
+// it needs it, and should do nothing at all while nobody needs it.
+type Tap interface {
+	Frame(f *capture.Frame)
+}
+
 // Options configure a Pipeline.
 type Options struct {
 	Cameras   []*capture.Camera
@@ -64,6 +74,12 @@ type Options struct {
 	QueueSize int // lossless hand-off depth (default 4)
 	Registry  prometheus.Registerer
 	Logger    zerolog.Logger
+	// Taps see every captured frame before the detector's hand-off.
+	Taps []Tap
+	// Serial runs letterbox, inference and decoding one after another on
+	// one goroutine even when the detector can overlap them (a
+	// StagedDetector): the plain path, kept to measure the overlap against.
+	Serial bool
 }
 
 // Pipeline is the running graph.
@@ -74,6 +90,13 @@ type Pipeline struct {
 	boxes   []*mailbox
 	ready   chan struct{}
 	results chan *Result
+	rr      int // the camera next() looks at first
+
+	// With a StagedDetector: the slots free for the next frame, and when
+	// the model will want it.
+	staged StagedDetector
+	free   chan *detect.Slot
+	clock  modelClock
 
 	processed atomic.Int64
 	taken     atomic.Int64
@@ -173,6 +196,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			defer p.stage("capture/"+c.ID(), false)
 			c.Run(capCtx, func(f *capture.Frame) {
 				p.m.captured.WithLabelValues(f.Camera).Inc()
+				for _, t := range p.opts.Taps {
+					t.Frame(f)
+				}
 				box.put(f)
 			})
 		}()
@@ -187,7 +213,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}()
 
 	p.stage("detect", true)
-	p.detectStage(capCtx, stopCapture)
+	if slots := p.overlapSlots(); slots != nil {
+		p.overlapStage(capCtx, p.staged, slots)
+	} else {
+		p.detectStage(capCtx)
+	}
 	p.stage("detect", false)
 
 	// The detector has stopped taking frames: release the cameras.
@@ -204,62 +234,104 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
+// overlapSlots are the slots of a detector that can overlap its steps,
+// or nil when the pipeline runs them one after another.
+func (p *Pipeline) overlapSlots() []*detect.Slot {
+	sd, ok := p.opts.Detector.(StagedDetector)
+	if !ok || p.opts.Serial {
+		return nil
+	}
+	slots, err := sd.Slots(overlapSlots)
+	if err != nil {
+		p.log.Warn().Err(err).Str("stage", "detect").Msg("cannot overlap letterbox and decoding with inference; running them in turn")
+		return nil
+	}
+	p.staged = sd
+	return slots
+}
+
 // detectStage serves the cameras round-robin until they are all finished,
-// ctx ends, or MaxFrames frames were taken.
-func (p *Pipeline) detectStage(ctx context.Context, stop func()) {
+// ctx ends, or MaxFrames frames were taken; letterbox, inference and
+// decoding run in turn.
+func (p *Pipeline) detectStage(ctx context.Context) {
 	var dets []detect.Detection
-	next := 0
-	n := len(p.boxes)
 	for {
-		if p.opts.MaxFrames > 0 && p.taken.Load() >= int64(p.opts.MaxFrames) {
+		f := p.next(ctx)
+		if f == nil {
 			return
 		}
-		var f *capture.Frame
-		allDone := true
-		for i := 0; i < n && f == nil; i++ {
-			b := p.boxes[(next+i)%n]
-			if f = b.take(); f != nil {
-				next = (next + i + 1) % n
-			} else if !b.finished() {
-				allDone = false
-			}
-		}
-		if f == nil {
-			if allDone {
-				return
-			}
-			select {
-			case <-p.ready:
-			case <-ctx.Done():
-				// Finish what the cameras handed over before the stop,
-				// then leave; cameras are told to stop by the caller.
-				if p.drainedAfterStop() {
-					return
-				}
-			}
-			continue
-		}
-		p.taken.Add(1)
-		r := &Result{Frame: f, Labels: p.opts.Labels}
-		r.Timings.Queue = time.Since(f.Time)
+		r := p.newResult(f)
 		var tm detect.Timings
 		var err error
 		dets, tm, err = p.opts.Detector.Detect(f.Image, dets[:0])
 		if err != nil {
-			p.m.errors.WithLabelValues(f.Camera, "detect").Inc()
-			p.log.Error().Err(err).Str("camera", f.Camera).Str("stage", "detect").Uint64("seq", f.Seq).Msg("detection failed; frame dropped")
-			f.Close()
-			p.drop(f.Camera, "detect_error")
+			p.detectFailed(f, err)
 			continue
 		}
-		r.Detections = append([]detect.Detection(nil), dets...)
-		r.Timings.Preprocess, r.Timings.Infer, r.Timings.Postprocess = tm.Preprocess, tm.Infer, tm.Postprocess
-		p.m.stage.WithLabelValues("queue").Observe(r.Timings.Queue.Seconds())
-		p.m.stage.WithLabelValues("preprocess").Observe(tm.Preprocess.Seconds())
-		p.m.stage.WithLabelValues("infer").Observe(tm.Infer.Seconds())
-		p.m.stage.WithLabelValues("postprocess").Observe(tm.Postprocess.Seconds())
+		p.detected(r, dets, tm)
 		p.results <- r
 	}
+}
+
+// next takes the next frame for the detector, round-robin over the
+// cameras, waiting until one comes. It returns nil when every camera has
+// finished, MaxFrames frames were taken, or ctx ended and nothing handed
+// over before is left.
+func (p *Pipeline) next(ctx context.Context) *capture.Frame {
+	n := len(p.boxes)
+	for {
+		if p.opts.MaxFrames > 0 && p.taken.Load() >= int64(p.opts.MaxFrames) {
+			return nil
+		}
+		allDone := true
+		for i := range n {
+			b := p.boxes[(p.rr+i)%n]
+			if f := b.take(); f != nil {
+				p.rr = (p.rr + i + 1) % n
+				p.taken.Add(1)
+				return f
+			}
+			if !b.finished() {
+				allDone = false
+			}
+		}
+		if allDone {
+			return nil
+		}
+		select {
+		case <-p.ready:
+		case <-ctx.Done():
+			// Finish what the cameras handed over before the stop, then
+			// leave; cameras are told to stop by the caller.
+			if p.drainedAfterStop() {
+				return nil
+			}
+		}
+	}
+}
+
+func (p *Pipeline) newResult(f *capture.Frame) *Result {
+	r := &Result{Frame: f, Labels: p.opts.Labels}
+	r.Timings.Queue = time.Since(f.Time)
+	return r
+}
+
+// detected fills in what the detector found and observes its timings.
+func (p *Pipeline) detected(r *Result, dets []detect.Detection, tm detect.Timings) {
+	r.Detections = append([]detect.Detection(nil), dets...)
+	r.Timings.Preprocess, r.Timings.Infer, r.Timings.Postprocess = tm.Preprocess, tm.Infer, tm.Postprocess
+	p.m.stage.WithLabelValues("queue").Observe(r.Timings.Queue.Seconds())
+	p.m.stage.WithLabelValues("preprocess").Observe(tm.Preprocess.Seconds())
+	p.m.stage.WithLabelValues("infer").Observe(tm.Infer.Seconds())
+	p.m.stage.WithLabelValues("postprocess").Observe(tm.Postprocess.Seconds())
+}
+
+// detectFailed drops a frame the detector failed on.
+func (p *Pipeline) detectFailed(f *capture.Frame, err error) {
+	p.m.errors.WithLabelValues(f.Camera, "detect").Inc()
+	p.log.Error().Err(err).Str("camera", f.Camera).Str("stage", "detect").Uint64("seq", f.Seq).Msg("detection failed; frame dropped")
+	f.Close()
+	p.drop(f.Camera, "detect_error")
 }
 
 // drainedAfterStop says whether nothing is left waiting once ctx ended.
@@ -279,8 +351,15 @@ func (p *Pipeline) drainedAfterStop() bool {
 // order; it owns each frame from here and closes it.
 func (p *Pipeline) postStage() {
 	tracking := NewTracking(p.opts.Tracker)
+	var dets []detect.Detection
 	for r := range p.results {
 		f := r.Frame
+		if r.slot != nil {
+			var ok bool
+			if dets, ok = p.finish(p.staged, r, dets); !ok {
+				continue
+			}
+		}
 		t0 := time.Now()
 		r.Tracks = tracking.Update(f.Camera, r.Detections)
 		r.Timings.Track = time.Since(t0)

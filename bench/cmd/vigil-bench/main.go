@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,6 +50,18 @@ type config struct {
 	Video      string
 	Results    string
 	CPUProfile string
+
+	Spinning string // onnxruntime intra-op spinning for raw, detect and pipeline
+	Peers    bool   // the OpenCV peers (gocv + cv::dnn, Python cv2.dnn)
+	Python   string // the Python that runs bench/peers/cv2dnn.py
+	Profile  bool   // a profiled pipeline run; top entries saved beside the results
+	ORTSweep bool   // raw (and pipeline) with onnxruntime option variants
+
+	Long        bool          // the long runs: latency at 10 and 30 fps, cameras, memory
+	LongLatency time.Duration // each long latency run
+	Cameras     []int         // camera counts of the multi-camera runs
+	CameraRun   time.Duration // each multi-camera run
+	MemoryRun   time.Duration // the memory run
 }
 
 func parseFlags() config {
@@ -62,7 +75,25 @@ func parseFlags() config {
 	flag.StringVar(&c.Video, "video", assets.Media("vtest.avi"), "video file to run on")
 	flag.StringVar(&c.Results, "results", "bench/results", "folder for the dated results file and latest.txt; empty: write none")
 	flag.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&c.Spinning, "spinning", "", "onnxruntime intra-op spinning (on|off) for raw, detect and pipeline; empty: detect's default ("+detect.DefaultIntraOpSpinning+")")
+	flag.BoolVar(&c.Peers, "peers", true, "measure the OpenCV peers: gocv with cv::dnn, and Python cv2.dnn")
+	flag.StringVar(&c.Python, "python", "/usr/bin/python3", "Debian's Python, with python3-opencv, for the cv2.dnn peer")
+	flag.BoolVar(&c.Profile, "profile", true, "profile one more pipeline run (Go pprof, and perf when installed); top entries go beside the results")
+	flag.BoolVar(&c.ORTSweep, "ort-sweep", false, "also time raw inference (and the pipeline) with onnxruntime option variants")
+	flag.BoolVar(&c.Long, "long", false, "also run the long measurements: latency at 10 and 30 fps, 1-8 cameras, memory")
+	flag.DurationVar(&c.LongLatency, "long-latency", 2*time.Minute, "with -long: length of each real-time latency run (10 and 30 fps)")
+	cams := flag.String("cameras", "1,2,4,8", "with -long: camera counts of the multi-camera runs")
+	flag.DurationVar(&c.CameraRun, "camera-duration", time.Minute, "with -long: length of each multi-camera run")
+	flag.DurationVar(&c.MemoryRun, "memory-duration", 10*time.Minute, "with -long: length of the memory run")
 	flag.Parse()
+	for _, f := range strings.Split(*cams, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "vigil-bench: -cameras %q: want counts like 1,2,4,8\n", *cams)
+			os.Exit(2)
+		}
+		c.Cameras = append(c.Cameras, n)
+	}
 	return c
 }
 
@@ -154,17 +185,38 @@ func measure(ctx context.Context, cfg config, rep *report, log zerolog.Logger) e
 		return err
 	}
 	defer b.Close()
+	if cfg.Peers {
+		progress("peers: rewriting the model for OpenCV 4.6 and checking its outputs against onnxruntime's")
+		if err := b.openPeers(rep); err != nil {
+			return err
+		}
+	}
 	rr, err := b.rounds(ctx)
 	if err != nil {
 		return err
 	}
 	rep.addRounds(rr)
 	progress("latency: %s at %g fps, real-time", cfg.Latency, cfg.FPS)
-	lat, err := b.latency(ctx)
+	lat, err := b.latency(ctx, cfg.FPS, cfg.Latency, 1)
 	if err != nil {
 		return err
 	}
 	rep.addLatency(lat)
+	if cfg.Profile {
+		if err := b.profile(ctx, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.ORTSweep {
+		if err := b.sweep(ctx, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.Long {
+		if err := b.long(ctx, rep, rr); err != nil {
+			return err
+		}
+	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted")
 	}
@@ -180,19 +232,20 @@ type bench struct {
 	frame gocv.Mat
 	raw   *rawBench
 	nats  *bus
+	peers *peers // with -peers
 }
 
 func openBench(cfg config, log zerolog.Logger) (*bench, error) {
 	b := &bench{cfg: cfg, log: log}
 	var err error
-	if b.det, err = detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: cfg.Threads, Logger: log}); err != nil {
+	if b.det, err = detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: cfg.Threads, IntraOpSpinning: cfg.Spinning, Logger: log}); err != nil {
 		return nil, err
 	}
 	if b.frame, err = firstFrame(cfg.Video); err != nil {
 		b.Close()
 		return nil, err
 	}
-	if b.raw, err = newRawBench(cfg, b.det, b.frame); err != nil {
+	if b.raw, err = newRawBench(cfg, sessionConfig{Threads: cfg.Threads, Spinning: cfg.Spinning}, b.det, b.frame); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -205,6 +258,9 @@ func openBench(cfg config, log zerolog.Logger) (*bench, error) {
 
 // Close frees what openBench made.
 func (b *bench) Close() {
+	if b.peers != nil {
+		b.peers.Close()
+	}
 	if b.nats != nil {
 		b.nats.Close()
 	}
@@ -219,17 +275,19 @@ func (b *bench) Close() {
 
 // rounds are the throughput runs, in the order they ran.
 type rounds struct {
-	raw, detect []timedRun
-	pipeline    []throughputRun
+	raw, detect      []timedRun
+	pipeline, serial []throughputRun
+	gocv             []timedRun  // with -peers
+	python           []pythonRun // with -peers
 }
 
-// rounds runs raw, detect and pipeline in turn, -rounds times, then raw
-// once more.
+// rounds runs raw, detect, the pipeline (overlapped, then serial) and the
+// peers in turn, -rounds times, then raw once more.
 func (b *bench) rounds(ctx context.Context) (rounds, error) {
 	var rr rounds
 	for i := range b.cfg.Rounds {
-		progress("round %d/%d: raw, detect, pipeline; %d warm-up + %d frames each, %d threads",
-			i+1, b.cfg.Rounds, b.cfg.Warmup, b.cfg.Frames, b.cfg.Threads)
+		progress("round %d/%d: raw, detect, pipeline, pipeline serial%s; %d warm-up + %d frames each, %d threads",
+			i+1, b.cfg.Rounds, map[bool]string{true: ", gocv cv::dnn, Python cv2.dnn"}[b.peers != nil], b.cfg.Warmup, b.cfg.Frames, b.cfg.Threads)
 		r, err := b.raw.Measure()
 		if err != nil {
 			return rr, err
@@ -238,11 +296,27 @@ func (b *bench) rounds(ctx context.Context) (rounds, error) {
 		if err != nil {
 			return rr, err
 		}
-		p, err := b.throughput(ctx)
+		p, err := b.throughput(ctx, false)
 		if err != nil {
 			return rr, err
 		}
-		rr.raw, rr.detect, rr.pipeline = append(rr.raw, r), append(rr.detect, d), append(rr.pipeline, p)
+		ps, err := b.throughput(ctx, true)
+		if err != nil {
+			return rr, err
+		}
+		rr.raw, rr.detect, rr.pipeline, rr.serial = append(rr.raw, r), append(rr.detect, d), append(rr.pipeline, p), append(rr.serial, ps)
+		if b.peers == nil {
+			continue
+		}
+		g, err := b.measureGocv()
+		if err != nil {
+			return rr, err
+		}
+		py, err := b.measurePython()
+		if err != nil {
+			return rr, err
+		}
+		rr.gocv, rr.python = append(rr.gocv, g), append(rr.python, py)
 	}
 	progress("raw (closing run)")
 	r, err := b.raw.Measure()

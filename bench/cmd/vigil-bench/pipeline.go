@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/pipeline"
 	"github.com/vigil-vision/vigil/sinks"
 	"github.com/vigil-vision/vigil/track"
@@ -16,17 +18,26 @@ import (
 const cameraID = "bench"
 
 // publishSink publishes every result as `vigil run` does and remembers when
-// each arrived and how old its frame was by then.
+// each arrived and how old its frame was by then; a lean one only counts,
+// so that the bench's own records do not show in the memory run.
 type publishSink struct {
 	pub       *sinks.TracksPublisher
+	lean      bool
+	results   atomic.Int64
 	arrivals  []time.Time
 	cpu       []time.Duration // the process's CPU time at each arrival
 	latencies []time.Duration // capture → handed to the publisher
 	timings   []pipeline.Timings
+	allocs    []uint64 // the process's heap allocations so far, at each arrival
 }
 
 func (s *publishSink) Consume(r *pipeline.Result) {
 	s.pub.Publish(sinks.TracksFromResult(r))
+	s.results.Add(1)
+	if s.lean {
+		return
+	}
+	s.allocs = append(s.allocs, heapAllocs())
 	now := time.Now()
 	s.arrivals = append(s.arrivals, now)
 	s.cpu = append(s.cpu, cpuTime())
@@ -42,20 +53,37 @@ type pipelineRun struct {
 	undecoded          int
 	captured           uint64
 	processed, dropped uint64
+	cameras            []cameraCounts // every camera's, in order
 }
 
-// runPipeline runs vigil's pipeline on one camera until ctx ends, the file
-// ends or maxFrames are processed (0: no limit), publishing to b.
-func (b *bench) runPipeline(ctx context.Context, cam *capture.Camera, maxFrames int) (pipelineRun, error) {
+// cameraCounts are one camera's frames in a run.
+type cameraCounts struct {
+	captured, processed, dropped uint64
+}
+
+// runOptions vary a pipeline run.
+type runOptions struct {
+	maxFrames int  // stop after this many processed frames; 0: no limit
+	serial    bool // letterbox, inference and decoding in turn (pipeline.Options.Serial)
+	lean      bool // count results, record nothing per frame
+	det       *detect.Detector
+}
+
+// runPipeline runs vigil's pipeline on the cameras until ctx ends, the files
+// end or maxFrames are processed, publishing to b.
+func (b *bench) runPipeline(ctx context.Context, cams []*capture.Camera, o runOptions) (pipelineRun, error) {
 	pub, err := b.nats.publisher(b.log)
 	if err != nil {
 		return pipelineRun{}, err
 	}
-	sink := &publishSink{pub: pub}
+	if o.det == nil {
+		o.det = b.det
+	}
+	sink := &publishSink{pub: pub, lean: o.lean}
 	p, err := pipeline.New(pipeline.Options{
-		Cameras: []*capture.Camera{cam}, Detector: b.det, Labels: b.det.Labels(),
-		Tracker: track.DefaultConfig(), Sinks: []pipeline.Sink{sink}, MaxFrames: maxFrames,
-		Registry: prometheus.NewRegistry(), Logger: b.log,
+		Cameras: cams, Detector: o.det, Labels: o.det.Labels(),
+		Tracker: track.DefaultConfig(), Sinks: []pipeline.Sink{sink}, MaxFrames: o.maxFrames,
+		Serial: o.serial, Registry: prometheus.NewRegistry(), Logger: b.log,
 	})
 	if err != nil {
 		pub.Close()
@@ -69,8 +97,13 @@ func (b *bench) runPipeline(ctx context.Context, cam *capture.Camera, maxFrames 
 	if closeErr != nil {
 		return pipelineRun{}, closeErr
 	}
-	r := pipelineRun{sink: sink, published: pub.Stats(), captured: cam.Status().Frames}
-	r.processed, r.dropped = p.CameraCounts(cam.ID())
+	r := pipelineRun{sink: sink, published: pub.Stats()}
+	for _, c := range cams {
+		cc := cameraCounts{captured: c.Status().Frames}
+		cc.processed, cc.dropped = p.CameraCounts(c.ID())
+		r.cameras = append(r.cameras, cc)
+		r.captured, r.processed, r.dropped = r.captured+cc.captured, r.processed+cc.processed, r.dropped+cc.dropped
+	}
 	r.delivered, r.undecoded = b.nats.take(int(r.published.Published))
 	return r, nil
 }
@@ -81,7 +114,12 @@ type throughputRun struct {
 	timed   int           // results after the warm-up
 	elapsed time.Duration // from the first timed result's arrival to the last
 	cpu     time.Duration // the process's CPU time over elapsed
+	allocs  uint64        // the process's heap allocations over elapsed
 }
+
+// AllocsPerFrame is the process's heap allocations per timed frame: the
+// pipeline, the embedded NATS server and the bench's subscriber together.
+func (t throughputRun) AllocsPerFrame() float64 { return float64(t.allocs) / float64(t.timed) }
 
 // FPS is timed results per second.
 func (t throughputRun) FPS() float64 { return float64(t.timed) / t.elapsed.Seconds() }
@@ -100,14 +138,20 @@ func (t throughputRun) meanStage(stage func(pipeline.Timings) time.Duration) flo
 }
 
 // throughput runs the pipeline on the file read losslessly, for -frames
-// frames.
-func (b *bench) throughput(ctx context.Context) (throughputRun, error) {
+// frames; serial runs letterbox, inference and decoding in turn.
+func (b *bench) throughput(ctx context.Context, serial bool) (throughputRun, error) {
+	return b.throughputWith(ctx, runOptions{serial: serial})
+}
+
+// throughputWith is throughput with other options (another detector).
+func (b *bench) throughputWith(ctx context.Context, o runOptions) (throughputRun, error) {
 	cfg := b.cfg
 	cam, err := capture.New(capture.Config{ID: cameraID, URL: cfg.Video}, b.log)
 	if err != nil {
 		return throughputRun{}, err
 	}
-	r, err := b.runPipeline(ctx, cam, cfg.Frames)
+	o.maxFrames = cfg.Frames
+	r, err := b.runPipeline(ctx, []*capture.Camera{cam}, o)
 	if err != nil {
 		return throughputRun{}, err
 	}
@@ -123,6 +167,7 @@ func (b *bench) throughput(ctx context.Context) (throughputRun, error) {
 	return throughputRun{
 		pipelineRun: r, timed: last - first,
 		elapsed: arr[last].Sub(arr[first]), cpu: cpu[last] - cpu[first],
+		allocs: r.sink.allocs[last] - r.sink.allocs[first],
 	}, nil
 }
 
@@ -144,6 +189,7 @@ func (r pipelineRun) check(want int) error {
 // latencyRun is the pipeline on the file paced like a live camera.
 type latencyRun struct {
 	pipelineRun
+	start    time.Time
 	duration time.Duration
 }
 
@@ -155,23 +201,31 @@ func (l latencyRun) DroppedShare() float64 {
 	return float64(l.dropped) / float64(l.captured)
 }
 
-// latency runs the pipeline on the file paced at -fps, looping, for
-// -latency-duration.
-func (b *bench) latency(ctx context.Context) (latencyRun, error) {
+// latency runs the pipeline on the file paced at fps, looping, for d, on
+// n cameras.
+func (b *bench) latency(ctx context.Context, fps float64, d time.Duration, n int) (latencyRun, error) {
 	cfg := b.cfg
-	cam, err := capture.New(capture.Config{ID: cameraID, URL: cfg.Video, Loop: true, Realtime: true, FPS: cfg.FPS}, b.log)
-	if err != nil {
-		return latencyRun{}, err
+	var cams []*capture.Camera
+	for i := range n {
+		id := cameraID
+		if n > 1 {
+			id = fmt.Sprintf("%s%d", cameraID, i+1)
+		}
+		cam, err := capture.New(capture.Config{ID: id, URL: cfg.Video, Loop: true, Realtime: true, FPS: fps}, b.log)
+		if err != nil {
+			return latencyRun{}, err
+		}
+		cams = append(cams, cam)
 	}
-	runCtx, cancel := context.WithTimeout(ctx, cfg.Latency)
+	runCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	start := time.Now()
-	r, err := b.runPipeline(runCtx, cam, 0)
+	r, err := b.runPipeline(runCtx, cams, runOptions{})
 	if err != nil {
 		return latencyRun{}, err
 	}
 	if len(r.sink.latencies) == 0 {
-		return latencyRun{}, fmt.Errorf("latency run on %s: no frame processed in %s", cfg.Video, cfg.Latency)
+		return latencyRun{}, fmt.Errorf("latency run on %s: no frame processed in %s", cfg.Video, d)
 	}
-	return latencyRun{pipelineRun: r, duration: time.Since(start)}, nil
+	return latencyRun{pipelineRun: r, start: start, duration: time.Since(start)}, nil
 }

@@ -38,7 +38,16 @@ func (r timedRun) MS() float64 { return ms(r.Elapsed) / float64(r.Runs) }
 // CPUMS is the mean CPU time of one call in milliseconds, on all threads.
 func (r timedRun) CPUMS() float64 { return ms(r.CPU) / float64(r.Runs) }
 
-func newRawBench(cfg config, det *detect.Detector, frame gocv.Mat) (*rawBench, error) {
+// sessionConfig is how a raw session is built: by default as detect builds
+// its own, or as one of -ort-sweep's variants.
+type sessionConfig struct {
+	Threads  int    // intra-op threads
+	Spinning string // "" (detect's default), on, off
+	GraphOpt string // "" (all), extended, basic, disabled
+	Parallel bool   // parallel execution mode, inter-op threads = Threads
+}
+
+func newRawBench(cfg config, sc sessionConfig, det *detect.Detector, frame gocv.Mat) (*rawBench, error) {
 	model := assets.Model()
 	ins, outs, err := ort.GetInputOutputInfo(model)
 	if err != nil {
@@ -64,7 +73,7 @@ func newRawBench(cfg config, det *detect.Detector, frame gocv.Mat) (*rawBench, e
 		r.Close()
 		return nil, err
 	}
-	if r.session, err = newSession(model, ins[0].Name, outs[0].Name, r.input, r.output, cfg.Threads); err != nil {
+	if r.session, err = newSession(model, ins[0].Name, outs[0].Name, r.input, r.output, sc); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -87,17 +96,32 @@ func fixedShape(dims ort.Shape) (ort.Shape, error) {
 }
 
 // newSession mirrors detect's session options (detect/detector.go).
-func newSession(model, in, out string, input, output ort.Value, threads int) (*ort.AdvancedSession, error) {
+func newSession(model, in, out string, input, output ort.Value, sc sessionConfig) (*ort.AdvancedSession, error) {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("raw: session options: %w", err)
 	}
 	defer so.Destroy()
-	if err := so.SetIntraOpNumThreads(threads); err != nil {
+	if err := so.SetIntraOpNumThreads(sc.Threads); err != nil {
 		return nil, fmt.Errorf("raw: intra-op threads: %w", err)
 	}
-	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
+	if err := detect.SetSpinning(so, sc.Spinning); err != nil {
+		return nil, fmt.Errorf("raw: %w", err)
+	}
+	level := map[string]ort.GraphOptimizationLevel{
+		"": ort.GraphOptimizationLevelEnableAll, "extended": ort.GraphOptimizationLevelEnableExtended,
+		"basic": ort.GraphOptimizationLevelEnableBasic, "disabled": ort.GraphOptimizationLevelDisableAll,
+	}[sc.GraphOpt]
+	if err := so.SetGraphOptimizationLevel(level); err != nil {
 		return nil, fmt.Errorf("raw: graph optimization: %w", err)
+	}
+	if sc.Parallel {
+		if err := so.SetExecutionMode(ort.ExecutionModeParallel); err != nil {
+			return nil, fmt.Errorf("raw: execution mode: %w", err)
+		}
+		if err := so.SetInterOpNumThreads(sc.Threads); err != nil {
+			return nil, fmt.Errorf("raw: inter-op threads: %w", err)
+		}
 	}
 	s, err := ort.NewAdvancedSession(model, []string{in}, []string{out}, []ort.Value{input}, []ort.Value{output}, so)
 	if err != nil {

@@ -16,11 +16,22 @@ import (
 	"gocv.io/x/gocv"
 )
 
-// report collects the "name: value" lines, printing each as it comes.
+// report collects the "name: value" lines, printing each as it comes, and
+// the files that go beside them (profiles).
 type report struct {
 	lines     []string
 	loadStart string
+	files     []attachment
 }
+
+// attachment is a file written beside the results as <stamp>-<name> and
+// latest-<name>.
+type attachment struct {
+	name string
+	data []byte
+}
+
+func (r *report) attach(name string, data []byte) { r.files = append(r.files, attachment{name, data}) }
 
 // newReport starts a report; it notes the load average now, since other
 // work on the machine shows in every number.
@@ -43,18 +54,70 @@ func (r *report) addRounds(rr rounds) {
 	for i, t := range rr.pipeline {
 		r.add(fmt.Sprintf("pipeline_fps_%d", i+1), "%.2f", t.FPS())
 	}
+	for i, t := range rr.serial {
+		r.add(fmt.Sprintf("pipeline_serial_fps_%d", i+1), "%.2f", t.FPS())
+	}
+	for i, t := range rr.gocv {
+		r.add(fmt.Sprintf("gocv_dnn_fps_%d", i+1), "%.2f", t.FPS())
+	}
+	for i, t := range rr.python {
+		r.add(fmt.Sprintf("python_cv2dnn_fps_%d", i+1), "%.2f", t.FPS())
+	}
 	raw := mean(rr.raw, timedRun.FPS)
 	detect := mean(rr.detect, timedRun.FPS)
 	pipe := mean(rr.pipeline, throughputRun.FPS)
+	serial := mean(rr.serial, throughputRun.FPS)
 	r.add("raw_fps", "%.2f", raw)
 	r.add("raw_ms_per_inference", "%.2f", mean(rr.raw, timedRun.MS))
 	r.add("detect_fps", "%.2f", detect)
 	r.add("detect_vs_raw", "%.3f", detect/raw)
 	r.add("pipeline_fps", "%.2f", pipe)
 	r.add("pipeline_vs_raw", "%.3f", pipe/raw)
+	r.add("pipeline_serial_fps", "%.2f", serial)
+	r.add("pipeline_serial_vs_raw", "%.3f", serial/raw)
+	r.add("overlap_gain", "%.3f", pipe/serial)
+	// The machine's speed drifts (a shared VM: whole rounds run 30% slower
+	// than their neighbours), so each pipeline run is also set against the
+	// raw runs on either side of it; the median of those is the steadier
+	// ratio.
+	var pr, sr []float64
+	for i, p := range rr.pipeline {
+		around := (rr.raw[i].FPS() + rr.raw[i+1].FPS()) / 2
+		pr, sr = append(pr, p.FPS()/around), append(sr, rr.serial[i].FPS()/around)
+		r.add(fmt.Sprintf("pipeline_vs_raw_%d", i+1), "%.3f", pr[i])
+	}
+	r.add("pipeline_vs_raw_median", "%.3f", median(pr))
+	r.add("pipeline_serial_vs_raw_median", "%.3f", median(sr))
+	if len(rr.gocv) > 0 {
+		gocv := mean(rr.gocv, timedRun.FPS)
+		py := mean(rr.python, pythonRun.FPS)
+		r.add("gocv_dnn_fps", "%.2f", gocv)
+		r.add("gocv_dnn_ms_per_frame", "%.1f", mean(rr.gocv, timedRun.MS))
+		r.add("python_cv2dnn_fps", "%.2f", py)
+		r.add("python_cv2dnn_ms_per_frame", "%.1f", 1000/py)
+		r.add("vigil_vs_gocv_dnn", "%.3f", pipe/gocv)
+		r.add("vigil_vs_python_cv2dnn", "%.3f", pipe/py)
+		var g, p []float64 // per round, as for pipeline_vs_raw
+		for i := range rr.gocv {
+			g, p = append(g, rr.pipeline[i].FPS()/rr.gocv[i].FPS()), append(p, rr.pipeline[i].FPS()/rr.python[i].FPS())
+		}
+		r.add("vigil_vs_gocv_dnn_median", "%.3f", median(g))
+		r.add("vigil_vs_python_cv2dnn_median", "%.3f", median(p))
+		r.add("python_cv2dnn_max_abs_diff", "%s", rr.python[0]["max_abs_diff"])
+		r.add("opencv_reads_stock_model", "%s", rr.python[0]["stock_model_loads"])
+		if e := rr.python[0]["stock_model_error"]; e != "" {
+			r.add("opencv_stock_model_error", "%s", e)
+		}
+	}
 	r.add("raw_cpu_ms_per_inference", "%.1f", mean(rr.raw, timedRun.CPUMS))
 	r.add("detect_cpu_ms_per_frame", "%.1f", mean(rr.detect, timedRun.CPUMS))
 	r.add("pipeline_cpu_ms_per_frame", "%.1f", mean(rr.pipeline, throughputRun.CPUMS))
+	r.add("pipeline_serial_cpu_ms_per_frame", "%.1f", mean(rr.serial, throughputRun.CPUMS))
+	if len(rr.gocv) > 0 {
+		r.add("gocv_dnn_cpu_ms_per_frame", "%.1f", mean(rr.gocv, timedRun.CPUMS))
+		r.add("python_cv2dnn_cpu_ms_per_frame", "%.1f", mean(rr.python, pythonRun.CPUMS))
+	}
+	r.add("pipeline_process_allocs_per_frame", "%.1f", mean(rr.pipeline, throughputRun.AllocsPerFrame))
 	stages := []struct {
 		name string
 		of   func(pipeline.Timings) time.Duration
@@ -67,6 +130,18 @@ func (r *report) addRounds(rr rounds) {
 	for _, st := range stages {
 		r.add("pipeline_"+st.name+"_ms", "%.2f", mean(rr.pipeline, func(t throughputRun) float64 { return t.meanStage(st.of) }))
 	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func mean[T any](xs []T, f func(T) float64) float64 {
@@ -108,10 +183,18 @@ func (r *report) write(dir string, at time.Time) (string, error) {
 		return "", fmt.Errorf("results folder: %w", err)
 	}
 	text := r.header(at) + strings.Join(r.lines, "\n") + "\n"
-	path := filepath.Join(dir, at.Format("2006-01-02-150405")+".txt")
+	stamp := at.Format("2006-01-02-150405")
+	path := filepath.Join(dir, stamp+".txt")
 	for _, p := range []string{path, filepath.Join(dir, "latest.txt")} {
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			return "", fmt.Errorf("results: %w", err)
+		}
+	}
+	for _, f := range r.files {
+		for _, p := range []string{stamp + "-" + f.name, "latest-" + f.name} {
+			if err := os.WriteFile(filepath.Join(dir, p), f.data, 0o644); err != nil {
+				return "", fmt.Errorf("results: %w", err)
+			}
 		}
 	}
 	return path, nil

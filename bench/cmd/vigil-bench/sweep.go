@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/detect"
+)
+
+// sweep (-ort-sweep) times raw inference with onnxruntime option variants,
+// and the pipeline with intra-op spinning on and off, interleaved in
+// -rounds rounds, to choose detect's defaults by measurement.
+func (b *bench) sweep(ctx context.Context, rep *report) error {
+	t := b.cfg.Threads
+	variants := []struct {
+		name string
+		sc   sessionConfig
+	}{
+		{fmt.Sprintf("threads%d_spin_on", t), sessionConfig{Threads: t, Spinning: "on"}},
+		{fmt.Sprintf("threads%d_spin_off", t), sessionConfig{Threads: t, Spinning: "off"}},
+		{"threads1", sessionConfig{Threads: 1}},
+		{fmt.Sprintf("threads%d_graph_extended", t), sessionConfig{Threads: t, GraphOpt: "extended"}},
+		{fmt.Sprintf("threads%d_graph_basic", t), sessionConfig{Threads: t, GraphOpt: "basic"}},
+		{fmt.Sprintf("threads%d_parallel", t), sessionConfig{Threads: t, Parallel: true}},
+	}
+	raws := make([]*rawBench, len(variants))
+	defer func() {
+		for _, r := range raws {
+			if r != nil {
+				r.Close()
+			}
+		}
+	}()
+	for i, v := range variants {
+		var err error
+		if raws[i], err = newRawBench(b.cfg, v.sc, b.det, b.frame); err != nil {
+			return fmt.Errorf("sweep %s: %w", v.name, err)
+		}
+	}
+	spins := []string{"on", "off"}
+	dets := make([]*detect.Detector, len(spins))
+	defer func() {
+		for _, d := range dets {
+			if d != nil {
+				d.Close()
+			}
+		}
+	}()
+	for i, s := range spins {
+		var err error
+		if dets[i], err = detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: t, IntraOpSpinning: s, Logger: b.log}); err != nil {
+			return err
+		}
+	}
+
+	rawRuns := make([][]timedRun, len(variants))
+	pipeRuns := make([][]throughputRun, len(spins))
+	for round := range b.cfg.Rounds {
+		progress("ort sweep round %d/%d: %d raw variants, pipeline with spinning on and off", round+1, b.cfg.Rounds, len(variants))
+		for i, r := range raws {
+			tr, err := r.Measure()
+			if err != nil {
+				return fmt.Errorf("sweep %s: %w", variants[i].name, err)
+			}
+			rawRuns[i] = append(rawRuns[i], tr)
+			progress("  raw %s: %.2f fps", variants[i].name, tr.FPS())
+		}
+		for i, d := range dets {
+			tr, err := b.throughputWith(ctx, runOptions{det: d})
+			if err != nil {
+				return err
+			}
+			pipeRuns[i] = append(pipeRuns[i], tr)
+			progress("  pipeline spinning %s: %.2f fps", spins[i], tr.FPS())
+		}
+	}
+	for i, v := range variants {
+		rep.add("sweep_raw_"+v.name+"_fps", "%.2f", mean(rawRuns[i], timedRun.FPS))
+		rep.add("sweep_raw_"+v.name+"_cpu_ms", "%.1f", mean(rawRuns[i], timedRun.CPUMS))
+	}
+	for i, s := range spins {
+		fps := mean(pipeRuns[i], throughputRun.FPS)
+		rep.add("sweep_pipeline_spin_"+s+"_fps", "%.2f", fps)
+		rep.add("sweep_pipeline_spin_"+s+"_vs_raw_spin_"+s, "%.3f", fps/mean(rawRuns[i], timedRun.FPS))
+		rep.add("sweep_pipeline_spin_"+s+"_cpu_ms", "%.1f", mean(pipeRuns[i], throughputRun.CPUMS))
+	}
+	return nil
+}
