@@ -50,6 +50,7 @@ bench: deps
 	$(GO) run ./bench/cmd/vigil-bench $(BENCH_FLAGS)
 	$(MAKE) bench-model
 	$(MAKE) bench-liveview
+	$(GO) run ./bench/cmd/alert-bench -results bench/results
 
 # make bench, plus the long runs (about 25 minutes): latency per minute at
 # 10 and 30 fps, 1-8 cameras, a 10-minute memory run, allocations per frame
