@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-vision/vigil/internal/jsonnum"
 	"github.com/vigil-vision/vigil/rules"
 )
 
@@ -78,7 +79,7 @@ func (s *idSource) next() string { return s.prefix + "-" + strconv.FormatUint(s.
 func NewMessage(id, camera string, seq uint64, ev rules.Event, labels []string) Message {
 	m := Message{
 		Schema: EventSchema, ID: id, Camera: camera, Rule: ev.Rule, Kind: ev.Kind, Type: ev.Type,
-		Direction: ev.Direction, TrackID: ev.TrackID, Class: ev.Class, Score: round(ev.Score, 4),
+		Direction: ev.Direction, TrackID: ev.TrackID, Class: ev.Class, Score: jsonnum.Round(ev.Score, 4),
 		Time: ev.Time.UTC(), Seq: seq, Counts: ev.Counts,
 	}
 	if ev.Class >= 0 {
@@ -92,7 +93,7 @@ func NewMessage(id, camera string, seq uint64, ev rules.Event, labels []string) 
 		m.Occupancy = &occ
 	}
 	if ev.Type == rules.TypeDwell {
-		m.DwellS = round(ev.Dwell.Seconds(), 3)
+		m.DwellS = jsonnum.Round(ev.Dwell.Seconds(), 3)
 	}
 	if m.Counts == nil {
 		m.Counts = map[string]int64{}
@@ -111,15 +112,4 @@ type CountsValue struct {
 	Occupied  bool             `json:"occupied"`  // zones: at or above the threshold, as reported
 	Counts    map[string]int64 `json:"counts"`
 	UpdatedAt time.Time        `json:"updated_at"`
-}
-
-func round(v float64, digits int) float64 {
-	p := 1.0
-	for range digits {
-		p *= 10
-	}
-	if v < 0 {
-		return -float64(int64(-v*p+0.5)) / p
-	}
-	return float64(int64(v*p+0.5)) / p
 }

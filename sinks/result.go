@@ -2,8 +2,8 @@ package sinks
 
 import (
 	"strconv"
-	"time"
 
+	"github.com/vigil-vision/vigil/internal/jsonnum"
 	"github.com/vigil-vision/vigil/pipeline"
 )
 
@@ -16,12 +16,12 @@ func TracksFromResult(r *pipeline.Result) *TracksMessage {
 		Width: f.Image.Cols(), Height: f.Image.Rows(),
 		Objects: make([]Object, 0, len(r.Tracks)),
 		TimingsMS: map[string]float64{
-			"queue":       ms(r.Timings.Queue),
-			"preprocess":  ms(r.Timings.Preprocess),
-			"infer":       ms(r.Timings.Infer),
-			"postprocess": ms(r.Timings.Postprocess),
-			"track":       ms(r.Timings.Track),
-			"total":       ms(r.Timings.Total),
+			"queue":       jsonnum.MS(r.Timings.Queue),
+			"preprocess":  jsonnum.MS(r.Timings.Preprocess),
+			"infer":       jsonnum.MS(r.Timings.Infer),
+			"postprocess": jsonnum.MS(r.Timings.Postprocess),
+			"track":       jsonnum.MS(r.Timings.Track),
+			"total":       jsonnum.MS(r.Timings.Total),
 		},
 	}
 	for _, t := range r.Tracks {
@@ -30,8 +30,8 @@ func TracksFromResult(r *pipeline.Result) *TracksMessage {
 			label = r.Labels[t.Class]
 		}
 		m.Objects = append(m.Objects, Object{
-			TrackID: t.ID, Class: t.Class, Label: label, Score: round(t.Score, 4),
-			Box: Box{X: round(t.Box.X1, 1), Y: round(t.Box.Y1, 1), W: round(t.Box.X2-t.Box.X1, 1), H: round(t.Box.Y2-t.Box.Y1, 1)},
+			TrackID: t.ID, Class: t.Class, Label: label, Score: jsonnum.Round(t.Score, 4),
+			Box: Box{X: jsonnum.Round(t.Box.X1, 1), Y: jsonnum.Round(t.Box.Y1, 1), W: jsonnum.Round(t.Box.X2-t.Box.X1, 1), H: jsonnum.Round(t.Box.Y2-t.Box.Y1, 1)},
 		})
 	}
 	return m
@@ -44,16 +44,4 @@ type NATSSink struct{ Publisher *TracksPublisher }
 // Consume implements pipeline.Sink.
 func (s NATSSink) Consume(r *pipeline.Result) { s.Publisher.Publish(TracksFromResult(r)) }
 
-func ms(d time.Duration) float64 { return round(float64(d)/1e6, 3) }
-
 // round keeps JSON short: sub-pixel and sub-microsecond digits are noise.
-func round(v float64, digits int) float64 {
-	p := 1.0
-	for range digits {
-		p *= 10
-	}
-	if v < 0 {
-		return -float64(int64(-v*p+0.5)) / p
-	}
-	return float64(int64(v*p+0.5)) / p
-}

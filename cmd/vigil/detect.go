@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-vision/vigil/annotate"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/internal/jsonnum"
 	"gocv.io/x/gocv"
 )
 
@@ -128,9 +129,9 @@ func detectImage(det *detect.Detector, path, outDir string) (detectLine, error) 
 	}
 	for _, d := range dets {
 		line.Objects = append(line.Objects, detectObject{
-			Class: d.Class, Label: d.Label, Score: round(float64(d.Score), 4),
-			Box: detectBox{X: round(float64(d.Box.X1), 1), Y: round(float64(d.Box.Y1), 1),
-				W: round(float64(d.Box.W()), 1), H: round(float64(d.Box.H()), 1)},
+			Class: d.Class, Label: d.Label, Score: jsonnum.Round(float64(d.Score), 4),
+			Box: detectBox{X: jsonnum.Round(float64(d.Box.X1), 1), Y: jsonnum.Round(float64(d.Box.Y1), 1),
+				W: jsonnum.Round(float64(d.Box.W()), 1), H: jsonnum.Round(float64(d.Box.H()), 1)},
 		})
 	}
 	if outDir != "" {

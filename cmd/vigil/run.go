@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/internal/jsonnum"
 	"github.com/vigil-vision/vigil/pipeline"
 	"github.com/vigil-vision/vigil/sinks"
 	"github.com/vigil-vision/vigil/track"
@@ -419,19 +420,6 @@ func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), er
 	}, nil
 }
 
-func ms(d time.Duration) float64 { return round(float64(d)/1e6, 3) }
-
-func round(v float64, digits int) float64 {
-	p := 1.0
-	for range digits {
-		p *= 10
-	}
-	if v < 0 {
-		return -float64(int64(-v*p+0.5)) / p
-	}
-	return float64(int64(v*p+0.5)) / p
-}
-
 // health is ready when every stage runs and the publisher is alive.
 func health(p *pipeline.Pipeline, cams []*capture.Camera, pubDone <-chan struct{}) sinks.Health {
 	stages := p.Stages()
@@ -459,7 +447,7 @@ func cameraStates(p *pipeline.Pipeline, cams []*capture.Camera) []cameraState {
 	for _, c := range cams {
 		pr, dr := p.CameraCounts(c.ID())
 		s := c.Status()
-		s.FPS = round(s.FPS, 2)
+		s.FPS = jsonnum.Round(s.FPS, 2)
 		out = append(out, cameraState{Status: s, Processed: pr, Dropped: dr})
 	}
 	return out
