@@ -11,4 +11,10 @@
 // through the letterbox. Execution providers are cpu, cuda and tensorrt; the
 // GPU ones need an onnxruntime library built with them (the default library
 // from `make deps` is CPU-only) and say so when it is missing.
+//
+// Detect does it all in one call. The pipeline uses the same work split in
+// three steps on Slots (Prepare, Infer, Finish) so that the next frame is
+// letterboxed and the last one decoded while the model runs. NMS is
+// Suppressor.NMS: a grid over the candidates keeps it near-linear on crowded
+// frames.
 package detect

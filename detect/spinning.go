@@ -6,9 +6,13 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// DefaultIntraOpSpinning is what an empty Options.IntraOpSpinning means.
-// Measured with vigil-bench -ort-sweep (bench/README.md).
-const DefaultIntraOpSpinning = "on"
+// DefaultIntraOpSpinning is what an empty Options.IntraOpSpinning means:
+// off. Measured with vigil-bench -ort-sweep on 2 cores (bench/README.md):
+// spinning makes bare inference about 8% faster, but the pipeline, whose
+// letterbox, decoding and capture need the cores between operators, runs
+// as fast without it on CPU time 10% lower, and 1.7× as fast when other
+// processes want the cores too.
+const DefaultIntraOpSpinning = "off"
 
 // SetSpinning sets whether onnxruntime's intra-op threads spin ("on") or
 // sleep ("off") between pieces of work; "" is DefaultIntraOpSpinning.
@@ -17,16 +21,24 @@ func SetSpinning(so *ort.SessionOptions, spinning string) error {
 		spinning = DefaultIntraOpSpinning
 	}
 	var v string
+	stop := false
 	switch spinning {
 	case "on":
 		v = "1"
+	case "run": // spin inside Run, stop as soon as it returns
+		v, stop = "1", true
 	case "off":
 		v = "0"
 	default:
-		return fmt.Errorf("model.intra_op_spinning: %q; use on or off", spinning)
+		return fmt.Errorf("model.intra_op_spinning: %q; use on, run or off", spinning)
 	}
 	if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", v); err != nil {
 		return fmt.Errorf("onnxruntime session.intra_op.allow_spinning: %w", err)
+	}
+	if stop {
+		if err := so.AddSessionConfigEntry("session.force_spinning_stop", "1"); err != nil {
+			return fmt.Errorf("onnxruntime session.force_spinning_stop: %w", err)
+		}
 	}
 	return nil
 }

@@ -66,8 +66,8 @@ type config struct {
 
 func parseFlags() config {
 	var c config
-	flag.IntVar(&c.Rounds, "rounds", 3, "raw, detect and pipeline runs, interleaved; raw runs once more at the end")
-	flag.IntVar(&c.Frames, "frames", 60, "timed calls in each raw and detect run; frames, warm-up included, in each pipeline run")
+	flag.IntVar(&c.Rounds, "rounds", 5, "raw, detect and pipeline runs, interleaved; raw runs once more at the end")
+	flag.IntVar(&c.Frames, "frames", 40, "timed calls in each raw and detect run; frames, warm-up included, in each pipeline run")
 	flag.IntVar(&c.Threads, "threads", 2, "onnxruntime intra-op threads, for raw and pipeline alike")
 	flag.IntVar(&c.Warmup, "warmup", 3, "untimed runs (raw) and results (pipeline) before timing starts")
 	flag.DurationVar(&c.Latency, "latency-duration", 30*time.Second, "how long the real-time latency run lasts")

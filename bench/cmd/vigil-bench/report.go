@@ -206,6 +206,9 @@ func (r *report) header(at time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# vigil-bench, %s\n", at.Format(time.RFC3339))
 	fmt.Fprintf(&b, "# command: %s\n", commandLine())
+	if matprofileBuild {
+		fmt.Fprintf(&b, "# built with -tags matprofile (make bench-long)\n")
+	}
 	fmt.Fprintf(&b, "# flags: %s\n", effectiveFlags())
 	fmt.Fprintf(&b, "# nproc: %d (GOMAXPROCS %d)\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	fmt.Fprintf(&b, "# cpu: %s\n", cpuModel())

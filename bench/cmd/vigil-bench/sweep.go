@@ -19,16 +19,72 @@ func (b *bench) sweep(ctx context.Context, rep *report) error {
 	}{
 		{fmt.Sprintf("threads%d_spin_on", t), sessionConfig{Threads: t, Spinning: "on"}},
 		{fmt.Sprintf("threads%d_spin_off", t), sessionConfig{Threads: t, Spinning: "off"}},
+		{fmt.Sprintf("threads%d_spin_run", t), sessionConfig{Threads: t, Spinning: "run"}},
 		{"threads1", sessionConfig{Threads: 1}},
 		{fmt.Sprintf("threads%d_graph_extended", t), sessionConfig{Threads: t, GraphOpt: "extended"}},
 		{fmt.Sprintf("threads%d_graph_basic", t), sessionConfig{Threads: t, GraphOpt: "basic"}},
 		{fmt.Sprintf("threads%d_parallel", t), sessionConfig{Threads: t, Parallel: true}},
 	}
+	// Spinning first, against the pipeline, with only those sessions open:
+	// an open session in parallel mode slows every other one down.
+	rawRuns := make([][]timedRun, len(variants))
+	spins := []string{"on", "off", "run"}
+	pipeRuns := make([][]throughputRun, len(spins))
+	if err := b.sweepSpinning(ctx, variants[:3], rawRuns[:3], spins, pipeRuns); err != nil {
+		return err
+	}
+	for i := 3; i < len(variants); i++ {
+		v := variants[i]
+		r, err := newRawBench(b.cfg, v.sc, b.det, b.frame)
+		if err != nil {
+			return fmt.Errorf("sweep %s: %w", v.name, err)
+		}
+		for round := range b.cfg.Rounds {
+			tr, err := r.Measure()
+			if err != nil {
+				r.Close()
+				return fmt.Errorf("sweep %s: %w", v.name, err)
+			}
+			rawRuns[i] = append(rawRuns[i], tr)
+			progress("ort sweep %s round %d/%d: %.2f fps", v.name, round+1, b.cfg.Rounds, tr.FPS())
+		}
+		r.Close()
+	}
+	for i, v := range variants {
+		rep.add("sweep_raw_"+v.name+"_fps", "%.2f", mean(rawRuns[i], timedRun.FPS))
+		rep.add("sweep_raw_"+v.name+"_cpu_ms", "%.1f", mean(rawRuns[i], timedRun.CPUMS))
+	}
+	fastest := 0.0 // the best raw rate of any spinning variant
+	for i := range spins {
+		fastest = max(fastest, mean(rawRuns[i], timedRun.FPS))
+	}
+	for i, s := range spins {
+		fps := mean(pipeRuns[i], throughputRun.FPS)
+		rep.add("sweep_pipeline_spin_"+s+"_fps", "%.2f", fps)
+		rep.add("sweep_pipeline_spin_"+s+"_vs_raw_spin_"+s, "%.3f", fps/mean(rawRuns[i], timedRun.FPS))
+		rep.add("sweep_pipeline_spin_"+s+"_cpu_ms", "%.1f", mean(pipeRuns[i], throughputRun.CPUMS))
+		rep.add("sweep_pipeline_spin_"+s+"_vs_fastest_raw", "%.3f", fps/fastest)
+	}
+	return nil
+}
+
+// sweepSpinning measures raw and the pipeline with intra-op spinning on and
+// off, interleaved.
+func (b *bench) sweepSpinning(ctx context.Context, variants []struct {
+	name string
+	sc   sessionConfig
+}, rawRuns [][]timedRun, spins []string, pipeRuns [][]throughputRun) error {
 	raws := make([]*rawBench, len(variants))
+	dets := make([]*detect.Detector, len(spins))
 	defer func() {
 		for _, r := range raws {
 			if r != nil {
 				r.Close()
+			}
+		}
+		for _, d := range dets {
+			if d != nil {
+				d.Close()
 			}
 		}
 	}()
@@ -38,26 +94,14 @@ func (b *bench) sweep(ctx context.Context, rep *report) error {
 			return fmt.Errorf("sweep %s: %w", v.name, err)
 		}
 	}
-	spins := []string{"on", "off"}
-	dets := make([]*detect.Detector, len(spins))
-	defer func() {
-		for _, d := range dets {
-			if d != nil {
-				d.Close()
-			}
-		}
-	}()
 	for i, s := range spins {
 		var err error
-		if dets[i], err = detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: t, IntraOpSpinning: s, Logger: b.log}); err != nil {
+		if dets[i], err = detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: b.cfg.Threads, IntraOpSpinning: s, Logger: b.log}); err != nil {
 			return err
 		}
 	}
-
-	rawRuns := make([][]timedRun, len(variants))
-	pipeRuns := make([][]throughputRun, len(spins))
 	for round := range b.cfg.Rounds {
-		progress("ort sweep round %d/%d: %d raw variants, pipeline with spinning on and off", round+1, b.cfg.Rounds, len(variants))
+		progress("ort sweep round %d/%d: raw and pipeline, spinning on and off", round+1, b.cfg.Rounds)
 		for i, r := range raws {
 			tr, err := r.Measure()
 			if err != nil {
@@ -74,16 +118,6 @@ func (b *bench) sweep(ctx context.Context, rep *report) error {
 			pipeRuns[i] = append(pipeRuns[i], tr)
 			progress("  pipeline spinning %s: %.2f fps", spins[i], tr.FPS())
 		}
-	}
-	for i, v := range variants {
-		rep.add("sweep_raw_"+v.name+"_fps", "%.2f", mean(rawRuns[i], timedRun.FPS))
-		rep.add("sweep_raw_"+v.name+"_cpu_ms", "%.1f", mean(rawRuns[i], timedRun.CPUMS))
-	}
-	for i, s := range spins {
-		fps := mean(pipeRuns[i], throughputRun.FPS)
-		rep.add("sweep_pipeline_spin_"+s+"_fps", "%.2f", fps)
-		rep.add("sweep_pipeline_spin_"+s+"_vs_raw_spin_"+s, "%.3f", fps/mean(rawRuns[i], timedRun.FPS))
-		rep.add("sweep_pipeline_spin_"+s+"_cpu_ms", "%.1f", mean(pipeRuns[i], throughputRun.CPUMS))
 	}
 	return nil
 }
