@@ -21,24 +21,16 @@ func SetSpinning(so *ort.SessionOptions, spinning string) error {
 		spinning = DefaultIntraOpSpinning
 	}
 	var v string
-	stop := false
 	switch spinning {
 	case "on":
 		v = "1"
-	case "run": // spin inside Run, stop as soon as it returns
-		v, stop = "1", true
 	case "off":
 		v = "0"
 	default:
-		return fmt.Errorf("model.intra_op_spinning: %q; use on, run or off", spinning)
+		return fmt.Errorf("model.intra_op_spinning: %q; use on or off", spinning)
 	}
 	if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", v); err != nil {
 		return fmt.Errorf("onnxruntime session.intra_op.allow_spinning: %w", err)
-	}
-	if stop {
-		if err := so.AddSessionConfigEntry("session.force_spinning_stop", "1"); err != nil {
-			return fmt.Errorf("onnxruntime session.force_spinning_stop: %w", err)
-		}
 	}
 	return nil
 }

@@ -19,7 +19,6 @@ func (b *bench) sweep(ctx context.Context, rep *report) error {
 	}{
 		{fmt.Sprintf("threads%d_spin_on", t), sessionConfig{Threads: t, Spinning: "on"}},
 		{fmt.Sprintf("threads%d_spin_off", t), sessionConfig{Threads: t, Spinning: "off"}},
-		{fmt.Sprintf("threads%d_spin_run", t), sessionConfig{Threads: t, Spinning: "run"}},
 		{"threads1", sessionConfig{Threads: 1}},
 		{fmt.Sprintf("threads%d_graph_extended", t), sessionConfig{Threads: t, GraphOpt: "extended"}},
 		{fmt.Sprintf("threads%d_graph_basic", t), sessionConfig{Threads: t, GraphOpt: "basic"}},
@@ -28,12 +27,12 @@ func (b *bench) sweep(ctx context.Context, rep *report) error {
 	// Spinning first, against the pipeline, with only those sessions open:
 	// an open session in parallel mode slows every other one down.
 	rawRuns := make([][]timedRun, len(variants))
-	spins := []string{"on", "off", "run"}
+	spins := []string{"on", "off"}
 	pipeRuns := make([][]throughputRun, len(spins))
-	if err := b.sweepSpinning(ctx, variants[:3], rawRuns[:3], spins, pipeRuns); err != nil {
+	if err := b.sweepSpinning(ctx, variants[:2], rawRuns[:2], spins, pipeRuns); err != nil {
 		return err
 	}
-	for i := 3; i < len(variants); i++ {
+	for i := 2; i < len(variants); i++ {
 		v := variants[i]
 		r, err := newRawBench(b.cfg, v.sc, b.det, b.frame)
 		if err != nil {
