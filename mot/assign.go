@@ -1,8 +1,9 @@
 package mot
 
 import (
-	"math"
 	"slices"
+
+	"github.com/vigil-vision/vigil/track"
 )
 
 // edge is an admissible pair: row r may be matched to column c for a gain
@@ -26,7 +27,7 @@ type matcher struct {
 	colAt  map[int]int
 	cost   []float64
 	edgeAt []int // dense position → index into the component's edges + 1
-	hung   hungarian
+	hung   track.Assigner
 }
 
 // match returns a matching of maximum total weight among edges, whose rows
@@ -116,87 +117,12 @@ func (m *matcher) component(es []edge, out []edge) []edge {
 		m.cost[i*k+j] = -e.w
 		m.edgeAt[i*k+j] = x + 1
 	}
-	for i, j := range m.hung.solve(m.cost, n, k) {
+	for i, j := range m.hung.Solve(m.cost, n, k) {
 		if x := m.edgeAt[i*k+j]; x > 0 {
 			out = append(out, es[x-1])
 		}
 	}
 	return out
-}
-
-// hungarian solves the rectangular assignment problem (Kuhn-Munkres with
-// row and column potentials, O(n²k)) and keeps its buffers between calls.
-type hungarian struct {
-	u, v, minv []float64
-	p, way     []int
-	used       []bool
-	rowToCol   []int
-}
-
-// solve returns, for the n×k row-major cost matrix with n ≤ k, the column
-// assigned to each row in an assignment of minimum total cost.
-func (h *hungarian) solve(cost []float64, n, k int) []int {
-	h.u = resize(h.u, n+1)
-	h.v = resize(h.v, k+1)
-	h.minv = resize(h.minv, k+1)
-	h.p = resize(h.p, k+1)
-	h.way = resize(h.way, k+1)
-	h.used = resize(h.used, k+1)
-	h.rowToCol = resize(h.rowToCol, n)
-	u, v, minv, p, way, used := h.u, h.v, h.minv, h.p, h.way, h.used
-	clear(u)
-	clear(v)
-	clear(p)
-	clear(way)
-	// 1-based inside: column 0 is the root of each augmenting path and
-	// p[j] == 0 means column j is free.
-	for i := 1; i <= n; i++ {
-		p[0] = i
-		j0 := 0
-		for j := range minv {
-			minv[j] = math.Inf(1)
-		}
-		clear(used)
-		for {
-			used[j0] = true
-			i0, delta, j1 := p[j0], math.Inf(1), 0
-			row := cost[(i0-1)*k : i0*k]
-			for j := 1; j <= k; j++ {
-				if used[j] {
-					continue
-				}
-				if cur := row[j-1] - u[i0] - v[j]; cur < minv[j] {
-					minv[j], way[j] = cur, j0
-				}
-				if minv[j] < delta {
-					delta, j1 = minv[j], j
-				}
-			}
-			for j := 0; j <= k; j++ {
-				if used[j] {
-					u[p[j]] += delta
-					v[j] -= delta
-				} else {
-					minv[j] -= delta
-				}
-			}
-			j0 = j1
-			if p[j0] == 0 {
-				break
-			}
-		}
-		for j0 != 0 {
-			j1 := way[j0]
-			p[j0] = p[j1]
-			j0 = j1
-		}
-	}
-	for j := 1; j <= k; j++ {
-		if p[j] != 0 {
-			h.rowToCol[p[j]-1] = j - 1
-		}
-	}
-	return h.rowToCol
 }
 
 func resize[T any](s []T, n int) []T {

@@ -191,3 +191,13 @@ func growBools(s []bool, n int) []bool {
 	}
 	return s[:n]
 }
+
+// Assigner solves rectangular minimum-cost assignment problems with the
+// tracker's Hungarian solver, keeping its buffers between calls; the
+// tracking metrics (package mot) use it too. Not safe for concurrent use.
+type Assigner struct{ a assigner }
+
+// Solve returns, for the n×m row-major cost matrix (n ≤ m), the column
+// given to each row in an assignment of minimum total cost. The result is
+// valid until the next call.
+func (s *Assigner) Solve(cost []float64, n, m int) []int { return s.a.solve(cost, n, m) }
