@@ -254,14 +254,27 @@ func (r *Rule) points(p *problems, path string) ([]rules.Point, bool) {
 }
 
 // CompileRules turns the enabled cameras' rules into rules.Rules, resolving
-// class names against the model's labels. An unknown class is an error that
-// names the rule's field and lists the labels the model knows.
+// class names against labels, the one model's. See CompileRulesFor.
 func (c *Config) CompileRules(labels []string) (map[string][]rules.Rule, error) {
+	return c.CompileRulesFor(func(string) []string { return labels })
+}
+
+// CompileRulesFor turns the enabled cameras' rules into rules.Rules, keyed by
+// camera id, resolving each camera's class names against the labels of its
+// detector (labelsOf gets a name of DetectorOf). An unknown class is an error
+// that names the rule's field and lists the labels that detector knows.
+func (c *Config) CompileRulesFor(labelsOf func(detector string) []string) (map[string][]rules.Rule, error) {
 	var p problems
 	out := map[string][]rules.Rule{}
 	for i, cam := range c.Cameras {
-		if (cam.Enabled != nil && !*cam.Enabled) || len(cam.Rules) == 0 {
+		if !cam.isEnabled() || len(cam.Rules) == 0 {
 			continue
+		}
+		detector := c.DetectorOf(cam)
+		labels := labelsOf(detector)
+		knower := "the model"
+		if detector != DefaultDetector {
+			knower = fmt.Sprintf("detector %q", detector)
 		}
 		for j, r := range cam.Rules {
 			path := fmt.Sprintf("cameras[%d].rules[%d]", i, j)
@@ -282,7 +295,7 @@ func (c *Config) CompileRules(labels []string) (map[string][]rules.Rule, error) 
 			for k, name := range r.Classes {
 				id := classID(labels, name)
 				if id < 0 {
-					p.add(fmt.Sprintf("%s.classes[%d]", path, k), "unknown class %q in rule %q; the model knows %s", name, r.Name, knownLabels(labels))
+					p.add(fmt.Sprintf("%s.classes[%d]", path, k), "unknown class %q in rule %q; %s knows %s", name, r.Name, knower, knownLabels(labels))
 					continue
 				}
 				rr.Classes = append(rr.Classes, id)

@@ -11,19 +11,22 @@ import (
 // Config is the whole of vigil's configuration. After Parse or Load every
 // field holds a value: absent keys take the defaults of Default.
 type Config struct {
-	LogLevel string   `yaml:"log_level"` // debug|info|warn|error
-	DataDir  string   `yaml:"data_dir"`  // JetStream store, alert spool
-	Model    Model    `yaml:"model"`
-	Tracker  Tracker  `yaml:"tracker"`
-	Cameras  []Camera `yaml:"cameras"`
-	NATS     NATS     `yaml:"nats"`
-	HTTP     HTTP     `yaml:"http"`
-	Pipeline Pipeline `yaml:"pipeline"`
-	LiveView LiveView `yaml:"liveview"`
-	Alerts   Alerts   `yaml:"alerts"` // rule events: spool, stream, counts (alerts.go)
+	LogLevel string `yaml:"log_level"` // debug|info|warn|error
+	DataDir  string `yaml:"data_dir"`  // JetStream store, alert spool
+	Model    Model  `yaml:"model"`     // the detector named "default"
+	// Detectors are more detectors, each serving the cameras that name it
+	// (detectors.go).
+	Detectors []Detector `yaml:"detectors"`
+	Tracker   Tracker    `yaml:"tracker"`
+	Cameras   []Camera   `yaml:"cameras"`
+	NATS      NATS       `yaml:"nats"`
+	HTTP      HTTP       `yaml:"http"`
+	Pipeline  Pipeline   `yaml:"pipeline"`
+	LiveView  LiveView   `yaml:"liveview"`
+	Alerts    Alerts     `yaml:"alerts"` // rule events: spool, stream, counts (alerts.go)
 }
 
-// Model configures the detector: the ONNX model, its output decoding, NMS and
+// Model configures a detector: the ONNX model, its output decoding, NMS and
 // the onnxruntime execution providers.
 type Model struct {
 	Path             string             `yaml:"path"`    // "" = the caller's default model
@@ -38,8 +41,12 @@ type Model struct {
 	Providers        []string           `yaml:"providers"`       // tried in order: cpu|cuda|tensorrt
 	FallbackToCPU    bool               `yaml:"fallback_to_cpu"`
 	IntraOpThreads   int                `yaml:"intra_op_threads"` // 0 = onnxruntime's choice
-	CUDA             CUDA               `yaml:"cuda"`
-	TensorRT         TensorRT           `yaml:"tensorrt"`
+	// IntraOpSpinning is whether onnxruntime's intra-op threads spin ("on")
+	// or sleep ("off") while they wait for work; off leaves the cores to
+	// capture and decoding (detect.DefaultIntraOpSpinning, bench/README.md).
+	IntraOpSpinning string   `yaml:"intra_op_spinning"`
+	CUDA            CUDA     `yaml:"cuda"`
+	TensorRT        TensorRT `yaml:"tensorrt"`
 	// GraphOptimization is onnxruntime's level: all|extended|basic|disabled.
 	GraphOptimization string `yaml:"graph_optimization"`
 	// OptimizedModelCache keeps the optimized graph between runs (cpu
@@ -94,6 +101,7 @@ type Camera struct {
 	Reconnect     Backoff `yaml:"reconnect"`
 	Enabled       *bool   `yaml:"enabled"`
 	Rules         []Rule  `yaml:"rules,omitempty"` // zones and lines in this camera's picture (alerts.go)
+	Detector      string  `yaml:"detector"`        // name of a detectors: entry; "" or "default" = model:
 }
 
 // Backoff bounds the pause between reconnect attempts: the first waits Min,
@@ -145,6 +153,11 @@ type Pipeline struct {
 	// QueueSize is the per-camera hand-off for lossless sources (files that
 	// are not paced in real time); live sources are latest-wins.
 	QueueSize int `yaml:"queue_size"`
+	// WorkerNice is the nice value (0-19) of vigil's threads around the
+	// model: video decoding, letterbox, output decoding, tracking, sinks.
+	// Above 0 they take the CPU the model's threads leave idle instead of
+	// stalling them; 0 runs them at the process's priority.
+	WorkerNice int `yaml:"worker_nice"`
 }
 
 // Defaults that depend on the kind of camera.
@@ -165,7 +178,9 @@ func Default() *Config {
 			MaxDetections: 300,
 			Providers:     []string{ProviderCPU},
 			FallbackToCPU: true,
-
+			// detect.DefaultIntraOpSpinning, written out: config does not
+			// import detect (and its cgo).
+			IntraOpSpinning:   "off",
 			GraphOptimization: "all",
 		},
 		Tracker: Tracker{

@@ -53,6 +53,29 @@ func TestBadFixtures(t *testing.T) {
 			`:5: model.tensorrt.workspace_mb: -1 is negative`,
 			`:2: model.graph_optimization: unknown level "max"; use all, extended, basic or disabled`,
 		}},
+		{"intra_op_spinning.yaml", []string{`:2: model.intra_op_spinning: "spin"; use off (threads sleep while they wait, leaving the cores to capture and decoding) or on (they spin)`}},
+		{"detector_keys.yaml", []string{
+			`:6: detectors[0].model.provider: unknown field; did you mean "providers"?`,
+			`:7: detectors[0].model.tensorrt.fp_16: unknown field; did you mean "fp16"?`,
+			`:9: detectors[1].modle: unknown field; did you mean "model"?`,
+		}},
+		{"detector_names.yaml", []string{
+			`:2: detectors[0].name: required; name the detector with 1-64 letters, digits, _ or -`,
+			`:3: detectors[1].name: "default" is the top-level model:; pick another name`,
+			`:4: detectors[2].name: "dock s" is not a valid name; use 1-64 letters, digits, _ or -`,
+			`:6: detectors[4].name: duplicate "docks"; detector names must be unique (detectors[3] has it too)`,
+		}},
+		{"detector_model.yaml", []string{
+			// Inherited by both detectors, reported once: where it is written.
+			`:2: model.confidence: 1.5 out of range; use a value in (0,1]`,
+			`:6: detectors[0].model.providers[1]: unknown provider "gpu"; use cpu, cuda or tensorrt`,
+			`:10: detectors[1].model.intra_op_spinning: "sometimes"; use off`,
+			`:9: detectors[1].model.tensorrt.int8_calibration_table: set, but detectors[1].model.tensorrt.int8 is false; set int8: true`,
+		}},
+		{"detector_unknown.yaml", []string{
+			`:8: cameras[0].detector: unknown detector "dcoks"; did you mean "docks"? (known: default, docks, gate)`,
+			`:11: cameras[1].detector: unknown detector "yard-model"; use default, docks or gate (default is the top-level model:), or add "yard-model" under detectors:`,
+		}},
 		{"provider_duplicate.yaml", []string{`model.providers[2]: duplicate "cuda"; list each provider once`}},
 		{"providers_empty.yaml", []string{`model.providers: empty; list one or more of cpu, cuda, tensorrt`}},
 		{"confidence.yaml", []string{`:2: model.confidence: 1.5 out of range; use a value in (0,1]`}},
@@ -78,7 +101,7 @@ func TestBadFixtures(t *testing.T) {
 		{"password_no_user.yaml", []string{`:2: nats.password_file: needs nats.user`}},
 		{"tls_no_key.yaml", []string{`:3: nats.tls.cert: needs nats.tls.key`}},
 		{"subject_prefix.yaml", []string{`nats.subject_prefix: "vigil.>" holds a space or a wildcard`}},
-		{"pipeline.yaml", []string{`pipeline.queue_size: 0; use 1 or more frames`}},
+		{"pipeline.yaml", []string{`:3: pipeline.worker_nice: 20; use a nice value from 0`, `:2: pipeline.queue_size: 0; use 1 or more frames`}},
 		{"three_mistakes.yaml", []string{
 			`:3: model.confidence: 1.5 out of range`,
 			`:6: cameras[0].url: unsupported scheme "rtmp"`,
@@ -235,12 +258,33 @@ func TestFullFixture(t *testing.T) {
 			Providers:        []string{"tensorrt", "cuda", "cpu"},
 			FallbackToCPU:    false,
 			IntraOpThreads:   4,
+			IntraOpSpinning:  "on",
 			CUDA:             CUDA{DeviceID: 1},
 			TensorRT: TensorRT{FP16: true, EngineCacheDir: "/var/cache/vigil/trt", DeviceID: 1,
 				INT8: true, INT8CalibrationTable: "/opt/models/calib.flatbuffers", WorkspaceMB: 2048},
 			GraphOptimization:   "extended",
 			OptimizedModelCache: "/var/cache/vigil/ort",
 		},
+		Detectors: []Detector{{Name: "docks", Model: Model{
+			Path:             "/opt/models/yolov8n-int8.onnx",
+			Labels:           "/opt/models/coco.names",
+			Decoder:          "yolov8",
+			Confidence:       0.35,
+			ClassConfidence:  map[string]float64{"person": 0.5, "2": 0.6},
+			IoU:              0.5,
+			ClassAgnosticNMS: true,
+			MaxDetections:    100,
+			Runtime:          "/opt/ort/libonnxruntime.so.1",
+			Providers:        []string{"cpu"},
+			FallbackToCPU:    false,
+			IntraOpThreads:   1,
+			IntraOpSpinning:  "on",
+			CUDA:             CUDA{DeviceID: 1},
+			TensorRT: TensorRT{FP16: false, EngineCacheDir: "/var/cache/vigil/trt", DeviceID: 1,
+				INT8: true, INT8CalibrationTable: "/opt/models/calib.flatbuffers", WorkspaceMB: 2048},
+			GraphOptimization:   "extended",
+			OptimizedModelCache: "/var/cache/vigil/ort",
+		}}},
 		Tracker: Tracker{
 			HighThreshold: 0.6, LowThreshold: 0.2, NewTrackThreshold: 0.7,
 			MatchThreshold: 0.25, SecondMatchThreshold: 0.4, UnconfirmedMatchThreshold: 0.35,
@@ -252,6 +296,7 @@ func TestFullFixture(t *testing.T) {
 				RTSPTransport: "udp", FPS: 5, Width: 1280, Height: 720,
 				Reconnect: Backoff{Min: Duration(time.Second), Max: Duration(time.Minute)},
 				Enabled:   &f,
+				Detector:  "docks",
 				Rules: []Rule{{
 					Name: "robot_cell", Type: "zone", Points: [][]float64{{0.1, 0.2}, {0.6, 0.2}, {0.6, 0.9}, {0.1, 0.9}},
 					Normalized: true, Classes: []string{"person", "2"}, MinScore: 0.4, Anchor: "center", Hysteresis: 4,
@@ -284,7 +329,7 @@ func TestFullFixture(t *testing.T) {
 			MQTT: MQTT{Enabled: true, Listen: "0.0.0.0:1884"},
 		},
 		HTTP:     HTTP{Listen: "0.0.0.0:8081", TokenFile: "/run/secrets/http_token"},
-		Pipeline: Pipeline{MaxFrames: 1000, QueueSize: 8},
+		Pipeline: Pipeline{MaxFrames: 1000, QueueSize: 8, WorkerNice: 10},
 		LiveView: LiveView{
 			Codec: "h264", Bitrate: 800000, MaxFPS: 15, ProcessedOnly: true,
 			ICE: ICE{
@@ -329,6 +374,10 @@ func leafPaths(t reflect.Type, path string) []string {
 		p := joinPath(path, name)
 		ft := f.Type
 		switch {
+		case p == "detectors[0].model":
+			// The keys of model:, each checked there; a detector writes
+			// only those it changes.
+			out = append(out, p)
 		case ft.Kind() == reflect.Struct:
 			out = append(out, leafPaths(ft, p)...)
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
@@ -381,6 +430,8 @@ func TestDefaults(t *testing.T) {
 		{"model.providers", d.Model.Providers, []string{"cpu"}},
 		{"model.fallback_to_cpu", d.Model.FallbackToCPU, true},
 		{"model.intra_op_threads", d.Model.IntraOpThreads, 0},
+		{"model.intra_op_spinning", d.Model.IntraOpSpinning, "off"}, // detect.DefaultIntraOpSpinning
+		{"detectors", len(d.Detectors), 0},
 		{"tracker.high_threshold", d.Tracker.HighThreshold, 0.5},
 		{"tracker.low_threshold", d.Tracker.LowThreshold, 0.1},
 		{"tracker.new_track_threshold", d.Tracker.NewTrackThreshold, 0.6},
@@ -398,6 +449,7 @@ func TestDefaults(t *testing.T) {
 		{"http.listen", d.HTTP.Listen, "127.0.0.1:8080"},
 		{"pipeline.max_frames", d.Pipeline.MaxFrames, 0},
 		{"pipeline.queue_size", d.Pipeline.QueueSize, 4},
+		{"pipeline.worker_nice", d.Pipeline.WorkerNice, 0},
 		{"http.token_file", d.HTTP.TokenFile, ""},
 		{"liveview.codec", d.LiveView.Codec, "vp8"},
 		{"liveview.bitrate", d.LiveView.Bitrate, 1500000},
@@ -817,8 +869,9 @@ func TestSuggestion(t *testing.T) {
 		{"URL", `did you mean "url"?`},
 		{"realtme", `did you mean "realtime"?`},
 		{"rtsp_transprot", `did you mean "rtsp_transport"?`},
+		{"lopo", `did you mean "loop"?`}, // a swap is one edit
 		{"reconnect_min", `did you mean "reconnect"?`},
-		{"framerate", "use one of enabled, fps,"},
+		{"framerate", "use one of detector, enabled, fps,"},
 		{"re", "use one of"},     // too short to be a prefix
 		{"buffer", "use one of"}, // no camera key starts with it
 		{"x", "use one of"},

@@ -4,7 +4,8 @@
 // is an error that names the file, the line, the field path and, when one is
 // close, the key that was probably meant. Keys that are absent or null take
 // their defaults (Default, DemoCamera); keys that are present keep the value
-// given, so an explicit zero is validated rather than silently replaced.
+// given, so an explicit zero is validated rather than silently replaced. A
+// detectors: entry's model takes its absent keys from model: instead.
 //
 // Out: a *Config that passed Validate, which reports every problem at once,
 // each as "field.path: problem; fix" (a FieldError, with file and line when it

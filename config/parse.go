@@ -98,6 +98,7 @@ func parse(data []byte, name string) (*Config, *walker, error) {
 		}
 	}
 	fillDefaults(reflect.ValueOf(cfg).Elem(), reflect.ValueOf(Default()).Elem(), "", w.set)
+	fillDetectors(cfg, w.set)
 
 	if err := cfg.Validate(); err != nil {
 		return nil, w, locate(err, name, w.lines)
@@ -438,35 +439,47 @@ func unknownField(name string, fields map[string]reflect.StructField) string {
 		known = append(known, k)
 	}
 	sort.Strings(known)
-	best, bestDist := "", 0
-	for _, k := range known {
-		d := editDistance(strings.ToLower(name), k)
-		if best == "" || d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	// Close enough to be a typo: a third of the key's length, at least one
-	// edit, and never the whole key.
-	limit := max(1, len(name)/3)
-	if best != "" && bestDist <= limit && bestDist < len(name) {
-		return fmt.Sprintf("unknown field; did you mean %q?", best)
-	}
-	// Or a shortened key: "buffer" for "buffer_frames".
-	var prefixed []string
-	for _, k := range known {
-		if len(name) >= 3 && strings.HasPrefix(k, strings.ToLower(name)) {
-			prefixed = append(prefixed, k)
-		}
-	}
-	if len(prefixed) == 1 {
-		return fmt.Sprintf("unknown field; did you mean %q?", prefixed[0])
+	if guess := closest(strings.ToLower(name), known); guess != "" {
+		return fmt.Sprintf("unknown field; did you mean %q?", guess)
 	}
 	return "unknown field; use one of " + strings.Join(known, ", ")
 }
 
-// editDistance is the Levenshtein distance between a and b.
+// closest returns the known name that name is probably a typo or a
+// shortening of, or "" when none is close.
+func closest(name string, known []string) string {
+	best, bestDist := "", 0
+	for _, k := range known {
+		d := editDistance(name, k)
+		if best == "" || d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	// Close enough to be a typo: a third of the name's length, at least one
+	// edit, and never the whole name.
+	limit := max(1, len(name)/3)
+	if best != "" && bestDist <= limit && bestDist < len(name) {
+		return best
+	}
+	// Or a shortened name: "buffer" for "buffer_frames".
+	var prefixed []string
+	for _, k := range known {
+		if len(name) >= 3 && strings.HasPrefix(k, name) {
+			prefixed = append(prefixed, k)
+		}
+	}
+	if len(prefixed) == 1 {
+		return prefixed[0]
+	}
+	return ""
+}
+
+// editDistance is the number of edits that turn a into b: inserting,
+// deleting or changing a letter, or swapping two neighbours ("modle" is one
+// edit from "model"), the optimal string alignment distance.
 func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
+	prev2 := make([]int, len(rb)+1) // row i-2, for swaps
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
 	for j := range prev {
@@ -480,8 +493,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(rb)]
 }
@@ -522,7 +538,8 @@ func fillDefaults(dst, def reflect.Value, path string, set map[string]bool) {
 	}
 }
 
-// clone copies v so that defaults never share memory with each other.
+// clone copies v deeply, so that no two configs, cameras or detectors share
+// a map, a slice or a pointer.
 func clone(v reflect.Value) reflect.Value {
 	switch v.Kind() {
 	case reflect.Pointer:
@@ -530,14 +547,16 @@ func clone(v reflect.Value) reflect.Value {
 			return v
 		}
 		c := reflect.New(v.Type().Elem())
-		c.Elem().Set(v.Elem())
+		c.Elem().Set(clone(v.Elem()))
 		return c
 	case reflect.Slice:
 		if v.IsNil() {
 			return v
 		}
 		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
-		reflect.Copy(c, v)
+		for i := 0; i < v.Len(); i++ {
+			c.Index(i).Set(clone(v.Index(i)))
+		}
 		return c
 	case reflect.Map:
 		if v.IsNil() {
@@ -545,7 +564,16 @@ func clone(v reflect.Value) reflect.Value {
 		}
 		c := reflect.MakeMapWithSize(v.Type(), v.Len())
 		for it := v.MapRange(); it.Next(); {
-			c.SetMapIndex(it.Key(), it.Value())
+			c.SetMapIndex(it.Key(), clone(it.Value()))
+		}
+		return c
+	case reflect.Struct:
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		for i := 0; i < c.NumField(); i++ {
+			if f := c.Field(i); f.CanSet() {
+				f.Set(clone(v.Field(i)))
+			}
 		}
 		return c
 	}

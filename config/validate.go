@@ -63,7 +63,8 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		p.add("data_dir", "empty; name a directory for the JetStream store and the alert spool, e.g. data")
 	}
-	c.Model.validate(&p)
+	c.Model.validate(&p, "model")
+	c.validateDetectors(&p)
 	c.Tracker.validate(&p)
 	c.validateCameras(&p)
 	c.NATS.validate(&p)
@@ -75,6 +76,9 @@ func (c *Config) Validate() error {
 	if c.Pipeline.MaxFrames < 0 {
 		p.add("pipeline.max_frames", "%d is negative; use 0 to run until stopped", c.Pipeline.MaxFrames)
 	}
+	if c.Pipeline.WorkerNice < 0 || c.Pipeline.WorkerNice > 19 {
+		p.add("pipeline.worker_nice", "%d; use a nice value from 0 (the process's priority) to 19 (the lowest)", c.Pipeline.WorkerNice)
+	}
 	if c.Pipeline.QueueSize < 1 {
 		p.add("pipeline.queue_size", "%d; use 1 or more frames", c.Pipeline.QueueSize)
 	}
@@ -83,53 +87,58 @@ func (c *Config) Validate() error {
 	return errors.Join(p...)
 }
 
-func (m *Model) validate(p *problems) {
+// validate checks a model: the top-level one at path "model", a detector's
+// at "detectors[i].model".
+func (m *Model) validate(p *problems, path string) {
 	if !contains(decoders, m.Decoder) {
-		p.add("model.decoder", "unknown decoder %q; use %s", m.Decoder, orList(decoders...))
+		p.add(path+".decoder", "unknown decoder %q; use %s", m.Decoder, orList(decoders...))
 	}
-	p.fraction("model.confidence", m.Confidence, false)
+	p.fraction(path+".confidence", m.Confidence, false)
 	for class, v := range m.ClassConfidence {
-		path := fmt.Sprintf("model.class_confidence[%q]", class)
+		at := fmt.Sprintf("%s.class_confidence[%q]", path, class)
 		if strings.TrimSpace(class) == "" {
-			p.add(path, "empty class; use a label such as person or a class id such as 0")
+			p.add(at, "empty class; use a label such as person or a class id such as 0")
 		}
-		p.fraction(path, v, false)
+		p.fraction(at, v, false)
 	}
-	p.fraction("model.iou", m.IoU, false)
+	p.fraction(path+".iou", m.IoU, false)
 	if m.MaxDetections < 1 {
-		p.add("model.max_detections", "%d; use 1 or more", m.MaxDetections)
+		p.add(path+".max_detections", "%d; use 1 or more", m.MaxDetections)
 	}
 	if len(m.Providers) == 0 {
-		p.add("model.providers", "empty; list one or more of %s", strings.Join(providers, ", "))
+		p.add(path+".providers", "empty; list one or more of %s", strings.Join(providers, ", "))
 	}
 	seen := map[string]bool{}
 	for i, name := range m.Providers {
-		path := fmt.Sprintf("model.providers[%d]", i)
+		at := fmt.Sprintf("%s.providers[%d]", path, i)
 		switch {
 		case !contains(providers, name):
-			p.add(path, "unknown provider %q; use %s", name, orList(providers...))
+			p.add(at, "unknown provider %q; use %s", name, orList(providers...))
 		case seen[name]:
-			p.add(path, "duplicate %q; list each provider once", name)
+			p.add(at, "duplicate %q; list each provider once", name)
 		}
 		seen[name] = true
 	}
 	if m.IntraOpThreads < 0 {
-		p.add("model.intra_op_threads", "%d is negative; use 0 for onnxruntime's default or a thread count", m.IntraOpThreads)
+		p.add(path+".intra_op_threads", "%d is negative; use 0 for onnxruntime's default or a thread count", m.IntraOpThreads)
+	}
+	if m.IntraOpSpinning != "on" && m.IntraOpSpinning != "off" {
+		p.add(path+".intra_op_spinning", "%q; use off (threads sleep while they wait, leaving the cores to capture and decoding) or on (they spin)", m.IntraOpSpinning)
 	}
 	if m.CUDA.DeviceID < 0 {
-		p.add("model.cuda.device_id", "%d is negative; use a GPU index such as 0", m.CUDA.DeviceID)
+		p.add(path+".cuda.device_id", "%d is negative; use a GPU index such as 0", m.CUDA.DeviceID)
 	}
 	if m.TensorRT.DeviceID < 0 {
-		p.add("model.tensorrt.device_id", "%d is negative; use a GPU index such as 0", m.TensorRT.DeviceID)
+		p.add(path+".tensorrt.device_id", "%d is negative; use a GPU index such as 0", m.TensorRT.DeviceID)
 	}
 	if m.TensorRT.INT8CalibrationTable != "" && !m.TensorRT.INT8 {
-		p.add("model.tensorrt.int8_calibration_table", "set, but model.tensorrt.int8 is false; set int8: true to use it")
+		p.add(path+".tensorrt.int8_calibration_table", "set, but %s.tensorrt.int8 is false; set int8: true to use it", path)
 	}
 	if m.TensorRT.WorkspaceMB < 0 {
-		p.add("model.tensorrt.workspace_mb", "%d is negative; use 0 for onnxruntime's default or a size in MiB", m.TensorRT.WorkspaceMB)
+		p.add(path+".tensorrt.workspace_mb", "%d is negative; use 0 for onnxruntime's default or a size in MiB", m.TensorRT.WorkspaceMB)
 	}
 	if levels := []string{"all", "extended", "basic", "disabled"}; !contains(levels, m.GraphOptimization) {
-		p.add("model.graph_optimization", "unknown level %q; use %s", m.GraphOptimization, orList(levels...))
+		p.add(path+".graph_optimization", "unknown level %q; use %s", m.GraphOptimization, orList(levels...))
 	}
 }
 
@@ -168,6 +177,7 @@ func (c *Config) validateCameras(p *problems) {
 			}
 		}
 		cam.validate(p, path)
+		c.validateCameraDetector(p, path, cam)
 	}
 }
 
@@ -337,6 +347,19 @@ func (c *Config) CheckFiles() []error {
 	check("model.path", c.Model.Path)
 	check("model.labels", c.Model.Labels)
 	check("model.onnxruntime_lib", c.Model.Runtime)
+	for i, d := range c.Detectors {
+		// What a detector inherits from model: was checked there.
+		path := fmt.Sprintf("detectors[%d].model", i)
+		for _, f := range []struct{ key, name, top string }{
+			{"path", d.Model.Path, c.Model.Path},
+			{"labels", d.Model.Labels, c.Model.Labels},
+			{"onnxruntime_lib", d.Model.Runtime, c.Model.Runtime},
+		} {
+			if f.name != f.top {
+				check(path+"."+f.key, f.name)
+			}
+		}
+	}
 	check("nats.password_file", c.NATS.PasswordFile)
 	check("nats.token_file", c.NATS.TokenFile)
 	check("nats.creds_file", c.NATS.CredsFile)
