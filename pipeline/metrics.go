@@ -13,6 +13,7 @@ type metrics struct {
 	stage     *prometheus.HistogramVec
 	latency   *prometheus.HistogramVec
 	cameraUp  *prometheus.GaugeVec
+	inference *prometheus.HistogramVec
 	errors    *prometheus.CounterVec
 }
 
@@ -34,6 +35,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "vigil_capture_to_publish_seconds", Help: "From capture to the sinks, per camera.", Buckets: ms,
 		}, []string{"camera"}),
+		inference: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_detector_inference_seconds", Help: "Model run time per frame, by detector (camera group).", Buckets: ms,
+		}, []string{"detector"}),
 		cameraUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vigil_camera_up", Help: "1 while the camera streams, 0 otherwise.",
 		}, []string{"camera"}),
@@ -42,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"camera", "stage"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.captured, m.processed, m.dropped, m.stage, m.latency, m.cameraUp, m.errors} {
+		for _, c := range []prometheus.Collector{m.captured, m.processed, m.dropped, m.stage, m.latency, m.inference, m.cameraUp, m.errors} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {

@@ -50,20 +50,20 @@ func ewma(avg, x time.Duration) time.Duration {
 // overlapStage runs the model on this goroutine and the letterbox step on
 // another one; postStage decodes. It returns when the letterbox step has
 // no more frames to give (the cameras finished, ctx ended or MaxFrames).
-func (p *Pipeline) overlapStage(ctx context.Context, sd StagedDetector, slots []*detect.Slot) {
-	p.free = make(chan *detect.Slot, len(slots))
+func (p *Pipeline) overlapStage(ctx context.Context, g *group, slots []*detect.Slot) {
+	g.free = make(chan *detect.Slot, len(slots))
 	for _, s := range slots {
-		p.free <- s
+		g.free <- s
 	}
 	prepared := make(chan *Result)
-	go p.prepareStage(ctx, sd, prepared)
+	go p.prepareStage(ctx, g, prepared)
 	for r := range prepared {
-		p.clock.begin()
+		g.clock.begin()
 		t0 := time.Now()
-		err := sd.Infer(r.slot)
-		p.clock.end(time.Since(t0))
+		err := g.staged.Infer(r.slot)
+		g.clock.end(time.Since(t0))
 		if err != nil {
-			p.free <- r.slot
+			g.free <- r.slot
 			p.detectFailed(r.Frame, err)
 			continue
 		}
@@ -76,29 +76,30 @@ func (p *Pipeline) overlapStage(ctx context.Context, sd StagedDetector, slots []
 // when the model is expected to finish the frame it runs on, less the time
 // letterboxing takes, so the frame it hands over is the freshest one. Files
 // read losslessly have no freshness to keep and go as soon as a slot is free.
-func (p *Pipeline) prepareStage(ctx context.Context, sd StagedDetector, prepared chan<- *Result) {
+func (p *Pipeline) prepareStage(ctx context.Context, g *group, prepared chan<- *Result) {
 	defer close(prepared)
+	p.lower(g.stage + "/letterbox")
 	live := false
-	for _, c := range p.opts.Cameras {
-		live = live || !c.Lossless()
+	for _, b := range g.boxes {
+		live = live || !b.lossless
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var took time.Duration // moving average of Prepare
 	for {
-		s := <-p.free // slots come back from the model's errors and from postStage
+		s := <-g.free // slots come back from the model's errors and from postStage
 		if live {
-			p.waitForModel(ctx, timer, took)
+			g.waitForModel(ctx, timer, took)
 		}
-		f := p.next(ctx)
+		f := p.next(ctx, g)
 		if f == nil {
-			p.free <- s
+			g.free <- s
 			return
 		}
-		r := p.newResult(f)
+		r := p.newResult(f, g)
 		t0 := time.Now()
-		if err := sd.Prepare(s, f.Image); err != nil {
-			p.free <- s
+		if err := g.staged.Prepare(s, f.Image); err != nil {
+			g.free <- s
 			p.detectFailed(f, err)
 			continue
 		}
@@ -112,12 +113,12 @@ func (p *Pipeline) prepareStage(ctx context.Context, sd StagedDetector, prepared
 // twice the letterbox time plus a millisecond, so that the letterboxed
 // frame is ready a little before the model wants it; it returns at once
 // when the model is idle or ctx ends.
-func (p *Pipeline) waitForModel(ctx context.Context, timer *time.Timer, prep time.Duration) {
-	started := p.clock.started.Load()
+func (g *group) waitForModel(ctx context.Context, timer *time.Timer, prep time.Duration) {
+	started := g.clock.started.Load()
 	if started == 0 {
 		return
 	}
-	due := time.Unix(0, started).Add(time.Duration(p.clock.mean.Load()) - 2*prep - time.Millisecond)
+	due := time.Unix(0, started).Add(time.Duration(g.clock.mean.Load()) - 2*prep - time.Millisecond)
 	wait := time.Until(due)
 	if wait <= 0 {
 		return
@@ -130,10 +131,12 @@ func (p *Pipeline) waitForModel(ctx context.Context, timer *time.Timer, prep tim
 	}
 }
 
-// finish decodes a frame the model has run on and gives its slot back.
-func (p *Pipeline) finish(sd StagedDetector, r *Result, dets []detect.Detection) ([]detect.Detection, bool) {
-	dets, tm, err := sd.Finish(r.slot, dets[:0])
-	p.free <- r.slot
+// finish decodes a frame the model has run on and gives its slot back to
+// its group.
+func (p *Pipeline) finish(r *Result, dets []detect.Detection) ([]detect.Detection, bool) {
+	g := r.group
+	dets, tm, err := g.staged.Finish(r.slot, dets[:0])
+	g.free <- r.slot
 	r.slot = nil
 	if err != nil {
 		p.detectFailed(r.Frame, err)

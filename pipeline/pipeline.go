@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/internal/sched"
 	"github.com/vigil-vision/vigil/track"
 	"gocv.io/x/gocv"
 )
@@ -38,9 +39,11 @@ type Result struct {
 	Detections []detect.Detection
 	Tracks     []track.Track
 	Labels     []string
+	Detector   string // the group whose detector ran on the frame
 	Timings    Timings
 
-	slot *detect.Slot // while the frame is in an overlapped detector's hands
+	slot  *detect.Slot // while the frame is in an overlapped detector's hands
+	group *group
 }
 
 // Sink receives results in sequence order per camera, from one goroutine.
@@ -65,9 +68,12 @@ type Tap interface {
 
 // Options configure a Pipeline.
 type Options struct {
-	Cameras   []*capture.Camera
+	Cameras []*capture.Camera
+	// Detector serves every camera, with Labels its class names; or
+	// Groups, each a detector of its own for some of the cameras.
 	Detector  Detector
 	Labels    []string
+	Groups    []Group
 	Tracker   track.Config
 	Sinks     []Sink
 	MaxFrames int // stop after this many processed frames; 0 = until ctx ends
@@ -80,6 +86,12 @@ type Options struct {
 	// one goroutine even when the detector can overlap them (a
 	// StagedDetector): the plain path, kept to measure the overlap against.
 	Serial bool
+	// WorkerNice lowers the priority (a nice value, 1–19) of the threads
+	// that do the work around the model — decoding video, letterboxing,
+	// decoding the model's output, tracking, the sinks — so that they use
+	// the CPU the model's threads leave idle rather than stall one of them.
+	// 0 keeps them at the process's priority.
+	WorkerNice int
 }
 
 // Pipeline is the running graph.
@@ -87,16 +99,9 @@ type Pipeline struct {
 	opts    Options
 	log     zerolog.Logger
 	m       *metrics
-	boxes   []*mailbox
-	ready   chan struct{}
+	boxes   []*mailbox // one per camera, in Options.Cameras' order
+	groups  []*group
 	results chan *Result
-	rr      int // the camera next() looks at first
-
-	// With a StagedDetector: the slots free for the next frame, and when
-	// the model will want it.
-	staged StagedDetector
-	free   chan *detect.Slot
-	clock  modelClock
 
 	processed atomic.Int64
 	taken     atomic.Int64
@@ -113,8 +118,16 @@ func New(o Options) (*Pipeline, error) {
 	if len(o.Cameras) == 0 {
 		return nil, errors.New("pipeline: no cameras; add one under cameras:")
 	}
-	if o.Detector == nil {
-		return nil, errors.New("pipeline: no detector")
+	seen := map[string]bool{}
+	for _, c := range o.Cameras {
+		if seen[c.ID()] {
+			return nil, fmt.Errorf("pipeline: camera %q twice", c.ID())
+		}
+		seen[c.ID()] = true
+	}
+	groups, groupOf, err := groupsOf(o)
+	if err != nil {
+		return nil, err
 	}
 	if err := o.Tracker.Validate(); err != nil {
 		return nil, err
@@ -124,17 +137,21 @@ func New(o Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		opts: o, log: o.Logger, m: newMetrics(o.Registry),
-		ready:   make(chan struct{}, 1),
 		results: make(chan *Result, 8),
 	}
-	seen := map[string]bool{}
-	for _, c := range o.Cameras {
-		if seen[c.ID()] {
-			return nil, fmt.Errorf("pipeline: camera %q twice", c.ID())
+	for _, g := range groups {
+		stage := "detect"
+		if len(groups) > 1 {
+			stage += "/" + g.Name
 		}
-		seen[c.ID()] = true
+		p.groups = append(p.groups, &group{name: g.Name, stage: stage, det: g.Detector, labels: g.Labels, ready: make(chan struct{}, 1)})
+	}
+	for i, c := range o.Cameras {
+		g := p.groups[groupOf[i]]
 		p.stats.Store(c.ID(), &cameraStats{})
-		p.boxes = append(p.boxes, newMailbox(c.ID(), c.Lossless(), o.QueueSize, p.ready, p.drop))
+		b := newMailbox(c.ID(), c.Lossless(), o.QueueSize, g.ready, p.drop)
+		p.boxes = append(p.boxes, b)
+		g.boxes = append(g.boxes, b)
 		p.m.cameraUp.WithLabelValues(c.ID()).Set(0)
 	}
 	return p, nil
@@ -171,6 +188,14 @@ func (p *Pipeline) Stages() map[string]bool {
 
 func (p *Pipeline) stage(name string, up bool) { p.running.Store(name, up) }
 
+// lower gives the calling goroutine's thread WorkerNice, for the rest of
+// the goroutine's life.
+func (p *Pipeline) lower(stage string) {
+	if err := sched.Lower(p.opts.WorkerNice); err != nil {
+		p.log.Warn().Err(err).Str("stage", stage).Msg("runs at normal priority")
+	}
+}
+
 // Run runs until ctx ends, every camera has ended, or MaxFrames frames are
 // processed; then it lets in-flight frames finish, closes every Mat and
 // returns. Sinks are flushed by their owners after Run returns.
@@ -192,6 +217,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				}
 				p.m.cameraUp.WithLabelValues(s.Camera).Set(v)
 			}
+			p.lower("capture/" + c.ID())
 			p.stage("capture/"+c.ID(), true)
 			defer p.stage("capture/"+c.ID(), false)
 			c.Run(capCtx, func(f *capture.Frame) {
@@ -207,20 +233,29 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	post := make(chan struct{})
 	go func() {
 		defer close(post)
+		p.lower("track")
 		p.stage("track", true)
 		defer p.stage("track", false)
 		p.postStage()
 	}()
 
-	p.stage("detect", true)
-	if slots := p.overlapSlots(); slots != nil {
-		p.overlapStage(capCtx, p.staged, slots)
-	} else {
-		p.detectStage(capCtx)
+	var detectors sync.WaitGroup
+	for _, g := range p.groups {
+		detectors.Add(1)
+		go func() {
+			defer detectors.Done()
+			p.stage(g.stage, true)
+			defer p.stage(g.stage, false)
+			if slots := p.overlapSlots(g); slots != nil {
+				p.overlapStage(capCtx, g, slots)
+			} else {
+				p.detectStage(capCtx, g)
+			}
+		}()
 	}
-	p.stage("detect", false)
+	detectors.Wait()
 
-	// The detector has stopped taking frames: release the cameras.
+	// The detectors have stopped taking frames: release the cameras.
 	stopCapture()
 	for _, b := range p.boxes {
 		b.abort()
@@ -234,36 +269,36 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return nil
 }
 
-// overlapSlots are the slots of a detector that can overlap its steps,
-// or nil when the pipeline runs them one after another.
-func (p *Pipeline) overlapSlots() []*detect.Slot {
-	sd, ok := p.opts.Detector.(StagedDetector)
+// overlapSlots are the slots of a group's detector that can overlap its
+// steps, or nil when the pipeline runs them one after another.
+func (p *Pipeline) overlapSlots(g *group) []*detect.Slot {
+	sd, ok := g.det.(StagedDetector)
 	if !ok || p.opts.Serial {
 		return nil
 	}
 	slots, err := sd.Slots(overlapSlots)
 	if err != nil {
-		p.log.Warn().Err(err).Str("stage", "detect").Msg("cannot overlap letterbox and decoding with inference; running them in turn")
+		p.log.Warn().Err(err).Str("stage", g.stage).Msg("cannot overlap letterbox and decoding with inference; running them in turn")
 		return nil
 	}
-	p.staged = sd
+	g.staged = sd
 	return slots
 }
 
-// detectStage serves the cameras round-robin until they are all finished,
-// ctx ends, or MaxFrames frames were taken; letterbox, inference and
-// decoding run in turn.
-func (p *Pipeline) detectStage(ctx context.Context) {
+// detectStage serves a group's cameras round-robin until they are all
+// finished, ctx ends, or MaxFrames frames were taken; letterbox, inference
+// and decoding run in turn.
+func (p *Pipeline) detectStage(ctx context.Context, g *group) {
 	var dets []detect.Detection
 	for {
-		f := p.next(ctx)
+		f := p.next(ctx, g)
 		if f == nil {
 			return
 		}
-		r := p.newResult(f)
+		r := p.newResult(f, g)
 		var tm detect.Timings
 		var err error
-		dets, tm, err = p.opts.Detector.Detect(f.Image, dets[:0])
+		dets, tm, err = g.det.Detect(f.Image, dets[:0])
 		if err != nil {
 			p.detectFailed(f, err)
 			continue
@@ -273,45 +308,60 @@ func (p *Pipeline) detectStage(ctx context.Context) {
 	}
 }
 
-// next takes the next frame for the detector, round-robin over the
-// cameras, waiting until one comes. It returns nil when every camera has
-// finished, MaxFrames frames were taken, or ctx ended and nothing handed
-// over before is left.
-func (p *Pipeline) next(ctx context.Context) *capture.Frame {
-	n := len(p.boxes)
+// next takes the next frame for a group's detector, round-robin over its
+// cameras, waiting until one comes. It returns nil when every camera of the
+// group has finished, MaxFrames frames were taken (over all groups), or ctx
+// ended and nothing handed over before is left.
+func (p *Pipeline) next(ctx context.Context, g *group) *capture.Frame {
+	n := len(g.boxes)
 	for {
-		if p.opts.MaxFrames > 0 && p.taken.Load() >= int64(p.opts.MaxFrames) {
+		if !p.reserve() {
 			return nil
 		}
 		allDone := true
 		for i := range n {
-			b := p.boxes[(p.rr+i)%n]
+			b := g.boxes[(g.rr+i)%n]
 			if f := b.take(); f != nil {
-				p.rr = (p.rr + i + 1) % n
-				p.taken.Add(1)
+				g.rr = (g.rr + i + 1) % n
 				return f
 			}
 			if !b.finished() {
 				allDone = false
 			}
 		}
+		p.taken.Add(-1) // nothing taken: give the reservation back
 		if allDone {
 			return nil
 		}
 		select {
-		case <-p.ready:
+		case <-g.ready:
 		case <-ctx.Done():
 			// Finish what the cameras handed over before the stop, then
 			// leave; cameras are told to stop by the caller.
-			if p.drainedAfterStop() {
+			if g.drainedAfterStop() {
 				return nil
 			}
 		}
 	}
 }
 
-func (p *Pipeline) newResult(f *capture.Frame) *Result {
-	r := &Result{Frame: f, Labels: p.opts.Labels}
+// reserve counts a frame about to be taken, or says that MaxFrames frames
+// are taken already; groups share the count, so the total is exact.
+func (p *Pipeline) reserve() bool {
+	limit := int64(p.opts.MaxFrames)
+	for {
+		n := p.taken.Load()
+		if limit > 0 && n >= limit {
+			return false
+		}
+		if p.taken.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (p *Pipeline) newResult(f *capture.Frame, g *group) *Result {
+	r := &Result{Frame: f, Labels: g.labels, Detector: g.name, group: g}
 	r.Timings.Queue = time.Since(f.Time)
 	return r
 }
@@ -324,6 +374,7 @@ func (p *Pipeline) detected(r *Result, dets []detect.Detection, tm detect.Timing
 	p.m.stage.WithLabelValues("preprocess").Observe(tm.Preprocess.Seconds())
 	p.m.stage.WithLabelValues("infer").Observe(tm.Infer.Seconds())
 	p.m.stage.WithLabelValues("postprocess").Observe(tm.Postprocess.Seconds())
+	p.m.inference.WithLabelValues(r.Detector).Observe(tm.Infer.Seconds())
 }
 
 // detectFailed drops a frame the detector failed on.
@@ -334,9 +385,10 @@ func (p *Pipeline) detectFailed(f *capture.Frame, err error) {
 	p.drop(f.Camera, "detect_error")
 }
 
-// drainedAfterStop says whether nothing is left waiting once ctx ended.
-func (p *Pipeline) drainedAfterStop() bool {
-	for _, b := range p.boxes {
+// drainedAfterStop says whether nothing is left waiting for the group once
+// ctx ended.
+func (g *group) drainedAfterStop() bool {
+	for _, b := range g.boxes {
 		b.mu.Lock()
 		waiting := len(b.q)
 		b.mu.Unlock()
@@ -356,7 +408,7 @@ func (p *Pipeline) postStage() {
 		f := r.Frame
 		if r.slot != nil {
 			var ok bool
-			if dets, ok = p.finish(p.staged, r, dets); !ok {
+			if dets, ok = p.finish(r, dets); !ok {
 				continue
 			}
 		}
