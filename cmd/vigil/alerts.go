@@ -16,13 +16,13 @@ import (
 const alertsFlush = 5 * time.Second
 
 // startAlerts runs the cameras' rules and publishes their events, when any
-// camera has rules; otherwise it returns nil. labels are the model's: the
-// rules' classes are checked against them here.
-func startAlerts(cfg *config.Config, nc *nats.Conn, labels []string, reg prometheus.Registerer, log zerolog.Logger) (*alerts.Alerts, error) {
+// camera has rules; otherwise it returns nil. labelsOf gives each detector's
+// class names: a camera's rules are checked against its detector's.
+func startAlerts(cfg *config.Config, nc *nats.Conn, labelsOf func(detector string) []string, reg prometheus.Registerer, log zerolog.Logger) (*alerts.Alerts, error) {
 	if !cfg.HasRules() {
 		return nil, nil
 	}
-	compiled, err := cfg.CompileRules(labels)
+	compiled, err := cfg.CompileRulesFor(labelsOf)
 	if err != nil {
 		return nil, err
 	}

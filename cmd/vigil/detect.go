@@ -79,7 +79,7 @@ func cmdDetect(args []string, stdout, stderr io.Writer) error {
 	if err := detect.InitRuntime(runtimePath(cfg)); err != nil {
 		return err
 	}
-	det, err := detect.New(detectorOptions(cfg, zerolog.New(stderr).Level(zerolog.WarnLevel)))
+	det, err := detect.New(detectorOptions(cfg.Model, zerolog.New(stderr).Level(zerolog.WarnLevel)))
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,10 @@ func loadConfig(f *runFlags) (*config.Config, error) {
 		cfg.Model.Path = f.model
 	}
 	if f.set["onnxruntime-lib"] {
-		cfg.Model.Runtime = f.runtime
+		cfg.Model.Runtime = f.runtime // one library per process: every detector's
+		for i := range cfg.Detectors {
+			cfg.Detectors[i].Model.Runtime = f.runtime
+		}
 	}
 	if f.set["http"] {
 		cfg.HTTP.Listen = f.http
@@ -170,11 +173,8 @@ func signalContext(log zerolog.Logger) (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); close(ch); cancel() }
 }
 
-// detectorOptions maps the config to the detector. The detector keeps
-// detections down to the tracker's low threshold: ByteTrack's second
-// association needs them, and only confirmed tracks leave vigil.
-func detectorOptions(cfg *config.Config, log zerolog.Logger) detect.Options {
-	m := cfg.Model
+// detectorOptions maps a model section of the config to a detector.
+func detectorOptions(m config.Model, log zerolog.Logger) detect.Options {
 	cc := map[string]float32{}
 	for k, v := range m.ClassConfidence {
 		cc[k] = float32(v)
@@ -188,7 +188,7 @@ func detectorOptions(cfg *config.Config, log zerolog.Logger) detect.Options {
 		Confidence: float32(m.Confidence), ClassConfidence: cc,
 		IoU: float32(m.IoU), ClassAgnostic: m.ClassAgnosticNMS, MaxDetections: m.MaxDetections,
 		Providers: m.Providers, FallbackToCPU: m.FallbackToCPU, IntraOpThreads: m.IntraOpThreads,
-		CUDADeviceID: m.CUDA.DeviceID,
+		IntraOpSpinning: m.IntraOpSpinning, CUDADeviceID: m.CUDA.DeviceID,
 		TensorRT: detect.TensorRTOptions{DeviceID: m.TensorRT.DeviceID, FP16: m.TensorRT.FP16, EngineCacheDir: m.TensorRT.EngineCacheDir,
 			INT8: m.TensorRT.INT8, INT8CalibrationTable: m.TensorRT.INT8CalibrationTable, WorkspaceBytes: int64(m.TensorRT.WorkspaceMB) << 20},
 		GraphOptimization: m.GraphOptimization, OptimizedModelCache: m.OptimizedModelCache,
@@ -212,21 +212,74 @@ func trackerConfig(c config.Tracker) track.Config {
 	}
 }
 
+// namedDetector is one detector of the config (model: is "default") and
+// the cameras it serves.
+type namedDetector struct {
+	name    string
+	det     *detect.Detector
+	cameras []string
+}
+
+// startDetectors loads every detector that an enabled camera uses, each
+// with its own model, execution providers and threads. The detectors keep
+// detections down to the tracker's low threshold: ByteTrack's second
+// association needs them, and only confirmed tracks leave vigil.
+func startDetectors(cfg *config.Config, log zerolog.Logger) ([]namedDetector, error) {
+	if err := detect.InitRuntime(runtimePath(cfg)); err != nil {
+		return nil, err
+	}
+	served := map[string][]string{}
+	for _, c := range cfg.Cameras {
+		if c.Enabled == nil || *c.Enabled {
+			served[cfg.DetectorOf(c)] = append(served[cfg.DetectorOf(c)], c.ID)
+		}
+	}
+	var out []namedDetector
+	for _, d := range cfg.DetectorModels() {
+		where := "model"
+		if d.Name != config.DefaultDetector {
+			where = fmt.Sprintf("detectors %q", d.Name)
+		}
+		if d.Model.Runtime != cfg.Model.Runtime {
+			closeDetectors(out)
+			return nil, fmt.Errorf("%s: onnxruntime_lib %q differs from model.onnxruntime_lib %q; a process loads one onnxruntime library, so remove it from the detector", where, d.Model.Runtime, cfg.Model.Runtime)
+		}
+		dlog := log.With().Str("detector", d.Name).Logger()
+		o := detectorOptions(d.Model, dlog)
+		o.Confidence = min(o.Confidence, float32(cfg.Tracker.LowThreshold))
+		det, err := detect.New(o)
+		if err != nil {
+			closeDetectors(out)
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		out = append(out, namedDetector{name: d.Name, det: det, cameras: served[d.Name]})
+		w, h := det.InputSize()
+		dlog.Info().Str("model", o.Model).Str("decoder", det.Layout().String()).Int("classes", len(det.Labels())).
+			Str("input", fmt.Sprintf("%dx%d", w, h)).Strs("providers", det.Providers()).Int("intra_op_threads", d.Model.IntraOpThreads).
+			Strs("cameras", served[d.Name]).Msg("detector ready")
+	}
+	return out, nil
+}
+
+func closeDetectors(ds []namedDetector) {
+	for _, d := range ds {
+		d.det.Close()
+	}
+}
+
 func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (err error) {
 	start := time.Now()
-	if err := detect.InitRuntime(runtimePath(cfg)); err != nil {
-		return err
-	}
-	dopts := detectorOptions(cfg, log)
-	dopts.Confidence = min(dopts.Confidence, float32(cfg.Tracker.LowThreshold))
-	det, err := detect.New(dopts)
+	dets, err := startDetectors(cfg, log)
 	if err != nil {
 		return err
 	}
-	defer det.Close()
-	w, h := det.InputSize()
-	log.Info().Str("model", dopts.Model).Str("decoder", det.Layout().String()).Int("classes", len(det.Labels())).
-		Str("input", fmt.Sprintf("%dx%d", w, h)).Strs("providers", det.Providers()).Msg("detector ready")
+	defer func() { closeDetectors(dets) }() // early returns; the end of the run closes them itself
+	groups := make([]pipeline.Group, len(dets))
+	labels := map[string][]string{}
+	for i, d := range dets {
+		groups[i] = pipeline.Group{Name: d.name, Detector: d.det, Labels: d.det.Labels(), Cameras: d.cameras}
+		labels[d.name] = d.det.Labels()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -246,7 +299,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (e
 	pubDone := make(chan struct{})
 	go func() { defer close(pubDone); pub.Run(pubCtx) }()
 
-	al, err := startAlerts(cfg, nc, det.Labels(), reg, log)
+	al, err := startAlerts(cfg, nc, func(detector string) []string { return labels[detector] }, reg, log)
 	if err != nil {
 		stopPub()
 		return err
@@ -280,8 +333,8 @@ func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (e
 	liveSinks, liveTaps := liveViewParts(live)
 	sinkList = append(sinkList, liveSinks...)
 	p, err := pipeline.New(pipeline.Options{
-		Cameras: cams, Detector: det, Labels: det.Labels(), Tracker: trackerConfig(cfg.Tracker),
-		Sinks: sinkList, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize,
+		Cameras: cams, Groups: groups, Tracker: trackerConfig(cfg.Tracker),
+		Sinks: sinkList, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize, WorkerNice: cfg.Pipeline.WorkerNice,
 		Registry: reg, Logger: log, Taps: liveTaps,
 	})
 	if err != nil {
@@ -339,7 +392,8 @@ func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (e
 		log.Info().Uint64("accepted", st.Accepted).Uint64("published", st.Published).Int("spooled", st.Pending).
 			Uint64("dropped", st.Dropped).Msg("alerts stopped")
 	}
-	det.Close() // before counting Mats: its resize buffer is one
+	closeDetectors(dets) // before counting Mats: their resize buffers are some
+	dets = nil
 	st := pub.Stats()
 	ev := log.Info().Int64("processed", p.Processed()).Uint64("published", st.Published).
 		Uint64("publish_dropped", st.Dropped).Uint64("publish_errors", st.Errors).
