@@ -62,6 +62,8 @@ type config struct {
 	Cameras     []int         // camera counts of the multi-camera runs
 	CameraRun   time.Duration // each multi-camera run
 	MemoryRun   time.Duration // the memory run
+	WorkerNice  int           // pipeline.Options.WorkerNice
+	NiceSweep   bool          // only the worker-priority sweep
 }
 
 func parseFlags() config {
@@ -85,6 +87,8 @@ func parseFlags() config {
 	cams := flag.String("cameras", "1,2,4,8", "with -long: camera counts of the multi-camera runs")
 	flag.DurationVar(&c.CameraRun, "camera-duration", time.Minute, "with -long: length of each multi-camera run")
 	flag.DurationVar(&c.MemoryRun, "memory-duration", 10*time.Minute, "with -long: length of the memory run")
+	flag.IntVar(&c.WorkerNice, "worker-nice", 0, "nice value of the pipeline's decode and letterbox threads (pipeline.Options.WorkerNice)")
+	flag.BoolVar(&c.NiceSweep, "nice-sweep", false, "measure only raw and the pipeline at worker nice 0, 5, 10, 19 (and 10 with the post stage), interleaved")
 	flag.Parse()
 	for _, f := range strings.Split(*cams, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -185,6 +189,9 @@ func measure(ctx context.Context, cfg config, rep *report, log zerolog.Logger) e
 		return err
 	}
 	defer b.Close()
+	if cfg.NiceSweep {
+		return b.sweepNice(ctx, rep)
+	}
 	if cfg.Peers {
 		progress("peers: rewriting the model for OpenCV 4.6 and checking its outputs against onnxruntime's")
 		if err := b.openPeers(rep); err != nil {

@@ -67,6 +67,7 @@ type runOptions struct {
 	serial    bool // letterbox, inference and decoding in turn (pipeline.Options.Serial)
 	lean      bool // count results, record nothing per frame
 	det       *detect.Detector
+	nice      *int // pipeline.Options.WorkerNice; nil: -worker-nice
 }
 
 // runPipeline runs vigil's pipeline on the cameras until ctx ends, the files
@@ -80,10 +81,14 @@ func (b *bench) runPipeline(ctx context.Context, cams []*capture.Camera, o runOp
 		o.det = b.det
 	}
 	sink := &publishSink{pub: pub, lean: o.lean}
+	nice := b.cfg.WorkerNice
+	if o.nice != nil {
+		nice = *o.nice
+	}
 	p, err := pipeline.New(pipeline.Options{
 		Cameras: cams, Detector: o.det, Labels: o.det.Labels(),
 		Tracker: track.DefaultConfig(), Sinks: []pipeline.Sink{sink}, MaxFrames: o.maxFrames,
-		Serial: o.serial, Registry: prometheus.NewRegistry(), Logger: b.log,
+		Serial: o.serial, WorkerNice: nice, Registry: prometheus.NewRegistry(), Logger: b.log,
 	})
 	if err != nil {
 		pub.Close()

@@ -120,3 +120,55 @@ func (b *bench) sweepSpinning(ctx context.Context, variants []struct {
 	}
 	return nil
 }
+
+// sweepNice (-nice-sweep) measures raw inference and the pipeline with its
+// worker threads (video decoding, letterbox, output decoding, tracking,
+// sinks) at lower priorities, interleaved in -rounds rounds, to choose
+// pipeline.worker_nice by measurement.
+func (b *bench) sweepNice(ctx context.Context, rep *report) error {
+	variants := []struct {
+		name string
+		nice int
+	}{{"nice0", 0}, {"nice5", 5}, {"nice10", 10}, {"nice19", 19}}
+	var raws []timedRun
+	runs := make([][]throughputRun, len(variants))
+	ratios := make([][]float64, len(variants))
+	for round := range b.cfg.Rounds {
+		before, err := b.raw.Measure()
+		if err != nil {
+			return err
+		}
+		raws = append(raws, before)
+		progress("nice sweep round %d/%d: raw %.2f fps", round+1, b.cfg.Rounds, before.FPS())
+		// Each round starts with another variant: the run right after raw
+		// inference measured slower, whatever it ran.
+		for k := range variants {
+			i := (k + round) % len(variants)
+			v := variants[i]
+			tr, err := b.throughputWith(ctx, runOptions{nice: &v.nice})
+			if err != nil {
+				return err
+			}
+			runs[i] = append(runs[i], tr)
+			progress("  pipeline %s: %.2f fps", v.name, tr.FPS())
+		}
+		after, err := b.raw.Measure()
+		if err != nil {
+			return err
+		}
+		raws = append(raws, after)
+		around := (before.FPS() + after.FPS()) / 2
+		for i := range variants {
+			ratios[i] = append(ratios[i], runs[i][round].FPS()/around)
+		}
+	}
+	raw := mean(raws, timedRun.FPS)
+	rep.add("nice_sweep_raw_fps", "%.2f", raw)
+	for i, v := range variants {
+		rep.add("nice_sweep_"+v.name+"_fps", "%.2f", mean(runs[i], throughputRun.FPS))
+		rep.add("nice_sweep_"+v.name+"_vs_raw", "%.3f", mean(runs[i], throughputRun.FPS)/raw)
+		rep.add("nice_sweep_"+v.name+"_vs_raw_median", "%.3f", median(ratios[i]))
+		rep.add("nice_sweep_"+v.name+"_cpu_ms", "%.1f", mean(runs[i], throughputRun.CPUMS))
+	}
+	return nil
+}
