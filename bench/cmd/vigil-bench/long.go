@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/pipeline"
 )
 
 // long runs the long measurements (-long): capture→publish latency per
@@ -33,7 +36,10 @@ func (b *bench) long(ctx context.Context, rep *report, rr rounds) error {
 		if err != nil {
 			return err
 		}
-		rep.addCameras(n, l, raw)
+		rep.addCameras(fmt.Sprintf("cameras%d", n), l, raw)
+	}
+	if err := b.splitDetectors(ctx, rep, raw); err != nil {
+		return err
 	}
 	progress("memory: %s on %s looped, as fast as it goes", b.cfg.MemoryRun, b.cfg.Video)
 	if err := b.memory(ctx, rep); err != nil {
@@ -41,6 +47,30 @@ func (b *bench) long(ctx context.Context, rep *report, rr rounds) error {
 	}
 	progress("allocations per frame: go test -bench BenchmarkPipelineFrame ./pipeline")
 	return goBenchmarkAllocs(rep)
+}
+
+// splitDetectors runs 2 cameras with a detector each (-threads split
+// between them), against the 2-camera run with one detector for both: what
+// detectors: buys, or costs, on this machine.
+func (b *bench) splitDetectors(ctx context.Context, rep *report, raw float64) error {
+	const n = 2
+	threads := max(1, b.cfg.Threads/n)
+	groups := make([]pipeline.Group, n)
+	for i := range groups {
+		d, err := detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: threads, IntraOpSpinning: b.cfg.Spinning, Logger: b.log})
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		groups[i] = pipeline.Group{Name: fmt.Sprintf("g%d", i+1), Detector: d, Labels: d.Labels()}
+	}
+	progress("detectors: %d cameras, a detector each at %d thread(s), real-time, %s", n, threads, b.cfg.CameraRun)
+	l, err := b.latencyWith(ctx, 0, b.cfg.CameraRun, n, runOptions{groups: groups})
+	if err != nil {
+		return err
+	}
+	rep.addCameras(fmt.Sprintf("cameras%d_split_detectors", n), l, raw)
+	return nil
 }
 
 // addMinutes reports a latency run minute by minute (by the time each result
@@ -78,8 +108,7 @@ func (r *report) addMinutes(prefix string, l latencyRun) {
 
 // addCameras reports a multi-camera run: total rate against the raw bound,
 // and fairness, the slowest camera's rate over the fastest one's.
-func (r *report) addCameras(n int, l latencyRun, raw float64) {
-	prefix := fmt.Sprintf("cameras%d", n)
+func (r *report) addCameras(prefix string, l latencyRun, raw float64) {
 	lo, hi := l.cameras[0].processed, l.cameras[0].processed
 	for _, c := range l.cameras {
 		lo, hi = min(lo, c.processed), max(hi, c.processed)

@@ -68,6 +68,7 @@ type runOptions struct {
 	lean      bool // count results, record nothing per frame
 	det       *detect.Detector
 	nice      *int // pipeline.Options.WorkerNice; nil: -worker-nice
+	groups    []pipeline.Group // a detector per group of cameras instead of det for all
 }
 
 // runPipeline runs vigil's pipeline on the cameras until ctx ends, the files
@@ -80,13 +81,18 @@ func (b *bench) runPipeline(ctx context.Context, cams []*capture.Camera, o runOp
 	if o.det == nil {
 		o.det = b.det
 	}
+	var det pipeline.Detector = o.det
+	labels := o.det.Labels()
+	if o.groups != nil {
+		det, labels = nil, nil
+	}
 	sink := &publishSink{pub: pub, lean: o.lean}
 	nice := b.cfg.WorkerNice
 	if o.nice != nil {
 		nice = *o.nice
 	}
 	p, err := pipeline.New(pipeline.Options{
-		Cameras: cams, Detector: o.det, Labels: o.det.Labels(),
+		Cameras: cams, Detector: det, Labels: labels, Groups: o.groups,
 		Tracker: track.DefaultConfig(), Sinks: []pipeline.Sink{sink}, MaxFrames: o.maxFrames,
 		Serial: o.serial, WorkerNice: nice, Registry: prometheus.NewRegistry(), Logger: b.log,
 	})
@@ -209,6 +215,11 @@ func (l latencyRun) DroppedShare() float64 {
 // latency runs the pipeline on the file paced at fps, looping, for d, on
 // n cameras.
 func (b *bench) latency(ctx context.Context, fps float64, d time.Duration, n int) (latencyRun, error) {
+	return b.latencyWith(ctx, fps, d, n, runOptions{})
+}
+
+// latencyWith is latency with other options (a detector per camera).
+func (b *bench) latencyWith(ctx context.Context, fps float64, d time.Duration, n int, o runOptions) (latencyRun, error) {
 	cfg := b.cfg
 	var cams []*capture.Camera
 	for i := range n {
@@ -225,7 +236,12 @@ func (b *bench) latency(ctx context.Context, fps float64, d time.Duration, n int
 	runCtx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	start := time.Now()
-	r, err := b.runPipeline(runCtx, cams, runOptions{})
+	if o.groups != nil {
+		for i := range o.groups {
+			o.groups[i].Cameras = []string{cams[i].ID()}
+		}
+	}
+	r, err := b.runPipeline(runCtx, cams, o)
 	if err != nil {
 		return latencyRun{}, err
 	}
