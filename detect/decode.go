@@ -2,7 +2,9 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"strings"
+	"unsafe"
 )
 
 // Layout is the arrangement of a detector's output tensor.
@@ -102,8 +104,10 @@ type Decoder struct {
 	Thresholds []float32 // per class; classes past the end use Default
 	Default    float32
 
-	best  []float32 // per-anchor scratch for decodeV8
-	bestC []int32
+	// per-anchor scratch for decodeV8
+	keys  []uint32
+	block []int32
+	best  []float32
 }
 
 func (d *Decoder) threshold(class int) float32 {
@@ -142,13 +146,147 @@ func (d *Decoder) Decode(out []float32, dst []Detection) ([]Detection, error) {
 // decodeV8 walks the tensor row by row (one class at a time over all
 // anchors), the order it lies in memory: walking anchor by anchor instead
 // strides 8400 floats between reads and misses the cache on every one.
+//
+// That pass is most of the work, so it does little: it compares scores as
+// bit patterns, eight rows at a time, keeping per anchor the largest
+// pattern and the first block of eight rows that holds it. For scores in
+// [+0, +Inf] the bit order is the float order, so that is the best score,
+// and its class is looked up in that block, only for the anchors that
+// reach the lowest threshold. A negative or NaN score has a larger pattern
+// than those; its anchor is read down its column instead, and when many
+// are (a model without its final sigmoid) the plain pass does it all. Each
+// way picks what a plain `s > best` scan picks: the first class with the
+// best score.
 func (d *Decoder) decodeV8(out []float32, dst []Detection) []Detection {
 	rows, n := int(d.Shape[1]), int(d.Shape[2])
 	classes := rows - 4
-	if cap(d.best) < n {
-		d.best, d.bestC = make([]float32, n), make([]int32, n)
+	if cap(d.keys) < n {
+		d.keys, d.block = make([]uint32, n), make([]int32, n)
 	}
-	best, bestC := d.best[:n], d.bestC[:n]
+	keys, block := d.keys[:n], d.block[:n]
+	full := maxBlocks(out[4*n:], n, classes, keys, block)
+
+	floor := d.minThreshold()
+	skip := uint32(0) // patterns below skip are scores below floor
+	if floor > 0 {
+		skip = math.Float32bits(floor)
+	}
+	odd := 0 // anchors with a score outside [+0, +Inf]
+	for _, k := range keys {
+		if k > maxPlainScore {
+			odd++
+		}
+	}
+	if odd > n/8 {
+		return d.decodeV8Plain(out, dst)
+	}
+	for i, k := range keys {
+		if k < skip {
+			continue
+		}
+		var s float32
+		var c int
+		if k <= maxPlainScore {
+			s, c = math.Float32frombits(k), firstWithBits(out[4*n:], n, i, int(block[i]), full, k)
+		} else {
+			s, c = columnBest(out[4*n:], n, i, classes)
+		}
+		if s < floor || s < d.threshold(c) {
+			continue
+		}
+		dst = appendV8(dst, out, n, i, c, s)
+	}
+	return dst
+}
+
+// maxPlainScore is the bit pattern of +Inf: patterns up to it are the
+// scores in [+0, +Inf], ordered as their values are.
+const maxPlainScore = 0x7f800000
+
+// maxBlocks sets keys[i] to the largest bit pattern among the classes
+// scores of anchor i (scores holds the class rows, n anchors each) and
+// block[i] to the first row of the first block that holds it. Rows go in
+// blocks of eight, and the rows past the last full block in blocks of
+// one; it returns the number of rows in full blocks.
+func maxBlocks(scores []float32, n, classes int, keys []uint32, block []int32) int {
+	// The same memory read as bit patterns: integer max and compare, with
+	// no float conversions.
+	bits := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(scores))), classes*n)
+	full := classes &^ 7
+	for c0 := 0; c0 < full; c0 += 8 {
+		base := c0 * n
+		r0 := bits[base : base+n]
+		r1, r2, r3 := bits[base+n : base+2*n][:len(r0)], bits[base+2*n : base+3*n][:len(r0)], bits[base+3*n : base+4*n][:len(r0)]
+		r4, r5, r6, r7 := bits[base+4*n : base+5*n][:len(r0)], bits[base+5*n : base+6*n][:len(r0)], bits[base+6*n : base+7*n][:len(r0)], bits[base+7*n : base+8*n][:len(r0)]
+		kk, bb := keys[:len(r0)], block[:len(r0)]
+		if c0 == 0 {
+			for i := range r0 {
+				kk[i] = max(max(r0[i], r1[i]), max(r2[i], r3[i]), max(r4[i], r5[i]), max(r6[i], r7[i]))
+			}
+			clear(bb)
+			continue
+		}
+		c := int32(c0)
+		for i := range r0 {
+			if v := max(max(r0[i], r1[i]), max(r2[i], r3[i]), max(r4[i], r5[i]), max(r6[i], r7[i])); v > kk[i] {
+				kk[i], bb[i] = v, c
+			}
+		}
+	}
+	c0 := full
+	if full == 0 {
+		copy(keys, bits[:n])
+		clear(block)
+		c0 = 1
+	}
+	for ; c0 < classes; c0++ {
+		c := int32(c0)
+		for i, v := range bits[c0*n : (c0+1)*n][:len(keys)] {
+			if v > keys[i] {
+				keys[i], block[i] = v, c
+			}
+		}
+	}
+	return full
+}
+
+// firstWithBits is the first class in anchor i's block starting at row c0
+// whose score has bit pattern k.
+func firstWithBits(scores []float32, n, i, c0, full int, k uint32) int {
+	end := c0 + 1
+	if c0 < full {
+		end = c0 + 8
+	}
+	for c := c0; c < end; c++ {
+		if math.Float32bits(scores[c*n+i]) == k {
+			return c
+		}
+	}
+	panic("detect: block maximum not in its block")
+}
+
+// columnBest is anchor i's best score and class, the first one strictly
+// greater than all before it, read down its column.
+func columnBest(scores []float32, n, i, classes int) (float32, int) {
+	best, bestC := scores[i], 0
+	for c := 1; c < classes; c++ {
+		if s := scores[c*n+i]; s > best {
+			best, bestC = s, c
+		}
+	}
+	return best, bestC
+}
+
+// decodeV8Plain keeps each anchor's best score and class through a plain
+// `s > best` pass over the rows: for outputs where many scores lie outside
+// [+0, +Inf]. decodeV8 has sized d.block.
+func (d *Decoder) decodeV8Plain(out []float32, dst []Detection) []Detection {
+	n := int(d.Shape[2])
+	classes := int(d.Shape[1]) - 4
+	if cap(d.best) < n {
+		d.best = make([]float32, n)
+	}
+	best, bestC := d.best[:n], d.block[:n]
 	copy(best, out[4*n:5*n])
 	clear(bestC)
 	for c := 1; c < classes; c++ {
@@ -164,13 +302,18 @@ func (d *Decoder) decodeV8(out []float32, dst []Detection) []Detection {
 		if s < floor || s < d.threshold(int(bestC[i])) {
 			continue
 		}
-		cx, cy, w, h := out[i], out[n+i], out[2*n+i], out[3*n+i]
-		dst = append(dst, Detection{
-			Class: int(bestC[i]), Score: s,
-			Box: Box{X1: cx - w/2, Y1: cy - h/2, X2: cx + w/2, Y2: cy + h/2},
-		})
+		dst = appendV8(dst, out, n, i, int(bestC[i]), s)
 	}
 	return dst
+}
+
+// appendV8 appends anchor i's box with the given class and score.
+func appendV8(dst []Detection, out []float32, n, i, class int, score float32) []Detection {
+	cx, cy, w, h := out[i], out[n+i], out[2*n+i], out[3*n+i]
+	return append(dst, Detection{
+		Class: class, Score: score,
+		Box: Box{X1: cx - w/2, Y1: cy - h/2, X2: cx + w/2, Y2: cy + h/2},
+	})
 }
 
 func (d *Decoder) decodeV5(out []float32, dst []Detection) []Detection {

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -203,5 +204,124 @@ func TestParseNames(t *testing.T) {
 	}
 	if parseNames("garbage") != nil {
 		t.Error("names from garbage")
+	}
+}
+
+// plainDecodeV8 reads the [1,4+C,N] layout anchor by anchor: the best
+// score is the first one strictly greater than all before it.
+func plainDecodeV8(d *Decoder, out []float32) []Detection {
+	n, classes := int(d.Shape[2]), int(d.Shape[1])-4
+	floor := d.minThreshold()
+	var dets []Detection
+	for i := range n {
+		best, bestC := out[4*n+i], 0
+		for c := 1; c < classes; c++ {
+			if s := out[(4+c)*n+i]; s > best {
+				best, bestC = s, c
+			}
+		}
+		if best < floor || best < d.threshold(bestC) {
+			continue
+		}
+		cx, cy, w, h := out[i], out[n+i], out[2*n+i], out[3*n+i]
+		dets = append(dets, Detection{Class: bestC, Score: best, Box: Box{cx - w/2, cy - h/2, cx + w/2, cy + h/2}})
+	}
+	return dets
+}
+
+func TestDecodeV8MatchesPlainCases(t *testing.T) {
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	negZero := float32(math.Copysign(0, -1))
+	// Each case draws scores from its own source; boxes are always finite.
+	cases := []struct {
+		name       string
+		classes    int
+		def        float32
+		thresholds []float32
+		score      func(r *rand.Rand) float32
+	}{
+		{"uniform", 80, 0.9, nil, func(r *rand.Rand) float32 { return r.Float32() }},
+		// Few levels: ties within and across blocks of eight rows; the
+		// first class with the best score must win.
+		{"ties", 80, 0.5, nil, func(r *rand.Rand) float32 { return float32(r.IntN(5)) / 4 }},
+		{"ties, per-class thresholds", 80, 0.5, []float32{0.75, 0.25, 1, 0.5, 0.3},
+			func(r *rand.Rand) float32 { return float32(r.IntN(5)) / 4 }},
+		{"ties, three classes", 3, 0.5, nil, func(r *rand.Rand) float32 { return float32(r.IntN(3)) / 2 }},
+		{"ties, thirteen classes", 13, 0.5, nil, func(r *rand.Rand) float32 { return float32(r.IntN(3)) / 2 }},
+		{"per-class thresholds below default", 13, 0.6, []float32{0.95, 0.2, 0.6, 0.4},
+			func(r *rand.Rand) float32 { return r.Float32() }},
+		{"one class", 1, 0.5, nil, func(r *rand.Rand) float32 { return r.Float32() }},
+		{"three classes", 3, 0.5, nil, func(r *rand.Rand) float32 { return r.Float32() }},
+		{"eight classes", 8, 0.5, []float32{0.9}, func(r *rand.Rand) float32 { return r.Float32() }},
+		{"seventeen classes", 17, 0.7, nil, func(r *rand.Rand) float32 { return r.Float32() }},
+		{"zero threshold", 80, 0, nil, func(r *rand.Rand) float32 { return float32(r.IntN(3)) / 2 }},
+		{"negative threshold", 9, -0.5, nil, func(r *rand.Rand) float32 { return -r.Float32() }},
+		// A few anchors with scores outside [+0, +Inf] take the column walk,
+		// many make the whole decode take the plain row pass.
+		{"few odd scores", 80, 0.5, []float32{0.3}, func(r *rand.Rand) float32 {
+			switch r.IntN(8000) {
+			case 0:
+				return nan
+			case 1:
+				return -r.Float32()
+			case 2:
+				return negZero
+			case 3:
+				return inf
+			}
+			return r.Float32()
+		}},
+		{"many odd scores", 80, 0.5, []float32{0.3}, func(r *rand.Rand) float32 {
+			switch r.IntN(400) {
+			case 0:
+				return nan
+			case 1:
+				return -r.Float32()
+			case 2:
+				return negZero
+			case 3:
+				return inf
+			}
+			return r.Float32()
+		}},
+		{"logits", 80, 0.25, nil, func(r *rand.Rand) float32 { return r.Float32()*8 - 7 }},
+		{"zeros of both signs", 16, 0, nil, func(r *rand.Rand) float32 {
+			if r.IntN(2) == 0 {
+				return negZero
+			}
+			return 0
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(9, uint64(c.classes)))
+			const n = 1003
+			out := make([]float32, (4+c.classes)*n)
+			for i := range out {
+				if i < 4*n {
+					out[i] = r.Float32() * 640
+				} else {
+					out[i] = c.score(r)
+				}
+			}
+			d := Decoder{Layout: LayoutYOLOv8, Shape: [3]int64{1, int64(4 + c.classes), n}, Default: c.def, Thresholds: c.thresholds}
+			want := plainDecodeV8(&d, out)
+			for range 2 { // the second run reuses the scratch
+				got, err := d.Decode(out, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("got %d detections, want %d", len(got), len(want))
+				}
+				for i := range got {
+					g, w := got[i], want[i]
+					if g.Class != w.Class || math.Float32bits(g.Score) != math.Float32bits(w.Score) || g.Box != w.Box {
+						t.Fatalf("[%d] %+v, want %+v", i, g, w)
+					}
+				}
+			}
+		})
 	}
 }

@@ -45,7 +45,9 @@ func (d *Detector) newSlot() (*Slot, error) {
 	s := &Slot{pre: NewPreprocessor(d.inW, d.inH)}
 	d.slots = append(d.slots, s) // Close frees a half-made slot too
 	var err error
-	if s.input, err = ort.NewEmptyTensor[float32](ort.NewShape(1, 3, int64(d.inH), int64(d.inW))); err != nil {
+	// The input lies in the preprocessor's C memory: it letterboxes in
+	// place, and no Go pointer is held in C.
+	if s.input, err = ort.NewTensor(ort.NewShape(1, 3, int64(d.inH), int64(d.inW)), s.pre.Tensor()); err != nil {
 		return nil, fmt.Errorf("input tensor: %w", err)
 	}
 	sh := d.decoder.Shape
@@ -75,7 +77,7 @@ func (s *Slot) close() error {
 	if s.output != nil {
 		errs = append(errs, s.output.Destroy())
 	}
-	errs = append(errs, s.pre.Close())
+	errs = append(errs, s.pre.Close()) // last: the input lies in its memory
 	return errors.Join(errs...)
 }
 
