@@ -158,6 +158,9 @@ type Pipeline struct {
 	// Above 0 they take the CPU the model's threads leave idle instead of
 	// stalling them; 0 runs them at the process's priority.
 	WorkerNice int `yaml:"worker_nice"`
+	// OpenCVThreads is how many threads OpenCV's loops (the letterbox
+	// resize) use; 0 = OpenCV's default, one per core.
+	OpenCVThreads int `yaml:"opencv_threads"`
 }
 
 // Defaults that depend on the kind of camera.

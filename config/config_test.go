@@ -101,7 +101,7 @@ func TestBadFixtures(t *testing.T) {
 		{"password_no_user.yaml", []string{`:2: nats.password_file: needs nats.user`}},
 		{"tls_no_key.yaml", []string{`:3: nats.tls.cert: needs nats.tls.key`}},
 		{"subject_prefix.yaml", []string{`nats.subject_prefix: "vigil.>" holds a space or a wildcard`}},
-		{"pipeline.yaml", []string{`:3: pipeline.worker_nice: 20; use a nice value from 0`, `:2: pipeline.queue_size: 0; use 1 or more frames`}},
+		{"pipeline.yaml", []string{`:3: pipeline.worker_nice: 20; use a nice value from 0`, `:4: pipeline.opencv_threads: -1 is negative`, `:2: pipeline.queue_size: 0; use 1 or more frames`}},
 		{"three_mistakes.yaml", []string{
 			`:3: model.confidence: 1.5 out of range`,
 			`:6: cameras[0].url: unsupported scheme "rtmp"`,
@@ -329,7 +329,7 @@ func TestFullFixture(t *testing.T) {
 			MQTT: MQTT{Enabled: true, Listen: "0.0.0.0:1884"},
 		},
 		HTTP:     HTTP{Listen: "0.0.0.0:8081", TokenFile: "/run/secrets/http_token"},
-		Pipeline: Pipeline{MaxFrames: 1000, QueueSize: 8, WorkerNice: 10},
+		Pipeline: Pipeline{MaxFrames: 1000, QueueSize: 8, WorkerNice: 10, OpenCVThreads: 2},
 		LiveView: LiveView{
 			Codec: "h264", Bitrate: 800000, MaxFPS: 15, ProcessedOnly: true,
 			ICE: ICE{
@@ -450,6 +450,7 @@ func TestDefaults(t *testing.T) {
 		{"pipeline.max_frames", d.Pipeline.MaxFrames, 0},
 		{"pipeline.queue_size", d.Pipeline.QueueSize, 4},
 		{"pipeline.worker_nice", d.Pipeline.WorkerNice, 0},
+		{"pipeline.opencv_threads", d.Pipeline.OpenCVThreads, 0},
 		{"http.token_file", d.HTTP.TokenFile, ""},
 		{"liveview.codec", d.LiveView.Codec, "vp8"},
 		{"liveview.bitrate", d.LiveView.Bitrate, 1500000},

@@ -79,6 +79,9 @@ func (c *Config) Validate() error {
 	if c.Pipeline.WorkerNice < 0 || c.Pipeline.WorkerNice > 19 {
 		p.add("pipeline.worker_nice", "%d; use a nice value from 0 (the process's priority) to 19 (the lowest)", c.Pipeline.WorkerNice)
 	}
+	if c.Pipeline.OpenCVThreads < 0 {
+		p.add("pipeline.opencv_threads", "%d is negative; use 0 for OpenCV's default or a thread count", c.Pipeline.OpenCVThreads)
+	}
 	if c.Pipeline.QueueSize < 1 {
 		p.add("pipeline.queue_size", "%d; use 1 or more frames", c.Pipeline.QueueSize)
 	}

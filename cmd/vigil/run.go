@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/internal/cvthreads"
 	"github.com/vigil-vision/vigil/internal/jsonnum"
 	"github.com/vigil-vision/vigil/pipeline"
 	"github.com/vigil-vision/vigil/sinks"
@@ -269,6 +270,7 @@ func closeDetectors(ds []namedDetector) {
 
 func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (err error) {
 	start := time.Now()
+	cvthreads.Set(cfg.Pipeline.OpenCVThreads)
 	dets, err := startDetectors(cfg, log)
 	if err != nil {
 		return err

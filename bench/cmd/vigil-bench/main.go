@@ -36,6 +36,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/internal/cvthreads"
 	"gocv.io/x/gocv"
 )
 
@@ -57,18 +58,19 @@ type config struct {
 	Profile  bool   // a profiled pipeline run; top entries saved beside the results
 	ORTSweep bool   // raw (and pipeline) with onnxruntime option variants
 
-	Long        bool          // the long runs: latency at 10 and 30 fps, cameras, memory
-	LongLatency time.Duration // each long latency run
-	Cameras     []int         // camera counts of the multi-camera runs
-	CameraRun   time.Duration // each multi-camera run
-	MemoryRun   time.Duration // the memory run
-	WorkerNice  int           // pipeline.Options.WorkerNice
-	NiceSweep   bool          // only the worker-priority sweep
+	Long          bool          // the long runs: latency at 10 and 30 fps, cameras, memory
+	LongLatency   time.Duration // each long latency run
+	Cameras       []int         // camera counts of the multi-camera runs
+	CameraRun     time.Duration // each multi-camera run
+	MemoryRun     time.Duration // the memory run
+	WorkerNice    int           // pipeline.Options.WorkerNice
+	OpenCVThreads int           // OpenCV's threads around vigil's runs
+	NiceSweep     bool          // only the worker-priority sweep
 }
 
 func parseFlags() config {
 	var c config
-	flag.IntVar(&c.Rounds, "rounds", 5, "raw, detect and pipeline runs, interleaved; raw runs once more at the end")
+	flag.IntVar(&c.Rounds, "rounds", 8, "raw, detect and pipeline runs, interleaved; raw runs once more at the end")
 	flag.IntVar(&c.Frames, "frames", 40, "timed calls in each raw and detect run; frames, warm-up included, in each pipeline run")
 	flag.IntVar(&c.Threads, "threads", 2, "onnxruntime intra-op threads, for raw and pipeline alike")
 	flag.IntVar(&c.Warmup, "warmup", 3, "untimed runs (raw) and results (pipeline) before timing starts")
@@ -88,6 +90,7 @@ func parseFlags() config {
 	flag.DurationVar(&c.CameraRun, "camera-duration", time.Minute, "with -long: length of each multi-camera run")
 	flag.DurationVar(&c.MemoryRun, "memory-duration", 10*time.Minute, "with -long: length of the memory run")
 	flag.IntVar(&c.WorkerNice, "worker-nice", 0, "nice value of the pipeline's decode and letterbox threads (pipeline.Options.WorkerNice)")
+	flag.IntVar(&c.OpenCVThreads, "opencv-threads", 0, "OpenCV's threads (letterbox resize) during vigil's runs, as pipeline.opencv_threads; the peers get -threads")
 	flag.BoolVar(&c.NiceSweep, "nice-sweep", false, "measure only raw and the pipeline at worker nice 0, 5, 10, 19 (and 10 with the post stage), interleaved")
 	flag.Parse()
 	for _, f := range strings.Split(*cams, ",") {
@@ -244,6 +247,7 @@ type bench struct {
 
 func openBench(cfg config, log zerolog.Logger) (*bench, error) {
 	b := &bench{cfg: cfg, log: log}
+	cvthreads.Set(cfg.OpenCVThreads)
 	var err error
 	if b.det, err = detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: cfg.Threads, IntraOpSpinning: cfg.Spinning, Logger: log}); err != nil {
 		return nil, err

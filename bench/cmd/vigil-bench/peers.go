@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/bench/peers/gocvdnn"
 	"github.com/vigil-vision/vigil/bench/peers/opencvonnx"
+	"github.com/vigil-vision/vigil/internal/cvthreads"
 	"gocv.io/x/gocv"
 )
 
@@ -58,7 +59,8 @@ func (b *bench) openPeers(rep *report) error {
 	for _, c := range changes {
 		progress("peers: rewrite %s: %s", c.Node, c.What)
 	}
-	pe.threads = gocvdnn.SetNumThreads(b.cfg.Threads)
+	pe.threads = cvthreads.Set(b.cfg.Threads)
+	defer cvthreads.Set(b.cfg.OpenCVThreads)
 
 	// The reference: onnxruntime on the stock model, vigil's letterbox of
 	// the first frame (the raw bench's input).
@@ -116,6 +118,8 @@ func (pe *peers) Close() {
 // pipeline run does: decode, letterbox, forward, decode the output, NMS.
 // Timing starts when the frame after the warm-up is done.
 func (b *bench) measureGocv() (timedRun, error) {
+	cvthreads.Set(b.cfg.Threads) // the peer's OpenCV runs the model too
+	defer cvthreads.Set(b.cfg.OpenCVThreads)
 	vc, err := gocv.VideoCaptureFile(b.cfg.Video)
 	if err != nil {
 		return timedRun{}, fmt.Errorf("gocv peer: open %s: %w", b.cfg.Video, err)

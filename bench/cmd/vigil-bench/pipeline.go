@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/internal/cvthreads"
 	"github.com/vigil-vision/vigil/pipeline"
 	"github.com/vigil-vision/vigil/sinks"
 	"github.com/vigil-vision/vigil/track"
@@ -67,7 +68,8 @@ type runOptions struct {
 	serial    bool // letterbox, inference and decoding in turn (pipeline.Options.Serial)
 	lean      bool // count results, record nothing per frame
 	det       *detect.Detector
-	nice      *int // pipeline.Options.WorkerNice; nil: -worker-nice
+	nice      *int             // pipeline.Options.WorkerNice; nil: -worker-nice
+	cvThreads *int             // OpenCV's threads for this run; nil: -opencv-threads
 	groups    []pipeline.Group // a detector per group of cameras instead of det for all
 }
 
@@ -85,6 +87,10 @@ func (b *bench) runPipeline(ctx context.Context, cams []*capture.Camera, o runOp
 	labels := o.det.Labels()
 	if o.groups != nil {
 		det, labels = nil, nil
+	}
+	if o.cvThreads != nil {
+		cvthreads.Set(*o.cvThreads)
+		defer cvthreads.Set(b.cfg.OpenCVThreads)
 	}
 	sink := &publishSink{pub: pub, lean: o.lean}
 	nice := b.cfg.WorkerNice
@@ -131,6 +137,16 @@ type throughputRun struct {
 // AllocsPerFrame is the process's heap allocations per timed frame: the
 // pipeline, the embedded NATS server and the bench's subscriber together.
 func (t throughputRun) AllocsPerFrame() float64 { return float64(t.allocs) / float64(t.timed) }
+
+// intervals are the times between consecutive timed results.
+func (t throughputRun) intervals() []time.Duration {
+	arr := t.sink.arrivals[len(t.sink.arrivals)-t.timed-1:]
+	out := make([]time.Duration, 0, t.timed)
+	for i := 1; i < len(arr); i++ {
+		out = append(out, arr[i].Sub(arr[i-1]))
+	}
+	return out
+}
 
 // FPS is timed results per second.
 func (t throughputRun) FPS() float64 { return float64(t.timed) / t.elapsed.Seconds() }

@@ -26,7 +26,8 @@ type rawBench struct {
 type timedRun struct {
 	Runs    int
 	Elapsed time.Duration
-	CPU     time.Duration // the process's CPU time (user + system) over Elapsed
+	CPU     time.Duration   // the process's CPU time (user + system) over Elapsed
+	Calls   []time.Duration // each timed call
 }
 
 // FPS is calls per second.
@@ -201,13 +202,17 @@ func timeCalls(warmup, n int, f func() error) (timedRun, error) {
 			return timedRun{}, err
 		}
 	}
+	calls := make([]time.Duration, 0, n)
 	start, cpu := time.Now(), cpuTime()
+	last := start
 	for range n {
 		if err := f(); err != nil {
 			return timedRun{}, err
 		}
+		now := time.Now()
+		calls, last = append(calls, now.Sub(last)), now
 	}
-	return timedRun{Runs: n, Elapsed: time.Since(start), CPU: cpuTime() - cpu}, nil
+	return timedRun{Runs: n, Elapsed: last.Sub(start), CPU: cpuTime() - cpu, Calls: calls}, nil
 }
 
 // cpuTime is the CPU time this process has used so far, on all its threads

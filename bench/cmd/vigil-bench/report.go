@@ -87,6 +87,22 @@ func (r *report) addRounds(rr rounds) {
 		r.add(fmt.Sprintf("pipeline_vs_raw_%d", i+1), "%.3f", pr[i])
 	}
 	r.add("pipeline_vs_raw_median", "%.3f", median(pr))
+	// Steady state: the median time of one inference (raw) and between two
+	// results (pipeline), over every round. Bursts when another tenant of
+	// the VM takes the CPU leave it alone — and so would a cost of vigil's
+	// own that hits fewer than half the frames (a GC cycle); the means
+	// above include both.
+	var rawCalls, pipeGaps []time.Duration
+	for _, t := range rr.raw {
+		rawCalls = append(rawCalls, t.Calls...)
+	}
+	for _, t := range rr.pipeline {
+		pipeGaps = append(pipeGaps, t.intervals()...)
+	}
+	rawMed, pipeMed := percentile(rawCalls, 50), percentile(pipeGaps, 50)
+	r.add("raw_steady_ms_per_inference", "%.2f", ms(rawMed))
+	r.add("pipeline_steady_ms_per_frame", "%.2f", ms(pipeMed))
+	r.add("pipeline_vs_raw_steady", "%.3f", float64(rawMed)/float64(pipeMed))
 	r.add("pipeline_serial_vs_raw_median", "%.3f", median(sr))
 	if len(rr.gocv) > 0 {
 		gocv := mean(rr.gocv, timedRun.FPS)

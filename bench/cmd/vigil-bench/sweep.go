@@ -123,13 +123,15 @@ func (b *bench) sweepSpinning(ctx context.Context, variants []struct {
 
 // sweepNice (-nice-sweep) measures raw inference and the pipeline with its
 // worker threads (video decoding, letterbox, output decoding, tracking,
-// sinks) at lower priorities, interleaved in -rounds rounds, to choose
-// pipeline.worker_nice by measurement.
+// sinks) at lower priorities, and OpenCV at its default threads (cv0) or
+// one (cv1), interleaved in -rounds rounds, to choose pipeline.worker_nice
+// and pipeline.opencv_threads by measurement.
 func (b *bench) sweepNice(ctx context.Context, rep *report) error {
 	variants := []struct {
-		name string
-		nice int
-	}{{"nice0", 0}, {"nice5", 5}, {"nice10", 10}, {"nice19", 19}}
+		name      string
+		nice      int
+		cvThreads int
+	}{{"nice0_cv0", 0, 0}, {"nice0_cv1", 0, 1}, {"nice10_cv0", 10, 0}, {"nice10_cv1", 10, 1}, {"nice19_cv1", 19, 1}}
 	var raws []timedRun
 	runs := make([][]throughputRun, len(variants))
 	ratios := make([][]float64, len(variants))
@@ -145,7 +147,7 @@ func (b *bench) sweepNice(ctx context.Context, rep *report) error {
 		for k := range variants {
 			i := (k + round) % len(variants)
 			v := variants[i]
-			tr, err := b.throughputWith(ctx, runOptions{nice: &v.nice})
+			tr, err := b.throughputWith(ctx, runOptions{nice: &v.nice, cvThreads: &v.cvThreads})
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/bench/peers/opencvonnx"
 	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/internal/cvthreads"
 	"gocv.io/x/gocv"
 )
 
@@ -21,8 +22,8 @@ func TestPeerFindsWhatVigilFinds(t *testing.T) {
 	if _, err := opencvonnx.RewriteFile(assets.Model(), model); err != nil {
 		t.Fatal(err)
 	}
-	if n := SetNumThreads(2); n != 2 {
-		t.Errorf("OpenCV threads %d after SetNumThreads(2)", n)
+	if n := cvthreads.Set(2); n != 2 {
+		t.Errorf("OpenCV threads %d after cvthreads.Set(2)", n)
 	}
 	p, err := New(model, 640)
 	if err != nil {
