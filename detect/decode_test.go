@@ -230,9 +230,6 @@ func plainDecodeV8(d *Decoder, out []float32) []Detection {
 }
 
 func TestDecodeV8MatchesPlainCases(t *testing.T) {
-	nan := float32(math.NaN())
-	inf := float32(math.Inf(1))
-	negZero := float32(math.Copysign(0, -1))
 	// Each case draws scores from its own source; boxes are always finite.
 	cases := []struct {
 		name       string
@@ -259,32 +256,8 @@ func TestDecodeV8MatchesPlainCases(t *testing.T) {
 		{"negative threshold", 9, -0.5, nil, func(r *rand.Rand) float32 { return -r.Float32() }},
 		// A few anchors with scores outside [+0, +Inf] take the column walk,
 		// many make the whole decode take the plain row pass.
-		{"few odd scores", 80, 0.5, []float32{0.3}, func(r *rand.Rand) float32 {
-			switch r.IntN(8000) {
-			case 0:
-				return nan
-			case 1:
-				return -r.Float32()
-			case 2:
-				return negZero
-			case 3:
-				return inf
-			}
-			return r.Float32()
-		}},
-		{"many odd scores", 80, 0.5, []float32{0.3}, func(r *rand.Rand) float32 {
-			switch r.IntN(400) {
-			case 0:
-				return nan
-			case 1:
-				return -r.Float32()
-			case 2:
-				return negZero
-			case 3:
-				return inf
-			}
-			return r.Float32()
-		}},
+		{"few odd scores", 80, 0.5, []float32{0.3}, oddScores(8000)},
+		{"many odd scores", 80, 0.5, []float32{0.3}, oddScores(400)},
 		{"logits", 80, 0.25, nil, func(r *rand.Rand) float32 { return r.Float32()*8 - 7 }},
 		{"zeros of both signs", 16, 0, nil, func(r *rand.Rand) float32 {
 			if r.IntN(2) == 0 {
@@ -323,5 +296,29 @@ func TestDecodeV8MatchesPlainCases(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+var (
+	nan     = float32(math.NaN())
+	inf     = float32(math.Inf(1))
+	negZero = float32(math.Copysign(0, -1))
+)
+
+// oddScores draws scores in [0, 1), with one in every n about a NaN, a
+// negative, a negative zero or an infinity.
+func oddScores(n int) func(r *rand.Rand) float32 {
+	return func(r *rand.Rand) float32 {
+		switch r.IntN(n) {
+		case 0:
+			return nan
+		case 1:
+			return -r.Float32()
+		case 2:
+			return negZero
+		case 3:
+			return inf
+		}
+		return r.Float32()
 	}
 }

@@ -5,10 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
-	"github.com/vigil-vision/vigil/sinks"
 )
 
 // findAll returns every log line with this message.
@@ -29,23 +26,7 @@ func (p *proc) findAll(msg string) []map[string]any {
 // one thread), names class 0 differently, and serves only its camera; a
 // detector no camera names is not loaded.
 func TestRunTwoDetectors(t *testing.T) {
-	srv, err := sinks.StartEmbedded(sinks.EmbeddedOptions{Host: "127.0.0.1", Port: -1, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	msgs := make(chan *nats.Msg, 1000)
-	sub, err := nc.ChanSubscribe("vigil.*.tracks", msgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	nc.Flush()
+	srv, msgs := natsServer(t, "vigil.*.tracks")
 
 	// The docks' model calls class 0 "worker" (as a fine-tuned one would).
 	names := []string{"worker"}

@@ -222,26 +222,33 @@ func checkSchema(raw []byte, m *tracksMsg) string {
 	return ""
 }
 
-func TestRunEndToEnd(t *testing.T) {
-	// A real NATS server (in this process) that vigil reaches as an
-	// external one; subscribe before vigil starts so nothing is missed.
+// natsServer starts a real NATS server in this process, for vigil to reach
+// as an external one, and subscribes to subject before vigil starts so that
+// nothing is missed.
+func natsServer(t *testing.T, subject string) (*sinks.Embedded, chan *nats.Msg) {
+	t.Helper()
 	srv, err := sinks.StartEmbedded(sinks.EmbeddedOptions{Host: "127.0.0.1", Port: -1, Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Shutdown()
+	t.Cleanup(srv.Shutdown)
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	msgs := make(chan *nats.Msg, 1000)
-	sub, err := nc.ChanSubscribe("vigil.walkway.tracks", msgs)
-	if err != nil {
+	if _, err := nc.ChanSubscribe(subject, msgs); err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
-	nc.Flush()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return srv, msgs
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	srv, msgs := natsServer(t, "vigil.walkway.tracks")
 
 	const frames = 40
 	cfg := writeFile(t, "vigil.yaml", fmt.Sprintf(`
