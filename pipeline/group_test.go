@@ -118,6 +118,9 @@ func TestGroupsRunSideBySide(t *testing.T) {
 	if int(gate.runs.Load()) != gateN || int(dock.runs.Load()) != dockN {
 		t.Errorf("gate model ran %d times for %d results, dock %d for %d", gate.runs.Load(), gateN, dock.runs.Load(), dockN)
 	}
+	if p.DetectorOf("dock-2") != "docks" || p.DetectorOf("gate-1") != "gates" || p.DetectorOf("nowhere") != "" {
+		t.Errorf("DetectorOf: dock-2 %q, gate-1 %q, nowhere %q", p.DetectorOf("dock-2"), p.DetectorOf("gate-1"), p.DetectorOf("nowhere"))
+	}
 	stages := p.Stages()
 	if _, ok := stages["detect/gates"]; !ok {
 		t.Errorf("stages %v: want detect/gates and detect/docks", stages)

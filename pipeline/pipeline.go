@@ -176,6 +176,19 @@ func (p *Pipeline) CameraCounts(camera string) (processed, dropped uint64) {
 	return 0, 0
 }
 
+// DetectorOf is the name of the group whose detector serves the camera, or
+// "" for a camera the pipeline does not have.
+func (p *Pipeline) DetectorOf(camera string) string {
+	for _, g := range p.groups {
+		for _, b := range g.boxes {
+			if b.camera == camera {
+				return g.name
+			}
+		}
+	}
+	return ""
+}
+
 // Stages reports which stages run now.
 func (p *Pipeline) Stages() map[string]bool {
 	out := map[string]bool{}

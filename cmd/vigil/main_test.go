@@ -356,7 +356,7 @@ func TestRunDemoThenSIGINT(t *testing.T) {
 
 	_, body := httpGet(base + "/api/cameras")
 	var cams []map[string]any
-	if err := json.Unmarshal([]byte(body), &cams); err != nil || len(cams) != 1 || cams[0]["camera"] != "demo" || cams[0]["state"] != "streaming" {
+	if err := json.Unmarshal([]byte(body), &cams); err != nil || len(cams) != 1 || cams[0]["camera"] != "demo" || cams[0]["state"] != "streaming" || cams[0]["detector"] != "default" {
 		t.Errorf("/api/cameras = %s", body)
 	}
 	_, metrics := httpGet(base + "/metrics")

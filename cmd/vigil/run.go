@@ -494,6 +494,7 @@ func health(p *pipeline.Pipeline, cams []*capture.Camera, pubDone <-chan struct{
 
 type cameraState struct {
 	capture.Status
+	Detector  string `json:"detector"` // the detectors: entry serving it; "default" is model:
 	Processed uint64 `json:"processed"`
 	Dropped   uint64 `json:"dropped"`
 }
@@ -504,7 +505,7 @@ func cameraStates(p *pipeline.Pipeline, cams []*capture.Camera) []cameraState {
 		pr, dr := p.CameraCounts(c.ID())
 		s := c.Status()
 		s.FPS = jsonnum.Round(s.FPS, 2)
-		out = append(out, cameraState{Status: s, Processed: pr, Dropped: dr})
+		out = append(out, cameraState{Status: s, Detector: p.DetectorOf(c.ID()), Processed: pr, Dropped: dr})
 	}
 	return out
 }
