@@ -52,7 +52,20 @@ type Options struct {
 	// between runs (CPU only; see optcache.go); "" = none.
 	OptimizedModelCache string
 
+	// ConfigPath is where these options stand in the configuration, for
+	// error messages: "model" when "" (a detectors: entry's is
+	// "detectors[N].model").
+	ConfigPath string
+
 	Logger zerolog.Logger
+}
+
+// key names an option in the configuration: "model.providers".
+func (o Options) key(name string) string {
+	if o.ConfigPath == "" {
+		return "model." + name
+	}
+	return o.ConfigPath + "." + name
 }
 
 // TensorRTOptions are passed to onnxruntime's TensorRT provider.
@@ -168,7 +181,7 @@ func (d *Detector) checkShapes(ins, outs []ort.InputOutputInfo) error {
 	}
 	forced, err := ParseLayout(d.opts.Decoder)
 	if err != nil {
-		return fmt.Errorf("model.decoder: %w", err)
+		return fmt.Errorf("%s: %w", d.opts.key("decoder"), err)
 	}
 	shape := []int64(out.Dimensions)
 	if len(shape) == 3 && shape[0] == -1 {
@@ -221,7 +234,7 @@ func (d *Detector) loadLabels() error {
 	if d.opts.Labels != "" {
 		b, err := os.ReadFile(d.opts.Labels)
 		if err != nil {
-			return fmt.Errorf("model.labels %s: %w; give a text file with one class name a line", d.opts.Labels, pathErr(err))
+			return fmt.Errorf("%s %s: %w; give a text file with one class name a line", d.opts.key("labels"), d.opts.Labels, pathErr(err))
 		}
 		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
 			d.labels = append(d.labels, strings.TrimSpace(l))
@@ -253,7 +266,7 @@ func (d *Detector) setThresholds() error {
 	for name, t := range d.opts.ClassConfidence {
 		id := d.classID(name)
 		if id < 0 {
-			return fmt.Errorf("model.class_confidence.%s: no such class in model %s; use one of its labels (%s) or a class id", name, d.opts.Model, preview(d.labels, 8))
+			return fmt.Errorf("%s.%s: no such class in model %s; use one of its labels (%s) or a class id", d.opts.key("class_confidence"), name, d.opts.Model, preview(d.labels, 8))
 		}
 		d.decoder.Thresholds[id] = t
 	}
@@ -287,7 +300,7 @@ func (d *Detector) openSession() error {
 	defer so.Destroy()
 	if d.opts.IntraOpThreads > 0 {
 		if err := so.SetIntraOpNumThreads(d.opts.IntraOpThreads); err != nil {
-			return fmt.Errorf("model.intra_op_threads: %w", err)
+			return fmt.Errorf("%s: %w", d.opts.key("intra_op_threads"), err)
 		}
 	}
 	if err := SetSpinning(so, d.opts.IntraOpSpinning); err != nil {
@@ -340,20 +353,20 @@ func appendProvider(so *ort.SessionOptions, name string, o Options) error {
 	case "cuda":
 		co, err := ort.NewCUDAProviderOptions()
 		if err != nil {
-			return fmt.Errorf("model.providers: cuda is not available in this onnxruntime library (%v); use a CUDA build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+			return fmt.Errorf("%s: cuda is not available in this onnxruntime library (%v); use a CUDA build of onnxruntime via model.onnxruntime_lib, or set %s: true", o.key("providers"), err, o.key("fallback_to_cpu"))
 		}
 		defer co.Destroy()
 		if err := co.Update(map[string]string{"device_id": strconv.Itoa(o.CUDADeviceID)}); err != nil {
-			return fmt.Errorf("model.providers: cuda is not available (%v); use a CUDA build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+			return fmt.Errorf("%s: cuda is not available (%v); use a CUDA build of onnxruntime via model.onnxruntime_lib, or set %s: true", o.key("providers"), err, o.key("fallback_to_cpu"))
 		}
 		if err := so.AppendExecutionProviderCUDA(co); err != nil {
-			return fmt.Errorf("model.providers: cuda is not available (%v); use a CUDA build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+			return fmt.Errorf("%s: cuda is not available (%v); use a CUDA build of onnxruntime via model.onnxruntime_lib, or set %s: true", o.key("providers"), err, o.key("fallback_to_cpu"))
 		}
 		return nil
 	case "tensorrt":
 		to, err := ort.NewTensorRTProviderOptions()
 		if err != nil {
-			return fmt.Errorf("model.providers: tensorrt is not available in this onnxruntime library (%v); use a TensorRT build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+			return fmt.Errorf("%s: tensorrt is not available in this onnxruntime library (%v); use a TensorRT build of onnxruntime via model.onnxruntime_lib, or set %s: true", o.key("providers"), err, o.key("fallback_to_cpu"))
 		}
 		defer to.Destroy()
 		opts := map[string]string{"device_id": strconv.Itoa(o.TensorRT.DeviceID)}
@@ -368,14 +381,14 @@ func appendProvider(so *ort.SessionOptions, name string, o Options) error {
 			opts[k] = v
 		}
 		if err := to.Update(opts); err != nil {
-			return fmt.Errorf("model.providers: tensorrt is not available (%v); use a TensorRT build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+			return fmt.Errorf("%s: tensorrt is not available (%v); use a TensorRT build of onnxruntime via model.onnxruntime_lib, or set %s: true", o.key("providers"), err, o.key("fallback_to_cpu"))
 		}
 		if err := so.AppendExecutionProviderTensorRT(to); err != nil {
-			return fmt.Errorf("model.providers: tensorrt is not available (%v); use a TensorRT build of onnxruntime via model.onnxruntime_lib, or set model.fallback_to_cpu: true", err)
+			return fmt.Errorf("%s: tensorrt is not available (%v); use a TensorRT build of onnxruntime via model.onnxruntime_lib, or set %s: true", o.key("providers"), err, o.key("fallback_to_cpu"))
 		}
 		return nil
 	}
-	return fmt.Errorf("model.providers: unknown provider %q; use cpu, cuda or tensorrt", name)
+	return fmt.Errorf("%s: unknown provider %q; use cpu, cuda or tensorrt", o.key("providers"), name)
 }
 
 // Labels are the class names, indexed by class id.

@@ -62,15 +62,15 @@ func (d *Detector) optimizedModel(so *ort.SessionOptions, level ort.GraphOptimiz
 		return d.opts.Model, none, nil
 	}
 	if len(d.providers) != 1 || d.providers[0] != "cpu" {
-		d.opts.Logger.Info().Strs("providers", d.providers).Msg("model.optimized_model_cache is used with the cpu provider only")
+		d.opts.Logger.Info().Strs("providers", d.providers).Msg(d.opts.key("optimized_model_cache") + " is used with the cpu provider only")
 		return d.opts.Model, none, nil
 	}
 	key, err := cacheKey(d.opts.Model, level)
 	if err != nil {
-		return "", nil, fmt.Errorf("model.optimized_model_cache: %w", err)
+		return "", nil, fmt.Errorf("%s: %w", d.opts.key("optimized_model_cache"), err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, fmt.Errorf("model.optimized_model_cache %s: %w", dir, err)
+		return "", nil, fmt.Errorf("%s %s: %w", d.opts.key("optimized_model_cache"), dir, err)
 	}
 	cached := filepath.Join(dir, strings.TrimSuffix(filepath.Base(d.opts.Model), ".onnx")+"-"+key+".onnx")
 	if _, err := os.Stat(cached); err == nil {
@@ -82,7 +82,7 @@ func (d *Detector) optimizedModel(so *ort.SessionOptions, level ort.GraphOptimiz
 	}
 	tmp := cached + ".tmp"
 	if err := so.SetOptimizedModelFilePath(tmp); err != nil {
-		return "", nil, fmt.Errorf("model.optimized_model_cache: %w", err)
+		return "", nil, fmt.Errorf("%s: %w", d.opts.key("optimized_model_cache"), err)
 	}
 	return d.opts.Model, func() {
 		if err := os.Rename(tmp, cached); err != nil {

@@ -388,6 +388,9 @@ func TestRunBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	badCfg := writeFile(t, "bad.yaml", "cameras:\n  - id: a\n    url: rtmp://x/y\n  - id: a\n    urll: z\n")
+	// A detector that must have CUDA, on a machine without it.
+	noGPU := writeFile(t, "nogpu.yaml", "http: {listen: off}\ncameras:\n  - {id: a, url: testsrc}\n  - {id: b, url: testsrc, detector: gpu}\n"+
+		"detectors:\n  - name: spare\n  - name: gpu\n    model: {providers: [cuda], fallback_to_cpu: false}\n")
 	cases := []struct {
 		name string
 		args []string
@@ -400,6 +403,7 @@ func TestRunBadInput(t *testing.T) {
 		{"missing config", []string{"run", "--config", "/nonexistent.yaml"}, []string{"/nonexistent.yaml"}},
 		{"bad flag", []string{"run", "--bogus"}, []string{"bogus"}},
 		{"config check", []string{"config", "check", badCfg}, []string{"cameras[1].urll"}},
+		{"detector without its provider", []string{"run", "--config", noGPU}, []string{`detector "gpu"`, "detectors[1].model.providers: cuda is not available", "detectors[1].model.fallback_to_cpu: true"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -235,23 +235,31 @@ func startDetectors(cfg *config.Config, log zerolog.Logger) ([]namedDetector, er
 			served[cfg.DetectorOf(c)] = append(served[cfg.DetectorOf(c)], c.ID)
 		}
 	}
+	index := map[string]int{}
+	for i, d := range cfg.Detectors {
+		index[d.Name] = i
+	}
 	var out []namedDetector
 	for _, d := range cfg.DetectorModels() {
-		where := "model"
+		path := "model" // where the detector's options stand in the config
 		if d.Name != config.DefaultDetector {
-			where = fmt.Sprintf("detectors %q", d.Name)
+			path = fmt.Sprintf("detectors[%d].model", index[d.Name])
 		}
 		if d.Model.Runtime != cfg.Model.Runtime {
 			closeDetectors(out)
-			return nil, fmt.Errorf("%s: onnxruntime_lib %q differs from model.onnxruntime_lib %q; a process loads one onnxruntime library, so remove it from the detector", where, d.Model.Runtime, cfg.Model.Runtime)
+			return nil, fmt.Errorf("%s.onnxruntime_lib: %q differs from model.onnxruntime_lib %q; a process loads one onnxruntime library, so remove it from the detector", path, d.Model.Runtime, cfg.Model.Runtime)
 		}
 		dlog := log.With().Str("detector", d.Name).Logger()
 		o := detectorOptions(d.Model, dlog)
+		o.ConfigPath = path
 		o.Confidence = min(o.Confidence, float32(cfg.Tracker.LowThreshold))
 		det, err := detect.New(o)
 		if err != nil {
 			closeDetectors(out)
-			return nil, fmt.Errorf("%s: %w", where, err)
+			if d.Name != config.DefaultDetector {
+				err = fmt.Errorf("detector %q: %w", d.Name, err)
+			}
+			return nil, err
 		}
 		out = append(out, namedDetector{name: d.Name, det: det, cameras: served[d.Name]})
 		w, h := det.InputSize()
