@@ -69,6 +69,7 @@ func TestBadFixtures(t *testing.T) {
 			// Inherited by both detectors, reported once: where it is written.
 			`:2: model.confidence: 1.5 out of range; use a value in (0,1]`,
 			`:6: detectors[0].model.providers[1]: unknown provider "gpu"; use cpu, cuda or tensorrt`,
+			`:11: detectors[1].model.onnxruntime_lib: "/opt/ort-gpu/libonnxruntime.so.1" differs from model.onnxruntime_lib ""; a process loads one`,
 			`:10: detectors[1].model.intra_op_spinning: "sometimes"; use off`,
 			`:9: detectors[1].model.tensorrt.int8_calibration_table: set, but detectors[1].model.tensorrt.int8 is false; set int8: true`,
 		}},

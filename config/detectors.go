@@ -94,6 +94,9 @@ func (c *Config) validateDetectors(p *problems) {
 			}
 		}
 		prefix := path + ".model"
+		if d.Model.Runtime != c.Model.Runtime {
+			p.add(prefix+".onnxruntime_lib", "%q differs from model.onnxruntime_lib %q; a process loads one onnxruntime library, so leave it out here", d.Model.Runtime, c.Model.Runtime)
+		}
 		var own problems
 		d.Model.validate(&own, prefix)
 		for _, e := range own {

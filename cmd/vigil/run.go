@@ -245,10 +245,6 @@ func startDetectors(cfg *config.Config, log zerolog.Logger) ([]namedDetector, er
 		if d.Name != config.DefaultDetector {
 			path = fmt.Sprintf("detectors[%d].model", index[d.Name])
 		}
-		if d.Model.Runtime != cfg.Model.Runtime {
-			closeDetectors(out)
-			return nil, fmt.Errorf("%s.onnxruntime_lib: %q differs from model.onnxruntime_lib %q; a process loads one onnxruntime library, so remove it from the detector", path, d.Model.Runtime, cfg.Model.Runtime)
-		}
 		dlog := log.With().Str("detector", d.Name).Logger()
 		o := detectorOptions(d.Model, dlog)
 		o.ConfigPath = path
