@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/vigil-vision/vigil/track"
 )
 
 // Config is the whole of vigil's configuration. After Parse or Load every
@@ -74,7 +76,9 @@ type TensorRT struct {
 }
 
 // Tracker configures ByteTrack. Scores are detection confidences; match
-// thresholds are the minimum IoU for a detection to continue a track.
+// thresholds are the minimum IoU for a detection to continue a track. It is
+// track.Config with YAML names: the two convert into each other, and the
+// defaults are track.DefaultConfig's.
 type Tracker struct {
 	HighThreshold             float64 `yaml:"high_threshold"`
 	LowThreshold              float64 `yaml:"low_threshold"`
@@ -142,6 +146,9 @@ type HTTP struct {
 	TokenFile string `yaml:"token_file"`
 }
 
+// TrackConfig is the tracker's configuration as package track takes it.
+func (t Tracker) TrackConfig() track.Config { return track.Config(t) }
+
 // Enabled reports whether the web server should run.
 func (h HTTP) Enabled() bool { return h.Listen != "" && h.Listen != "off" }
 
@@ -186,17 +193,7 @@ func Default() *Config {
 			IntraOpSpinning:   "off",
 			GraphOptimization: "all",
 		},
-		Tracker: Tracker{
-			HighThreshold:             0.5,
-			LowThreshold:              0.1,
-			NewTrackThreshold:         0.6,
-			MatchThreshold:            0.2,
-			SecondMatchThreshold:      0.5,
-			UnconfirmedMatchThreshold: 0.3,
-			BufferFrames:              30,
-			MinHits:                   3,
-			ClassAware:                true,
-		},
+		Tracker: Tracker(track.DefaultConfig()),
 		NATS: NATS{
 			Listen:        "127.0.0.1:4222",
 			JetStream:     boolPtr(true),

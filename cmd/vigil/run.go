@@ -26,7 +26,6 @@ import (
 	"github.com/vigil-vision/vigil/internal/jsonnum"
 	"github.com/vigil-vision/vigil/pipeline"
 	"github.com/vigil-vision/vigil/sinks"
-	"github.com/vigil-vision/vigil/track"
 )
 
 // stringsFlag collects a repeatable flag.
@@ -204,15 +203,6 @@ func runtimePath(cfg *config.Config) string {
 	return assets.Library()
 }
 
-func trackerConfig(c config.Tracker) track.Config {
-	return track.Config{
-		HighThreshold: c.HighThreshold, LowThreshold: c.LowThreshold, NewTrackThreshold: c.NewTrackThreshold,
-		MatchThreshold: c.MatchThreshold, SecondMatchThreshold: c.SecondMatchThreshold,
-		UnconfirmedMatchThreshold: c.UnconfirmedMatchThreshold,
-		BufferFrames:              c.BufferFrames, MinHits: c.MinHits, ClassAware: c.ClassAware,
-	}
-}
-
 // namedDetector is one detector of the config (model: is "default") and
 // the cameras it serves.
 type namedDetector struct {
@@ -339,7 +329,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (e
 	liveSinks, liveTaps := liveViewParts(live)
 	sinkList = append(sinkList, liveSinks...)
 	p, err := pipeline.New(pipeline.Options{
-		Cameras: cams, Groups: groups, Tracker: trackerConfig(cfg.Tracker),
+		Cameras: cams, Groups: groups, Tracker: cfg.Tracker.TrackConfig(),
 		Sinks: sinkList, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize, WorkerNice: cfg.Pipeline.WorkerNice,
 		Registry: reg, Logger: log, Taps: liveTaps,
 	})

@@ -192,7 +192,7 @@ func trackFile(detPath, out string, fps float64, tc config.Tracker, stdout, stde
 	for _, r := range results {
 		ids[r.ID] = true
 	}
-	cfg := trackerConfig(tc)
+	cfg := tc.TrackConfig()
 	fmt.Fprintf(stderr, "%s: %d detections, %d tracks, %d boxes (buffer %d frames) → %s\n",
 		detPath, len(rows), len(ids), len(results), track.BufferForFPS(cfg.BufferFrames, fps), out)
 	return nil
@@ -221,7 +221,7 @@ func writeResults(out string, rows []mot.Row, stdout io.Writer) error {
 // last one with a detection. Detections become detect.Detections of class 0
 // with float32 corners, exactly what the detector stage hands the tracker.
 func trackRows(rows []mot.Row, fps float64, tc config.Tracker) []mot.Row {
-	cfg := trackerConfig(tc)
+	cfg := tc.TrackConfig()
 	cfg.BufferFrames = track.BufferForFPS(cfg.BufferFrames, fps)
 	tracking := pipeline.NewTracking(cfg)
 	var out []mot.Row

@@ -125,7 +125,7 @@ func TestTrackReproducesPipelineIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := pipelineTracks(frames, trackerConfig(config.Default().Tracker))
+	want := pipelineTracks(frames, config.Default().Tracker.TrackConfig())
 	sameTracks(t, got, want)
 
 	// The scene exercises what it should: A and B keep their IDs through
@@ -183,7 +183,7 @@ func TestTrackFrameRateScalesBuffer(t *testing.T) {
 			if len(ids) != tc.wantIDs {
 				t.Errorf("IDs %v, want %d", ids, tc.wantIDs)
 			}
-			cfg := trackerConfig(config.Default().Tracker)
+			cfg := config.Default().Tracker.TrackConfig()
 			cfg.BufferFrames = tc.buffer
 			if tc.name == "min hits 5" {
 				cfg.MinHits = 5
