@@ -48,11 +48,8 @@ func cmdDetect(args []string, stdout, stderr io.Writer) error {
 	runtime := fs.String("onnxruntime-lib", "", "libonnxruntime.so `path`")
 	conf := fs.Float64("confidence", 0, "confidence threshold (default: model.confidence, 0.25)")
 	threads := fs.Int("threads", 0, "onnxruntime intra-op threads")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
 		return fmt.Errorf("%w: no images; e.g. vigil detect deps/media/messi5.jpg", errUsage)

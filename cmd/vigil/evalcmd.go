@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,14 +41,8 @@ func cmdEval(args []string, stdout, stderr io.Writer) error {
 			"IDR), matching at IoU >= 0.5. Ground truth with flag 0 is ignored.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := parseFlagsOnly(fs, args[1:]); err != nil {
+		return err
 	}
 	if *gt == "" || *res == "" {
 		return fmt.Errorf("%w: --gt and --res are required; e.g. vigil eval mot --gt MOT17-02/gt/gt.txt --res MOT17-02.txt", errUsage)

@@ -93,3 +93,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 }
+
+// parseFlags parses a subcommand's flags: -h gives flag.ErrHelp, any other
+// mistake a usage error (errUsage).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", errUsage, err)
+}
+
+// parseFlagsOnly is parseFlags for a subcommand that takes no arguments
+// after its flags.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -60,14 +59,8 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.IntVar(&f.maxFrames, "max-frames", 0, "stop after `n` processed frames (overrides pipeline.max_frames)")
 	fs.IntVar(&f.threads, "threads", 0, "onnxruntime intra-op `threads` (overrides model.intra_op_threads)")
 	fs.BoolVar(&f.realtime, "realtime", true, "pace --source files at their frame rate (false: as fast as possible, no drops)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return nil, err
 	}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	return f, nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -101,14 +100,8 @@ func cmdTrack(args []string, stdout, stderr io.Writer) error {
 			"tracker section, dashes for underscores.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return err
 	}
 	if *det == "" || *out == "" {
 		return fmt.Errorf("%w: --det and -o are required; e.g. vigil track --det MOT17-02/det/det.txt -o MOT17-02.txt", errUsage)
