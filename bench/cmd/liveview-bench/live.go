@@ -7,12 +7,12 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/bench/internal/results"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/liveview"
@@ -69,22 +69,15 @@ func (s *served) waitNoViewers(ctx context.Context) error {
 	return errors.New("viewers did not leave within 30s of closing their tabs")
 }
 
-// cpuTime is this process's user + system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // cores runs for d and returns the CPU seconds per wall second of this
 // process and of the browser.
 func cores(ctx context.Context, b *browser, d time.Duration) (vigil, chromium float64, err error) {
-	c0, b0, t0 := cpuTime(), b.cpuTime(), time.Now()
+	c0, b0, t0 := results.CPUTime(), b.cpuTime(), time.Now()
 	if err := sleep(ctx, d); err != nil {
 		return 0, 0, err
 	}
 	wall := time.Since(t0).Seconds()
-	return (cpuTime() - c0).Seconds() / wall, (b.cpuTime() - b0).Seconds() / wall, nil
+	return (results.CPUTime() - c0).Seconds() / wall, (b.cpuTime() - b0).Seconds() / wall, nil
 }
 
 // recordTracks runs the real detector and tracker over the video's first n
@@ -121,7 +114,7 @@ func recordTracks(cfg config, n int, log zerolog.Logger) ([][]track.Track, []str
 // CPU, which swings with the machine's load by far more than the live view
 // costs, is then out of the difference; what is left is capture (the same
 // in every phase) and the live view.
-func measureCost(ctx context.Context, cfg config, b *browser, rep *report, log zerolog.Logger) error {
+func measureCost(ctx context.Context, cfg config, b *browser, rep *results.Report, log zerolog.Logger) error {
 	const recorded = 50
 	progress("cost: recording tracks on the video's first %d frames", recorded)
 	tracks, labels, err := recordTracks(cfg, recorded, log)
@@ -176,19 +169,19 @@ func measureCost(ctx context.Context, cfg config, b *browser, rep *report, log z
 	}
 	base := (c[0] + c[3]) / 2
 	n := float64(runtime.NumCPU())
-	rep.add("liveview_cpu_cores_capture_only", "%.3f", base)
-	rep.add("liveview_cpu_cores_1_viewer", "%.3f", c[1]-base)
-	rep.add("liveview_cpu_cores_4_viewers", "%.3f", c[2]-base)
-	rep.add("liveview_cpu_share_1_viewer", "%.3f", (c[1]-base)/n)
-	rep.add("liveview_cpu_share_4_viewers", "%.3f", (c[2]-base)/n)
-	rep.add("chromium_cpu_cores_1_viewer", "%.3f", chromium[1])
-	rep.add("chromium_cpu_cores_4_viewers", "%.3f", chromium[2])
+	rep.Add("liveview_cpu_cores_capture_only", "%.3f", base)
+	rep.Add("liveview_cpu_cores_1_viewer", "%.3f", c[1]-base)
+	rep.Add("liveview_cpu_cores_4_viewers", "%.3f", c[2]-base)
+	rep.Add("liveview_cpu_share_1_viewer", "%.3f", (c[1]-base)/n)
+	rep.Add("liveview_cpu_share_4_viewers", "%.3f", (c[2]-base)/n)
+	rep.Add("chromium_cpu_cores_1_viewer", "%.3f", chromium[1])
+	rep.Add("chromium_cpu_cores_4_viewers", "%.3f", chromium[2])
 	encodeMS(rep, s.reg, "liveview_cost_run_encode_ms")
 	return nil
 }
 
 // encodeMS reports the mean of the live view's encode histogram.
-func encodeMS(rep *report, reg *prometheus.Registry, name string) {
+func encodeMS(rep *results.Report, reg *prometheus.Registry, name string) {
 	mf, err := reg.Gather()
 	if err != nil {
 		return
@@ -197,7 +190,7 @@ func encodeMS(rep *report, reg *prometheus.Registry, name string) {
 		if f.GetName() == "vigil_liveview_encode_seconds" && len(f.GetMetric()) > 0 {
 			h := f.GetMetric()[0].GetHistogram()
 			if h.GetSampleCount() > 0 {
-				rep.add(name, "%.2f", h.GetSampleSum()/float64(h.GetSampleCount())*1000)
+				rep.Add(name, "%.2f", h.GetSampleSum()/float64(h.GetSampleCount())*1000)
 			}
 		}
 	}
@@ -230,7 +223,7 @@ func (s *inferSink) mark() int {
 // measurePipeline runs the real pipeline with the live view as `vigil run`
 // wires it, and measures capture-to-browser latency with one viewer, and
 // the detector's pace and the process's CPU with 0, 1 and 4 viewers.
-func measurePipeline(ctx context.Context, cfg config, b *browser, rep *report, log zerolog.Logger) error {
+func measurePipeline(ctx context.Context, cfg config, b *browser, rep *results.Report, log zerolog.Logger) error {
 	det, err := detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: cfg.Threads, Logger: log})
 	if err != nil {
 		return err
@@ -308,14 +301,14 @@ func measurePipeline(ctx context.Context, cfg config, b *browser, rep *report, l
 	}
 	b.closeTabs()
 
-	rep.add("liveview_latency_p50_ms", "%.1f", percentileF(lat, 50))
-	rep.add("liveview_latency_p99_ms", "%.1f", percentileF(lat, 99))
-	rep.add("liveview_latency_frames", "%d", len(lat))
+	rep.Add("liveview_latency_p50_ms", "%.1f", percentileF(lat, 50))
+	rep.Add("liveview_latency_p99_ms", "%.1f", percentileF(lat, 99))
+	rep.Add("liveview_latency_frames", "%d", len(lat))
 	for _, r := range results {
-		rep.add(fmt.Sprintf("pipeline_%d_viewers_cpu_cores", r.viewers), "%.3f", r.cores)
-		rep.add(fmt.Sprintf("pipeline_%d_viewers_chromium_cpu_cores", r.viewers), "%.3f", r.chromium)
-		rep.add(fmt.Sprintf("pipeline_%d_viewers_processed_fps", r.viewers), "%.2f", r.fps)
-		rep.add(fmt.Sprintf("pipeline_%d_viewers_infer_ms", r.viewers), "%.1f", ms(r.inferMean))
+		rep.Add(fmt.Sprintf("pipeline_%d_viewers_cpu_cores", r.viewers), "%.3f", r.cores)
+		rep.Add(fmt.Sprintf("pipeline_%d_viewers_chromium_cpu_cores", r.viewers), "%.3f", r.chromium)
+		rep.Add(fmt.Sprintf("pipeline_%d_viewers_processed_fps", r.viewers), "%.2f", r.fps)
+		rep.Add(fmt.Sprintf("pipeline_%d_viewers_infer_ms", r.viewers), "%.1f", ms(r.inferMean))
 	}
 	encodeMS(rep, s.reg, "liveview_pipeline_run_encode_ms")
 	return nil

@@ -33,14 +33,13 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/bench/internal/results"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/liveview"
 	"gocv.io/x/gocv"
@@ -97,7 +96,7 @@ func run(cfg config) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep := &report{loadStart: loadAverage()}
+	rep := results.New()
 	if err := measureEncode(cfg, rep); err != nil {
 		return err
 	}
@@ -119,7 +118,8 @@ func run(cfg config) error {
 	if cfg.Results == "" {
 		return nil
 	}
-	path, err := rep.write(cfg, time.Now())
+	at := time.Now()
+	path, err := rep.Write(cfg.Results, "liveview-", at, header(rep, cfg, at))
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func run(cfg config) error {
 // measureEncode times conversion + encoding of the video's first frames
 // with each codec, as a camera's encoder runs it (no forced keyframes after
 // the first).
-func measureEncode(cfg config, rep *report) error {
+func measureEncode(cfg config, rep *results.Report) error {
 	vc, err := gocv.VideoCaptureFile(cfg.Video)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", cfg.Video, err)
@@ -154,10 +154,10 @@ func measureEncode(cfg config, rep *report) error {
 		return fmt.Errorf("%s: only %d frames", cfg.Video, len(frames))
 	}
 	fps := 10.0
-	rep.add("liveview_encode_size", "%dx%d", frames[0].Cols(), frames[0].Rows())
+	rep.Add("liveview_encode_size", "%dx%d", frames[0].Cols(), frames[0].Rows())
 	for _, codec := range []string{"vp8", "h264"} {
 		if !slices.Contains(liveview.Codecs(), codec) {
-			rep.add("liveview_encode_ms_"+codec, "%s", "skipped (build with -tags x264 and libx264-dev)")
+			rep.Add("liveview_encode_ms_"+codec, "%s", "skipped (build with -tags x264 and libx264-dev)")
 			continue
 		}
 		progress("encode: %s, %d frames", codec, len(frames))
@@ -181,9 +181,9 @@ func measureEncode(cfg config, rep *report) error {
 			}
 		}
 		enc.Close()
-		rep.add("liveview_encode_ms_"+codec, "%.2f", ms(mean(times)))
-		rep.add("liveview_encode_p99_ms_"+codec, "%.2f", ms(percentile(times, 99)))
-		rep.add("liveview_encode_kbps_"+codec, "%.0f", float64(bytes)*8/float64(len(times))*fps/1000)
+		rep.Add("liveview_encode_ms_"+codec, "%.2f", ms(mean(times)))
+		rep.Add("liveview_encode_p99_ms_"+codec, "%.2f", ms(percentile(times, 99)))
+		rep.Add("liveview_encode_kbps_"+codec, "%.0f", float64(bytes)*8/float64(len(times))*fps/1000)
 	}
 	return nil
 }
@@ -220,73 +220,18 @@ func percentileF(xs []float64, p float64) float64 {
 	return s[min(max(rank, 1), len(s))-1]
 }
 
-// report prints "name: value" lines and writes them with how they were made.
-type report struct {
-	lines     []string
-	loadStart string
-}
-
-func (r *report) add(name, format string, v ...any) {
-	line := fmt.Sprintf("%s: "+format, append([]any{name}, v...)...)
-	r.lines = append(r.lines, line)
-	fmt.Println(line)
-}
-
-func (r *report) write(cfg config, at time.Time) (string, error) {
-	if err := os.MkdirAll(cfg.Results, 0o755); err != nil {
-		return "", fmt.Errorf("results folder: %w", err)
+// header says how the numbers were made: the command, its flags, the
+// codecs, the machine and the browser.
+func header(rep *results.Report, cfg config, at time.Time) []string {
+	return []string{
+		"liveview-bench, " + at.Format(time.RFC3339),
+		"command: " + results.CommandLine("go run ./bench/cmd/liveview-bench"),
+		"flags: " + results.Flags(),
+		"codecs built in: " + strings.Join(liveview.Codecs(), ", "),
+		"nproc: " + results.NProc(),
+		"cpu: " + results.CPUInfo("model name"),
+		fmt.Sprintf("go: %s; onnxruntime %s; opencv %s", results.GoVersion(), detect.RuntimeVersion(), gocv.OpenCVVersion()),
+		"browser: " + cfg.Chromium,
+		rep.Load(),
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# liveview-bench, %s\n", at.Format(time.RFC3339))
-	fmt.Fprintf(&b, "# command: %s\n", commandLine())
-	var fs []string
-	flag.VisitAll(func(f *flag.Flag) { fs = append(fs, fmt.Sprintf("-%s=%s", f.Name, f.Value)) })
-	fmt.Fprintf(&b, "# flags: %s\n", strings.Join(fs, " "))
-	fmt.Fprintf(&b, "# codecs built in: %s\n", strings.Join(liveview.Codecs(), ", "))
-	fmt.Fprintf(&b, "# nproc: %d (GOMAXPROCS %d)\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
-	fmt.Fprintf(&b, "# cpu: %s\n", cpuModel())
-	fmt.Fprintf(&b, "# go: %s %s/%s; onnxruntime %s; opencv %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, detect.RuntimeVersion(), gocv.OpenCVVersion())
-	fmt.Fprintf(&b, "# browser: %s\n", cfg.Chromium)
-	fmt.Fprintf(&b, "# load average (1, 5, 15 min) at start: %s; at end: %s\n", r.loadStart, loadAverage())
-	text := b.String() + strings.Join(r.lines, "\n") + "\n"
-	path := filepath.Join(cfg.Results, "liveview-"+at.Format("2006-01-02-150405")+".txt")
-	for _, p := range []string{path, filepath.Join(cfg.Results, "liveview-latest.txt")} {
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			return "", fmt.Errorf("results: %w", err)
-		}
-	}
-	return path, nil
-}
-
-func commandLine() string {
-	name := os.Args[0]
-	if strings.Contains(name, string(filepath.Separator)+"go-build") {
-		name = "go run ./bench/cmd/liveview-bench"
-	}
-	return strings.Join(append([]string{name}, os.Args[1:]...), " ")
-}
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }

@@ -87,23 +87,23 @@ func (r *report) addMinutes(prefix string, l latencyRun) {
 			}
 		}
 		p99 := percentile(lat, 99)
-		r.add(fmt.Sprintf("%s_min%d_p50_ms", prefix, m+1), "%.1f", ms(percentile(lat, 50)))
-		r.add(fmt.Sprintf("%s_min%d_p99_ms", prefix, m+1), "%.1f", ms(p99))
-		r.add(fmt.Sprintf("%s_min%d_frames", prefix, m+1), "%d", len(lat))
+		r.Add(fmt.Sprintf("%s_min%d_p50_ms", prefix, m+1), "%.1f", ms(percentile(lat, 50)))
+		r.Add(fmt.Sprintf("%s_min%d_p99_ms", prefix, m+1), "%.1f", ms(p99))
+		r.Add(fmt.Sprintf("%s_min%d_frames", prefix, m+1), "%d", len(lat))
 		if m == 0 {
 			first = p99
 		}
 		last = p99
 	}
 	if first > 0 {
-		r.add(prefix+"_p99_last_vs_first_minute", "%.3f", float64(last)/float64(first))
+		r.Add(prefix+"_p99_last_vs_first_minute", "%.3f", float64(last)/float64(first))
 	}
-	r.add(prefix+"_p50_ms", "%.1f", ms(percentile(s.latencies, 50)))
-	r.add(prefix+"_p99_ms", "%.1f", ms(percentile(s.latencies, 99)))
-	r.add(prefix+"_dropped_share", "%.3f", l.DroppedShare())
-	r.add(prefix+"_captured", "%d", l.captured)
-	r.add(prefix+"_processed", "%d", l.processed)
-	r.add(prefix+"_processed_fps", "%.2f", float64(l.processed)/l.duration.Seconds())
+	r.Add(prefix+"_p50_ms", "%.1f", ms(percentile(s.latencies, 50)))
+	r.Add(prefix+"_p99_ms", "%.1f", ms(percentile(s.latencies, 99)))
+	r.Add(prefix+"_dropped_share", "%.3f", l.DroppedShare())
+	r.Add(prefix+"_captured", "%d", l.captured)
+	r.Add(prefix+"_processed", "%d", l.processed)
+	r.Add(prefix+"_processed_fps", "%.2f", float64(l.processed)/l.duration.Seconds())
 }
 
 // addCameras reports a multi-camera run: total rate against the raw bound,
@@ -114,16 +114,16 @@ func (r *report) addCameras(prefix string, l latencyRun, raw float64) {
 		lo, hi = min(lo, c.processed), max(hi, c.processed)
 	}
 	fps := float64(l.processed) / l.duration.Seconds()
-	r.add(prefix+"_fps", "%.2f", fps)
-	r.add(prefix+"_vs_raw", "%.3f", fps/raw)
+	r.Add(prefix+"_fps", "%.2f", fps)
+	r.Add(prefix+"_vs_raw", "%.3f", fps/raw)
 	fair := 1.0
 	if hi > 0 {
 		fair = float64(lo) / float64(hi)
 	}
-	r.add(prefix+"_fairness", "%.3f", fair)
-	r.add(prefix+"_p50_ms", "%.1f", ms(percentile(l.sink.latencies, 50)))
-	r.add(prefix+"_p99_ms", "%.1f", ms(percentile(l.sink.latencies, 99)))
-	r.add(prefix+"_dropped_share", "%.3f", l.DroppedShare())
+	r.Add(prefix+"_fairness", "%.3f", fair)
+	r.Add(prefix+"_p50_ms", "%.1f", ms(percentile(l.sink.latencies, 50)))
+	r.Add(prefix+"_p99_ms", "%.1f", ms(percentile(l.sink.latencies, 99)))
+	r.Add(prefix+"_dropped_share", "%.3f", l.DroppedShare())
 }
 
 // memory runs the pipeline on the video looped as fast as it goes, with a
@@ -177,8 +177,8 @@ func (b *bench) memory(ctx context.Context, rep *report) error {
 			}
 		}
 		if n > 0 {
-			rep.add(fmt.Sprintf("memory_rss_mib_min%d", m+1), "%.1f", rss/n)
-			rep.add(fmt.Sprintf("memory_heap_mib_min%d", m+1), "%.1f", heap/n)
+			rep.Add(fmt.Sprintf("memory_rss_mib_min%d", m+1), "%.1f", rss/n)
+			rep.Add(fmt.Sprintf("memory_heap_mib_min%d", m+1), "%.1f", heap/n)
 		}
 	}
 	// Slopes leave the first minute out: buffers, pools and the arena
@@ -189,17 +189,17 @@ func (b *bench) memory(ctx context.Context, rep *report) error {
 			xs, rss, heap = append(xs, s.at.Minutes()), append(rss, s.rss), append(heap, s.heap)
 		}
 	}
-	rep.add("memory_rss_slope_mib_per_min", "%.3f", slope(xs, rss))
-	rep.add("memory_heap_slope_mib_per_min", "%.3f", slope(xs, heap))
-	rep.add("memory_frames", "%d", r.processed)
-	rep.add("memory_fps", "%.2f", float64(r.processed)/elapsed.Seconds())
-	rep.add("memory_process_allocs_per_frame", "%.1f", float64(allocs)/float64(max(r.processed, 1)))
-	rep.add("memory_nats_received", "%d", b.nats.counted.Swap(0))
+	rep.Add("memory_rss_slope_mib_per_min", "%.3f", slope(xs, rss))
+	rep.Add("memory_heap_slope_mib_per_min", "%.3f", slope(xs, heap))
+	rep.Add("memory_frames", "%d", r.processed)
+	rep.Add("memory_fps", "%.2f", float64(r.processed)/elapsed.Seconds())
+	rep.Add("memory_process_allocs_per_frame", "%.1f", float64(allocs)/float64(max(r.processed, 1)))
+	rep.Add("memory_nats_received", "%d", b.nats.counted.Swap(0))
 	if counted {
 		after, _ := matsAlive()
-		rep.add("mats_alive_after_run", "%d", after-matsBefore)
+		rep.Add("mats_alive_after_run", "%d", after-matsBefore)
 	} else {
-		rep.add("mats_alive_after_run", "%s", "not counted (build with -tags matprofile: make bench-long)")
+		rep.Add("mats_alive_after_run", "%s", "not counted (build with -tags matprofile: make bench-long)")
 	}
 	return nil
 }
@@ -269,12 +269,12 @@ func goBenchmarkAllocs(rep *report) error {
 		for i := 1; i+1 < len(f); i++ {
 			switch f[i+1] {
 			case "allocs/frame":
-				rep.add("benchmark_allocs_per_frame_"+mode, "%s", f[i])
+				rep.Add("benchmark_allocs_per_frame_"+mode, "%s", f[i])
 			case "B/frame":
-				rep.add("benchmark_bytes_per_frame_"+mode, "%s", f[i])
+				rep.Add("benchmark_bytes_per_frame_"+mode, "%s", f[i])
 			case "ns/op":
 				v, _ := strconv.ParseFloat(f[i], 64)
-				rep.add("benchmark_ms_per_frame_"+mode, "%.1f", v/1e6)
+				rep.Add("benchmark_ms_per_frame_"+mode, "%.1f", v/1e6)
 			}
 		}
 	}

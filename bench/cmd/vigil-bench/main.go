@@ -162,7 +162,8 @@ func run(cfg config) error {
 	if cfg.Results == "" {
 		return nil
 	}
-	path, err := rep.write(cfg.Results, time.Now())
+	at := time.Now()
+	path, err := rep.Write(cfg.Results, "", at, rep.header(at))
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/bench/internal/results"
 	"github.com/vigil-vision/vigil/bench/peers/gocvdnn"
 	"github.com/vigil-vision/vigil/bench/peers/opencvonnx"
 	"github.com/vigil-vision/vigil/internal/cvthreads"
@@ -93,10 +94,10 @@ func (b *bench) openPeers(rep *report) error {
 	if err := pe.checkDiff("gocv cv::dnn", pe.gocvDiff); err != nil {
 		return err
 	}
-	rep.add("opencv_rewrites", "%d", pe.rewrites)
-	rep.add("opencv_threads", "%d", pe.threads)
-	rep.add("gocv_dnn_max_abs_diff", "%.3g", pe.gocvDiff)
-	rep.add("gocv_dnn_max_rel_diff", "%.3g", pe.gocvDiff/pe.outputMax)
+	rep.Add("opencv_rewrites", "%d", pe.rewrites)
+	rep.Add("opencv_threads", "%d", pe.threads)
+	rep.Add("gocv_dnn_max_abs_diff", "%.3g", pe.gocvDiff)
+	rep.Add("gocv_dnn_max_rel_diff", "%.3g", pe.gocvDiff/pe.outputMax)
 	return nil
 }
 
@@ -137,10 +138,10 @@ func (b *bench) measureGocv() (timedRun, error) {
 			return timedRun{}, fmt.Errorf("gocv peer: %w", err)
 		}
 		if i == b.cfg.Warmup {
-			start, cpu = time.Now(), cpuTime()
+			start, cpu = time.Now(), results.CPUTime()
 		}
 	}
-	return timedRun{Runs: b.cfg.Frames - b.cfg.Warmup - 1, Elapsed: time.Since(start), CPU: cpuTime() - cpu}, nil
+	return timedRun{Runs: b.cfg.Frames - b.cfg.Warmup - 1, Elapsed: time.Since(start), CPU: results.CPUTime() - cpu}, nil
 }
 
 // pythonRun is one run of bench/peers/cv2dnn.py, its "name: value" lines.

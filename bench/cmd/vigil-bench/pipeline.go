@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vigil-vision/vigil/bench/internal/results"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/internal/cvthreads"
@@ -41,7 +42,7 @@ func (s *publishSink) Consume(r *pipeline.Result) {
 	s.allocs = append(s.allocs, heapAllocs())
 	now := time.Now()
 	s.arrivals = append(s.arrivals, now)
-	s.cpu = append(s.cpu, cpuTime())
+	s.cpu = append(s.cpu, results.CPUTime())
 	s.latencies = append(s.latencies, now.Sub(r.Frame.Time))
 	s.timings = append(s.timings, r.Timings)
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-vision/vigil/bench/internal/results"
 )
 
 // profile runs the pipeline once more, as a throughput run, under Go's CPU
@@ -46,9 +48,9 @@ func (b *bench) profile(ctx context.Context, rep *report) error {
 	}
 
 	var text strings.Builder
-	fmt.Fprintf(&text, "# profile of one pipeline run: %s, %d frames (%d timed) at %.2f fps\n", commandLine(), b.cfg.Frames, r.timed, r.FPS())
+	fmt.Fprintf(&text, "# profile of one pipeline run: %s, %d frames (%d timed) at %.2f fps\n", results.CommandLine(goRun), b.cfg.Frames, r.timed, r.FPS())
 	if goProf {
-		rep.attach("cpu.pprof", prof.Bytes())
+		rep.Attach("cpu.pprof", prof.Bytes())
 		pf := filepath.Join(dir, "cpu.pprof")
 		var top string
 		exe, err := os.Executable()
@@ -73,10 +75,10 @@ func (b *bench) profile(ctx context.Context, rep *report) error {
 		fmt.Fprintf(&text, "\n## perf record -F 499 -g, by library: perf report --sort dso\n%s", keepPercentLines(dsos, 30))
 		fmt.Fprintf(&text, "\n## perf, by symbol: perf report --sort dso,symbol\n%s", keepPercentLines(syms, 40))
 		for name, share := range dsoShares(dsos) {
-			rep.add("profile_share_"+name, "%.3f", share)
+			rep.Add("profile_share_"+name, "%.3f", share)
 		}
 	}
-	rep.attach("profile.txt", []byte(text.String()))
+	rep.Attach("profile.txt", []byte(text.String()))
 	return nil
 }
 

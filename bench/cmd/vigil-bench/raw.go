@@ -3,10 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"syscall"
 	"time"
 
 	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/bench/internal/results"
 	"github.com/vigil-vision/vigil/detect"
 	ort "github.com/yalue/onnxruntime_go"
 	"gocv.io/x/gocv"
@@ -203,7 +203,7 @@ func timeCalls(warmup, n int, f func() error) (timedRun, error) {
 		}
 	}
 	calls := make([]time.Duration, 0, n)
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), results.CPUTime()
 	last := start
 	for range n {
 		if err := f(); err != nil {
@@ -212,19 +212,7 @@ func timeCalls(warmup, n int, f func() error) (timedRun, error) {
 		now := time.Now()
 		calls, last = append(calls, now.Sub(last)), now
 	}
-	return timedRun{Runs: n, Elapsed: last.Sub(start), CPU: cpuTime() - cpu, Calls: calls}, nil
-}
-
-// cpuTime is the CPU time this process has used so far, on all its threads
-// (onnxruntime's included). Unlike wall time it does not grow when other
-// processes take the cores, which makes it the steadier measure on a busy
-// machine; but it does grow while onnxruntime's idle threads spin.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return timedRun{Runs: n, Elapsed: last.Sub(start), CPU: results.CPUTime() - cpu, Calls: calls}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -35,7 +35,7 @@ func TestAddMinutes(t *testing.T) {
 		}
 		l.sink.latencies = append(l.sink.latencies, lat)
 	}
-	r := &report{}
+	r := newReport()
 	r.addMinutes("latency10", l)
 	want := map[string]bool{
 		"latency10_min1_p99_ms: 50.0":               true,
@@ -43,10 +43,10 @@ func TestAddMinutes(t *testing.T) {
 		"latency10_min2_frames: 60":                 true,
 		"latency10_p99_last_vs_first_minute: 2.000": true,
 	}
-	for _, line := range r.lines {
+	for _, line := range r.Lines() {
 		delete(want, line)
 	}
 	if len(want) > 0 {
-		t.Errorf("missing lines %v in %v", want, r.lines)
+		t.Errorf("missing lines %v in %v", want, r.Lines())
 	}
 }

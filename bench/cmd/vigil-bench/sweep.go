@@ -51,8 +51,8 @@ func (b *bench) sweep(ctx context.Context, rep *report) error {
 		r.Close()
 	}
 	for i, v := range variants {
-		rep.add("sweep_raw_"+v.name+"_fps", "%.2f", mean(rawRuns[i], timedRun.FPS))
-		rep.add("sweep_raw_"+v.name+"_cpu_ms", "%.1f", mean(rawRuns[i], timedRun.CPUMS))
+		rep.Add("sweep_raw_"+v.name+"_fps", "%.2f", mean(rawRuns[i], timedRun.FPS))
+		rep.Add("sweep_raw_"+v.name+"_cpu_ms", "%.1f", mean(rawRuns[i], timedRun.CPUMS))
 	}
 	fastest := 0.0 // the best raw rate of any spinning variant
 	for i := range spins {
@@ -60,10 +60,10 @@ func (b *bench) sweep(ctx context.Context, rep *report) error {
 	}
 	for i, s := range spins {
 		fps := mean(pipeRuns[i], throughputRun.FPS)
-		rep.add("sweep_pipeline_spin_"+s+"_fps", "%.2f", fps)
-		rep.add("sweep_pipeline_spin_"+s+"_vs_raw_spin_"+s, "%.3f", fps/mean(rawRuns[i], timedRun.FPS))
-		rep.add("sweep_pipeline_spin_"+s+"_cpu_ms", "%.1f", mean(pipeRuns[i], throughputRun.CPUMS))
-		rep.add("sweep_pipeline_spin_"+s+"_vs_fastest_raw", "%.3f", fps/fastest)
+		rep.Add("sweep_pipeline_spin_"+s+"_fps", "%.2f", fps)
+		rep.Add("sweep_pipeline_spin_"+s+"_vs_raw_spin_"+s, "%.3f", fps/mean(rawRuns[i], timedRun.FPS))
+		rep.Add("sweep_pipeline_spin_"+s+"_cpu_ms", "%.1f", mean(pipeRuns[i], throughputRun.CPUMS))
+		rep.Add("sweep_pipeline_spin_"+s+"_vs_fastest_raw", "%.3f", fps/fastest)
 	}
 	return nil
 }
@@ -166,23 +166,23 @@ func (b *bench) sweepNice(ctx context.Context, rep *report) error {
 		}
 	}
 	raw := mean(raws, timedRun.FPS)
-	rep.add("nice_sweep_raw_fps", "%.2f", raw)
+	rep.Add("nice_sweep_raw_fps", "%.2f", raw)
 	var rawCalls []time.Duration
 	for _, r := range raws {
 		rawCalls = append(rawCalls, r.Calls...)
 	}
-	rep.add("nice_sweep_raw_steady_ms", "%.2f", ms(percentile(rawCalls, 50)))
+	rep.Add("nice_sweep_raw_steady_ms", "%.2f", ms(percentile(rawCalls, 50)))
 	for i, v := range variants {
-		rep.add("nice_sweep_"+v.name+"_fps", "%.2f", mean(runs[i], throughputRun.FPS))
-		rep.add("nice_sweep_"+v.name+"_vs_raw", "%.3f", mean(runs[i], throughputRun.FPS)/raw)
-		rep.add("nice_sweep_"+v.name+"_vs_raw_median", "%.3f", median(ratios[i]))
-		rep.add("nice_sweep_"+v.name+"_cpu_ms", "%.1f", mean(runs[i], throughputRun.CPUMS))
+		rep.Add("nice_sweep_"+v.name+"_fps", "%.2f", mean(runs[i], throughputRun.FPS))
+		rep.Add("nice_sweep_"+v.name+"_vs_raw", "%.3f", mean(runs[i], throughputRun.FPS)/raw)
+		rep.Add("nice_sweep_"+v.name+"_vs_raw_median", "%.3f", median(ratios[i]))
+		rep.Add("nice_sweep_"+v.name+"_cpu_ms", "%.1f", mean(runs[i], throughputRun.CPUMS))
 		var gaps []time.Duration
 		for _, r := range runs[i] {
 			gaps = append(gaps, r.intervals()...)
 		}
-		rep.add("nice_sweep_"+v.name+"_steady_ms", "%.2f", ms(percentile(gaps, 50)))
-		rep.add("nice_sweep_"+v.name+"_vs_raw_steady", "%.3f", float64(percentile(rawCalls, 50))/float64(percentile(gaps, 50)))
+		rep.Add("nice_sweep_"+v.name+"_steady_ms", "%.2f", ms(percentile(gaps, 50)))
+		rep.Add("nice_sweep_"+v.name+"_vs_raw_steady", "%.3f", float64(percentile(rawCalls, 50))/float64(percentile(gaps, 50)))
 	}
 	return nil
 }

@@ -15,20 +15,18 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/bench/internal/results"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/model"
 	"gocv.io/x/gocv"
@@ -71,18 +69,6 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "vigil-model-bench: "+format+"\n", args...)
 }
 
-// report collects "name: value" lines, printing each as it comes.
-type report struct {
-	lines     []string
-	loadStart string
-}
-
-func (r *report) add(name, format string, v any) {
-	line := fmt.Sprintf("%s: "+format, name, v)
-	r.lines = append(r.lines, line)
-	fmt.Println(line)
-}
-
 func run(cfg config) error {
 	precisions := strings.Split(cfg.Precisions, ",")
 	providers := strings.Split(cfg.Providers, ",")
@@ -103,7 +89,7 @@ func run(cfg config) error {
 	if err := detect.InitRuntime(lib); err != nil {
 		return err
 	}
-	rep := &report{loadStart: loadAverage()}
+	rep := results.New()
 	dir := cfg.Keep
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "vigil-model-bench")
@@ -132,8 +118,8 @@ func run(cfg config) error {
 			if err != nil {
 				return err
 			}
-			rep.add("int8_quantize_seconds", "%.1f", time.Since(t0).Seconds())
-			rep.add("int8_calibration_frames", "%d", qr.Frames)
+			rep.Add("int8_quantize_seconds", "%.1f", time.Since(t0).Seconds())
+			rep.Add("int8_calibration_frames", "%d", qr.Frames)
 			paths["int8"] = filepath.Join(dir, "yolov8n-int8.onnx")
 			if err := model.Save(q, paths["int8"]); err != nil {
 				return err
@@ -153,7 +139,7 @@ func run(cfg config) error {
 	}
 	for _, p := range precisions {
 		if st, err := os.Stat(paths[p]); err == nil {
-			rep.add(p+"_model_mib", "%.2f", float64(st.Size())/(1<<20))
+			rep.Add(p+"_model_mib", "%.2f", float64(st.Size())/(1<<20))
 		}
 	}
 
@@ -185,13 +171,13 @@ func run(cfg config) error {
 	}
 	for _, p := range precisions {
 		for i, s := range speeds[p] {
-			rep.add(fmt.Sprintf("%s_fps_%d", p, i+1), "%.2f", s.fps())
+			rep.Add(fmt.Sprintf("%s_fps_%d", p, i+1), "%.2f", s.fps())
 		}
 	}
 	for _, p := range precisions {
-		rep.add(p+"_fps", "%.2f", medianOf(speeds[p], speed.fps))
-		rep.add(p+"_ms_per_inference", "%.2f", 1000/medianOf(speeds[p], speed.fps))
-		rep.add(p+"_cpu_ms_per_frame", "%.1f", medianOf(speeds[p], speed.cpuMS))
+		rep.Add(p+"_fps", "%.2f", medianOf(speeds[p], speed.fps))
+		rep.Add(p+"_ms_per_inference", "%.2f", 1000/medianOf(speeds[p], speed.fps))
+		rep.Add(p+"_cpu_ms_per_frame", "%.1f", medianOf(speeds[p], speed.cpuMS))
 	}
 	for _, p := range precisions {
 		if p == "fp32" {
@@ -206,9 +192,9 @@ func run(cfg config) error {
 			ratio[r] = speeds[p][r].fps() / speeds["fp32"][r].fps()
 			cpu[r] = speeds["fp32"][r].cpuMS() / speeds[p][r].cpuMS()
 		}
-		rep.add(p+"_speedup", "%.3f", median(ratio))
-		rep.add(p+"_speedup_of_totals", "%.3f", totalFPS(speeds[p])/totalFPS(speeds["fp32"]))
-		rep.add(p+"_cpu_speedup", "%.3f", median(cpu))
+		rep.Add(p+"_speedup", "%.3f", median(ratio))
+		rep.Add(p+"_speedup_of_totals", "%.3f", totalFPS(speeds[p])/totalFPS(speeds["fp32"]))
+		rep.Add(p+"_cpu_speedup", "%.3f", median(cpu))
 	}
 
 	for _, p := range precisions {
@@ -223,19 +209,20 @@ func run(cfg config) error {
 			return err
 		}
 		person, _ := c.Class("person")
-		rep.add(p+"_agreement", "%.3f", person.Agreement())
-		rep.add(p+"_person_precision", "%.3f", person.Precision)
-		rep.add(p+"_person_recall", "%.3f", person.Recall)
-		rep.add(p+"_person_ref_cand_matched", "%s", fmt.Sprintf("%d %d %d", person.Ref, person.Cand, person.Matched))
-		rep.add(p+"_agreement_all_classes", "%.3f", c.Agreement)
-		rep.add(p+"_mean_score_change", "%+.4f", c.MeanScoreChange)
-		rep.add(p+"_mean_box_iou", "%.3f", c.MeanBoxIoU)
-		rep.add(p+"_compare_frames", "%d", c.Frames)
+		rep.Add(p+"_agreement", "%.3f", person.Agreement())
+		rep.Add(p+"_person_precision", "%.3f", person.Precision)
+		rep.Add(p+"_person_recall", "%.3f", person.Recall)
+		rep.Add(p+"_person_ref_cand_matched", "%s", fmt.Sprintf("%d %d %d", person.Ref, person.Cand, person.Matched))
+		rep.Add(p+"_agreement_all_classes", "%.3f", c.Agreement)
+		rep.Add(p+"_mean_score_change", "%+.4f", c.MeanScoreChange)
+		rep.Add(p+"_mean_box_iou", "%.3f", c.MeanBoxIoU)
+		rep.Add(p+"_compare_frames", "%d", c.Frames)
 	}
 	if cfg.Results == "" {
 		return nil
 	}
-	path, err := rep.write(cfg.Results, time.Now())
+	at := time.Now()
+	path, err := rep.Write(cfg.Results, "model-", at, header(rep, at))
 	if err != nil {
 		return err
 	}
@@ -328,7 +315,7 @@ func measureSpeed(cfg config, precisions []string, dets map[string]*detect.Detec
 		for i := range precisions {
 			p := precisions[(i+r)%len(precisions)]
 			s := speed{runs: cfg.Runs}
-			c0 := cpuTime()
+			c0 := results.CPUTime()
 			for range cfg.Runs {
 				var tm detect.Timings
 				var err error
@@ -337,67 +324,31 @@ func measureSpeed(cfg config, precisions []string, dets map[string]*detect.Detec
 				}
 				s.infer += tm.Infer
 			}
-			s.cpu = cpuTime() - c0
+			s.cpu = results.CPUTime() - c0
 			out[p] = append(out[p], s)
 		}
 	}
 	return out, nil
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func (r *report) write(dir string, at time.Time) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("results folder: %w", err)
+// header says how the numbers were made: the command, its flags and the
+// machine.
+func header(rep *results.Report, at time.Time) []string {
+	return []string{
+		"vigil-model-bench, " + at.Format(time.RFC3339),
+		"command: " + results.CommandLine("go run ./bench/cmd/vigil-model-bench"),
+		"flags: " + results.Flags(),
+		"nproc: " + results.NProc(),
+		"cpu: " + results.CPUInfo("model name") + " (" + simd() + ")",
+		"go: " + results.GoVersion(),
+		"onnxruntime: " + detect.RuntimeVersion(),
+		rep.Load(),
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# vigil-model-bench, %s\n", at.Format(time.RFC3339))
-	name := os.Args[0]
-	if strings.Contains(name, string(filepath.Separator)+"go-build") {
-		name = "go run ./bench/cmd/vigil-model-bench"
-	}
-	fmt.Fprintf(&b, "# command: %s\n", strings.Join(append([]string{name}, os.Args[1:]...), " "))
-	var fs []string
-	flag.VisitAll(func(f *flag.Flag) { fs = append(fs, fmt.Sprintf("-%s=%s", f.Name, f.Value)) })
-	fmt.Fprintf(&b, "# flags: %s\n", strings.Join(fs, " "))
-	fmt.Fprintf(&b, "# nproc: %d (GOMAXPROCS %d)\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
-	fmt.Fprintf(&b, "# cpu: %s (%s)\n", cpuInfo("model name"), simd())
-	fmt.Fprintf(&b, "# go: %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(&b, "# onnxruntime: %s\n", detect.RuntimeVersion())
-	fmt.Fprintf(&b, "# load average (1, 5, 15 min) at start: %s; at end: %s\n", r.loadStart, loadAverage())
-	text := b.String() + strings.Join(r.lines, "\n") + "\n"
-	path := filepath.Join(dir, "model-"+at.Format("2006-01-02-150405")+".txt")
-	for _, p := range []string{path, filepath.Join(dir, "model-latest.txt")} {
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			return "", fmt.Errorf("results: %w", err)
-		}
-	}
-	return path, nil
-}
-
-func cpuInfo(key string) string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	s.Buffer(make([]byte, 64<<10), 1<<20)
-	for s.Scan() {
-		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
 
 // simd names the vector extensions that decide onnxruntime's int8 kernels.
 func simd() string {
-	flags := " " + cpuInfo("flags") + " "
+	flags := " " + results.CPUInfo("flags") + " "
 	var have []string
 	for _, f := range []string{"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"} {
 		if strings.Contains(flags, " "+f+" ") {
@@ -405,16 +356,4 @@ func simd() string {
 		}
 	}
 	return strings.Join(have, " ")
-}
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
