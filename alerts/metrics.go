@@ -2,9 +2,9 @@ package alerts
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vigil-vision/vigil/internal/promreg"
 )
 
 type metrics struct {
@@ -58,46 +58,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "vigil_rule_events_total", Help: "Events reported by the rules.",
 		}, []string{"camera", "rule", "type"}),
 	}
-	for _, c := range []any{&m.accepted, &m.published, &m.duplicates, &m.errors, &m.dropped, &m.pending, &m.bytes, &m.append, &m.events} {
-		if err := register(reg, c); err != nil {
-			return nil, err
-		}
+	if err := errors.Join(promreg.Reuse(reg, &m.accepted), promreg.Reuse(reg, &m.published), promreg.Reuse(reg, &m.duplicates),
+		promreg.Reuse(reg, &m.errors), promreg.Reuse(reg, &m.dropped), promreg.Reuse(reg, &m.pending), promreg.Reuse(reg, &m.bytes),
+		promreg.Reuse(reg, &m.append), promreg.Reuse(reg, &m.events)); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-// register registers *c, or points it at the collector already registered.
-func register(reg prometheus.Registerer, c any) error {
-	var col prometheus.Collector
-	switch v := c.(type) {
-	case **prometheus.CounterVec:
-		col = *v
-	case *prometheus.Counter:
-		col = *v
-	case *prometheus.Gauge:
-		col = *v
-	case *prometheus.Histogram:
-		col = *v
-	default:
-		return fmt.Errorf("register %T", c)
-	}
-	err := reg.Register(col)
-	var are prometheus.AlreadyRegisteredError
-	if err == nil || !errors.As(err, &are) {
-		if err != nil {
-			return fmt.Errorf("register metrics: %w", err)
-		}
-		return nil
-	}
-	switch v := c.(type) {
-	case **prometheus.CounterVec:
-		*v, _ = are.ExistingCollector.(*prometheus.CounterVec)
-	case *prometheus.Counter:
-		*v, _ = are.ExistingCollector.(prometheus.Counter)
-	case *prometheus.Gauge:
-		*v, _ = are.ExistingCollector.(prometheus.Gauge)
-	case *prometheus.Histogram:
-		*v, _ = are.ExistingCollector.(prometheus.Histogram)
-	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vigil-vision/vigil/internal/promreg"
 )
 
 type metrics struct {
@@ -45,15 +46,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_stage_errors_total", Help: "Frames a stage failed on.",
 		}, []string{"camera", "stage"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.captured, m.processed, m.dropped, m.stage, m.latency, m.inference, m.cameraUp, m.errors} {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					panic(err)
-				}
-			}
-		}
+	if err := errors.Join(promreg.Reuse(reg, &m.captured), promreg.Reuse(reg, &m.processed), promreg.Reuse(reg, &m.dropped),
+		promreg.Reuse(reg, &m.stage), promreg.Reuse(reg, &m.latency), promreg.Reuse(reg, &m.inference),
+		promreg.Reuse(reg, &m.cameraUp), promreg.Reuse(reg, &m.errors)); err != nil {
+		panic(err) // a metric of the same name and other labels: a programming error
 	}
 	return m
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/internal/promreg"
 )
 
 // TracksSchema names the layout of [TracksMessage]; consumers check it.
@@ -334,18 +335,8 @@ func newPublishMetrics(reg prometheus.Registerer) (*publishMetrics, error) {
 			Help: "Messages that failed to marshal or publish.",
 		}, labels),
 	}
-	for _, c := range []**prometheus.CounterVec{&m.published, &m.dropped, &m.errors} {
-		if err := reg.Register(*c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("register metrics: %w", err)
-			}
-			existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
-			if !ok {
-				return nil, fmt.Errorf("register metrics: %w", err)
-			}
-			*c = existing
-		}
+	if err := errors.Join(promreg.Reuse(reg, &m.published), promreg.Reuse(reg, &m.dropped), promreg.Reuse(reg, &m.errors)); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
