@@ -41,24 +41,13 @@ func (c *countingDetector) Infer(s *detect.Slot) error {
 	return c.Detector.Infer(s)
 }
 
-func groupDetector(t *testing.T) *detect.Detector {
-	t.Helper()
-	detector(t) // loads the runtime
-	d, err := detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
 // TestGroupsRunSideBySide: two detectors, each serving its own cameras,
 // run at the same time; a slow one does not hold the other up; every
 // result says which detector made it and carries that detector's labels.
 func TestGroupsRunSideBySide(t *testing.T) {
 	var in inModel
-	gate := &countingDetector{Detector: groupDetector(t), in: &in}
-	dock := &countingDetector{Detector: groupDetector(t), in: &in, extra: 300 * time.Millisecond}
+	gate := &countingDetector{Detector: detectorThreads(t, 1), in: &in}
+	dock := &countingDetector{Detector: detectorThreads(t, 1), in: &in, extra: 300 * time.Millisecond}
 	dockLabels := slices.Clone(dock.Labels())
 	dockLabels[0] = "worker" // the docks' fine-tuned model calls class 0 otherwise
 	cams := []*capture.Camera{

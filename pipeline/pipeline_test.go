@@ -15,12 +15,15 @@ import (
 	"github.com/vigil-vision/vigil/track"
 )
 
-func detector(t testing.TB) *detect.Detector {
+// detector is the default model at 2 onnxruntime threads.
+func detector(t testing.TB) *detect.Detector { return detectorThreads(t, 2) }
+
+func detectorThreads(t testing.TB, threads int) *detect.Detector {
 	t.Helper()
 	if err := detect.InitRuntime(assets.Library()); err != nil {
 		t.Fatal(err)
 	}
-	d, err := detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: 2})
+	d, err := detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: threads})
 	if err != nil {
 		t.Fatal(err)
 	}
