@@ -50,6 +50,7 @@ type Status struct {
 
 // Camera reads one source and hands its frames on.
 type Camera struct {
+	id   string // cfg.ID, which never changes
 	cfg  Config
 	kind Kind
 	log  zerolog.Logger
@@ -58,6 +59,9 @@ type Camera struct {
 	mu     sync.Mutex
 	status Status
 	fps    rate
+	// reconnect ends the current connection, or the pause before the next
+	// one, when Reconfigure changes the source; nil outside Run.
+	reconnect context.CancelFunc
 	// OnState, when set, is called after every state change (metrics).
 	OnState func(Status)
 }
@@ -68,6 +72,14 @@ func New(cfg Config, log zerolog.Logger) (*Camera, error) {
 	if err != nil {
 		return nil, fmt.Errorf("camera %q: %w", cfg.ID, err)
 	}
+	cfg = withDefaults(cfg)
+	c := &Camera{id: cfg.ID, cfg: cfg, kind: kind, now: time.Now,
+		log: log.With().Str("camera", cfg.ID).Str("stage", "capture").Logger()}
+	c.status = Status{Camera: cfg.ID, URL: Redact(cfg.URL), Kind: kind, State: StateConnecting, Since: c.now()}
+	return c, nil
+}
+
+func withDefaults(cfg Config) Config {
 	if cfg.Backoff.Min <= 0 {
 		cfg.Backoff.Min = 500 * time.Millisecond
 	}
@@ -77,14 +89,44 @@ func New(cfg Config, log zerolog.Logger) (*Camera, error) {
 	if cfg.IOTimeout <= 0 {
 		cfg.IOTimeout = 5 * time.Second
 	}
-	c := &Camera{cfg: cfg, kind: kind, now: time.Now,
-		log: log.With().Str("camera", cfg.ID).Str("stage", "capture").Logger()}
-	c.status = Status{Camera: cfg.ID, URL: Redact(cfg.URL), Kind: kind, State: StateConnecting, Since: c.now()}
-	return c, nil
+	return cfg
 }
 
 // ID is the camera's id.
-func (c *Camera) ID() string { return c.cfg.ID }
+func (c *Camera) ID() string { return c.id }
+
+// Config is the camera's configuration as it stands now.
+func (c *Camera) Config() Config {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg
+}
+
+// Reconfigure changes the camera's source while it runs: the current
+// connection (or the pause before the next attempt) ends and the camera
+// connects again with cfg, at once and without backoff. Sequence numbers go
+// on from where they were, and whoever holds the camera keeps it: its
+// hand-off, tracker and viewers stay. cfg's ID must be the camera's.
+func (c *Camera) Reconfigure(cfg Config) error {
+	if cfg.ID != c.id {
+		return fmt.Errorf("camera %q: cannot become %q; remove it and add the new one", c.id, cfg.ID)
+	}
+	kind, err := KindOf(cfg.URL)
+	if err != nil {
+		return fmt.Errorf("camera %q: %w", cfg.ID, err)
+	}
+	cfg = withDefaults(cfg)
+	c.mu.Lock()
+	c.cfg, c.kind = cfg, kind
+	c.status.URL, c.status.Kind = Redact(cfg.URL), kind
+	reconnect := c.reconnect
+	c.mu.Unlock()
+	c.log.Info().Str("url", Redact(cfg.URL)).Msg("source changed; reconnecting")
+	if reconnect != nil {
+		reconnect()
+	}
+	return nil
+}
 
 // Status is a snapshot of the camera's state.
 func (c *Camera) Status() Status {
@@ -114,29 +156,52 @@ func (c *Camera) setState(s State, err error) {
 
 // Lossless says whether this camera's frames must never be dropped: a file
 // read without real-time pacing waits for the pipeline instead.
-func (c *Camera) Lossless() bool { return c.kind == KindFile && !c.cfg.Realtime }
+func (c *Camera) Lossless() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lossless()
+}
+
+func (c *Camera) lossless() bool { return c.kind == KindFile && !c.cfg.Realtime } // c.mu held
 
 // Run reads frames until ctx ends, or a non-looping file ends, calling emit
 // with each; emit owns the frame. Failures never end Run: the camera goes
 // down and reconnects. Run returns nil.
 func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 	defer c.setState(StateStopped, nil)
+	defer func() {
+		c.mu.Lock()
+		c.reconnect = nil
+		c.mu.Unlock()
+	}()
 	var seq uint64
 	failures := 0
 	for ctx.Err() == nil {
+		// conn ends with ctx, or early when Reconfigure changes the source.
+		conn, reconnect := context.WithCancel(ctx)
+		c.mu.Lock()
+		c.reconnect = reconnect
+		cfg, kind := c.cfg, c.kind
+		c.mu.Unlock()
 		c.setState(StateConnecting, nil)
 		src, err := open(sourceOptions{
-			Kind: c.kind, URL: c.cfg.URL, RTSPTransport: c.cfg.RTSPTransport,
-			Width: c.cfg.Width, Height: c.cfg.Height, FPS: c.cfg.FPS, IOTimeout: c.cfg.IOTimeout,
+			Kind: kind, URL: cfg.URL, RTSPTransport: cfg.RTSPTransport,
+			Width: cfg.Width, Height: cfg.Height, FPS: cfg.FPS, IOTimeout: cfg.IOTimeout,
 		})
 		if err == nil {
 			var got int
-			got, err = c.stream(ctx, src, &seq, emit)
+			got, err = c.stream(conn, src, cfg, kind, &seq, emit)
 			src.Close()
 			if got > 0 {
 				failures = 0
 			}
 			if err == nil {
+				if conn.Err() != nil && ctx.Err() == nil {
+					reconnect()
+					failures = 0
+					continue // reconfigured: connect to the new source
+				}
+				reconnect()
 				if ctx.Err() == nil {
 					c.setState(StateEnded, nil)
 					c.log.Info().Uint64("frames", seq).Msg("file ended")
@@ -144,8 +209,8 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 				return nil
 			}
 		}
-		err = fmt.Errorf("open camera %q (%s): %w", c.cfg.ID, Redact(c.cfg.URL), err)
-		delay := c.cfg.Backoff.Delay(failures)
+		err = fmt.Errorf("open camera %q (%s): %w", cfg.ID, Redact(cfg.URL), err)
+		delay := cfg.Backoff.Delay(failures)
 		failures++
 		c.mu.Lock()
 		c.status.Reconnects++
@@ -153,9 +218,13 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 		c.setState(StateDown, err)
 		c.log.Warn().Err(err).Dur("retry_in", delay).Msg("camera down")
 		select {
-		case <-ctx.Done():
+		case <-conn.Done():
+			if ctx.Err() == nil {
+				failures = 0 // reconfigured: try the new source at once
+			}
 		case <-time.After(delay):
 		}
+		reconnect()
 	}
 	return nil
 }
@@ -163,16 +232,17 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 // stream reads frames from an open source until ctx ends (nil), a file
 // without loop ends (nil) or the source fails (the error). It returns how
 // many frames it read.
-func (c *Camera) stream(ctx context.Context, src source, seq *uint64, emit func(*Frame)) (int, error) {
+func (c *Camera) stream(ctx context.Context, src source, cfg Config, kind Kind, seq *uint64, emit func(*Frame)) (int, error) {
 	interval := time.Duration(0)
-	fps := c.cfg.FPS
-	if c.kind == KindFile && c.cfg.Realtime && fps <= 0 {
+	fps := cfg.FPS
+	lossless := kind == KindFile && !cfg.Realtime
+	if kind == KindFile && cfg.Realtime && fps <= 0 {
 		fps = src.FPS()
 		if fps <= 0 {
 			fps = 25
 		}
 	}
-	if c.kind == KindTestsrc || c.kind == KindFile && c.cfg.Realtime || fps > 0 && c.kind != KindFile {
+	if kind == KindTestsrc || kind == KindFile && cfg.Realtime || fps > 0 && kind != KindFile {
 		if fps > 0 {
 			interval = time.Duration(float64(time.Second) / fps)
 		}
@@ -194,7 +264,7 @@ func (c *Camera) stream(ctx context.Context, src source, seq *uint64, emit func(
 		}
 		img := gocv.NewMat()
 		err := src.Read(&img)
-		if errors.Is(err, errEnded) && c.cfg.Loop && got > 0 {
+		if errors.Is(err, errEnded) && cfg.Loop && got > 0 {
 			src.Rewind()
 			err = src.Read(&img)
 		}
@@ -219,7 +289,7 @@ func (c *Camera) stream(ctx context.Context, src source, seq *uint64, emit func(
 		c.status.Frames++
 		c.fps.add(t)
 		c.mu.Unlock()
-		emit(&Frame{Camera: c.cfg.ID, Seq: *seq, Time: t, Image: img, Lossless: c.Lossless()})
+		emit(&Frame{Camera: cfg.ID, Seq: *seq, Time: t, Image: img, Lossless: lossless})
 	}
 	return got, nil
 }

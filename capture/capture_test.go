@@ -203,3 +203,50 @@ func TestNotAVideo(t *testing.T) {
 		t.Errorf("last error %q", e)
 	}
 }
+
+// TestReconfigureSwitchesSource: a running camera given a new source moves
+// to it at once, with its sequence numbers going on; a camera that is down
+// (a missing file, a long backoff) is tried again at once with the new one.
+func TestReconfigureSwitchesSource(t *testing.T) {
+	cam, _ := New(Config{ID: "cam", URL: "/nonexistent/video.mp4",
+		Backoff: Backoff{Min: time.Hour, Max: time.Hour}}, zerolog.Nop())
+	var c collector
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { cam.Run(ctx, c.emit); close(done) }()
+	waitFor(t, "the camera down", func() bool { return cam.Status().State == StateDown })
+
+	if err := cam.Reconfigure(Config{ID: "cam", URL: "testsrc", Width: 320, Height: 240, FPS: 100}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "testsrc frames despite the hour-long backoff", func() bool { return c.count() >= 10 })
+	if err := cam.Reconfigure(Config{ID: "cam", URL: assets.Media("Megamind.avi"), Loop: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !cam.Lossless() {
+		t.Error("the camera reads a file without pacing now: it must say lossless")
+	}
+	n := c.count()
+	waitFor(t, "file frames", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.sizes) == 2 && len(c.seqs) > n+10
+	})
+	if err := cam.Reconfigure(Config{ID: "other", URL: "testsrc"}); err == nil {
+		t.Error("a camera changed its id")
+	}
+	if err := cam.Reconfigure(Config{ID: "cam", URL: "rtmp://x"}); err == nil || cam.Config().URL != assets.Media("Megamind.avi") {
+		t.Errorf("a bad URL: err %v, config %+v", err, cam.Config())
+	}
+	st := cam.Status()
+	cancel()
+	<-done
+	if st.Kind != KindFile || st.URL != assets.Media("Megamind.avi") {
+		t.Errorf("status %+v", st)
+	}
+	for i, s := range c.seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("frame %d has seq %d across the source changes", i, s)
+		}
+	}
+}

@@ -19,4 +19,15 @@
 // last one is decoded (with NMS) on the tracker's goroutine. For live
 // cameras the next frame is taken just before the model is due to finish,
 // so it is the freshest one. Options.Serial runs the steps in turn.
+//
+// The graph changes while it runs, without touching what does not change:
+// AddCamera and RemoveCamera start and stop one camera (removal releases
+// its goroutine, frames, tracker and metric series before it returns);
+// MoveCamera hands a camera to another group once its frames in flight are
+// through, so its frames stay in order; AddGroup and RemoveGroup add and
+// retire detectors; SwapDetector puts a loaded detector in place of a
+// group's between two frames (the old one finishes the frames it took, the
+// new one takes the next: lossless cameras lose none, and Result.Model says
+// which model made each result); SetTracker changes the tracker's settings
+// from the next frame, keeping the tracks.
 package pipeline

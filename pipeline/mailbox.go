@@ -10,60 +10,89 @@ import (
 // hold one frame and replace it; lossless ones hold up to size frames and
 // make the camera wait.
 type mailbox struct {
-	camera   string
-	lossless bool
-	size     int
-	ready    chan<- struct{} // shared wake-up for the scheduler
-	onDrop   func(camera, reason string)
+	entry  *camEntry
+	size   int // lossless depth
+	onDrop func(reason string)
 
-	mu      sync.Mutex
-	notFull *sync.Cond
-	q       []*capture.Frame
-	done    bool // the camera will put no more
+	mu       sync.Mutex
+	notFull  *sync.Cond
+	lossless bool
+	ready    chan<- struct{} // the group's wake-up for its scheduler
+	q        []*capture.Frame
 	aborted bool // the pipeline takes no more: puts are dropped
 }
 
-func newMailbox(camera string, lossless bool, size int, ready chan<- struct{}, onDrop func(string, string)) *mailbox {
-	if !lossless || size < 1 {
-		size = 1
-	}
-	m := &mailbox{camera: camera, lossless: lossless, size: size, ready: ready, onDrop: onDrop}
+func newMailbox(e *camEntry, lossless bool, size int, onDrop func(reason string)) *mailbox {
+	m := &mailbox{entry: e, lossless: lossless, size: max(size, 1), onDrop: onDrop}
 	m.notFull = sync.NewCond(&m.mu)
 	return m
+}
+
+// setReady hands the mailbox to a group's scheduler, and wakes it.
+func (m *mailbox) setReady(ready chan<- struct{}) {
+	m.mu.Lock()
+	m.ready = ready
+	m.mu.Unlock()
+	m.wake()
+}
+
+func (m *mailbox) isLossless() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lossless
+}
+
+func (m *mailbox) waiting() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.q)
+}
+
+// depth is how many frames the mailbox holds; m.mu held.
+func (m *mailbox) depth() int {
+	if m.lossless {
+		return m.size
+	}
+	return 1
 }
 
 // put hands a frame over; the mailbox owns it from here.
 func (m *mailbox) put(f *capture.Frame) {
 	m.mu.Lock()
-	if m.lossless && !f.Lossless {
-		m.lossless = false // a source that turned live (not expected) stops blocking
+	if m.lossless != f.Lossless {
+		m.lossless = f.Lossless // the camera's source changed (Camera.Reconfigure)
+		m.notFull.Broadcast()
 	}
-	for m.lossless && len(m.q) >= m.size && !m.aborted {
+	for m.lossless && len(m.q) >= m.depth() && !m.aborted {
 		m.notFull.Wait()
 	}
 	if m.aborted {
 		m.mu.Unlock()
 		f.Close()
-		m.onDrop(m.camera, "shutdown")
+		m.onDrop("shutdown")
 		return
 	}
-	var old *capture.Frame
-	if !m.lossless && len(m.q) >= m.size {
-		old = m.q[0]
+	var old []*capture.Frame
+	for !m.lossless && len(m.q) >= m.depth() {
+		old = append(old, m.q[0])
+		m.q[0] = nil
 		m.q = m.q[1:]
 	}
 	m.q = append(m.q, f)
 	m.mu.Unlock()
-	if old != nil {
-		old.Close()
-		m.onDrop(m.camera, "detector_busy")
+	for _, o := range old {
+		o.Close()
+		m.onDrop("detector_busy")
 	}
 	m.wake()
 }
 
 func (m *mailbox) wake() {
+	m.mu.Lock()
+	ready := m.ready
+	m.mu.Unlock()
 	select {
-	case m.ready <- struct{}{}:
+	case ready <- struct{}{}:
 	default:
 	}
 }
@@ -82,20 +111,6 @@ func (m *mailbox) take() *capture.Frame {
 	return f
 }
 
-// finished says the camera is done and nothing waits.
-func (m *mailbox) finished() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.done && len(m.q) == 0
-}
-
-func (m *mailbox) close() {
-	m.mu.Lock()
-	m.done = true
-	m.mu.Unlock()
-	m.wake()
-}
-
 // abort drops what waits and makes later puts drop; blocked puts return.
 func (m *mailbox) abort() {
 	m.mu.Lock()
@@ -106,7 +121,7 @@ func (m *mailbox) abort() {
 	m.mu.Unlock()
 	for _, f := range q {
 		f.Close()
-		m.onDrop(m.camera, "shutdown")
+		m.onDrop("shutdown")
 	}
 	m.wake()
 }

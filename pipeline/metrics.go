@@ -53,3 +53,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
+
+// perCamera are the vecs with a camera label, whose series go with the
+// camera.
+func (m *metrics) perCamera() []interface {
+	DeletePartialMatch(prometheus.Labels) int
+} {
+	return []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{m.captured, m.processed, m.dropped, m.latency, m.cameraUp, m.errors}
+}

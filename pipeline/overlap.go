@@ -47,24 +47,40 @@ func ewma(avg, x time.Duration) time.Duration {
 	return avg + (x-avg)/5
 }
 
+// overlap prepares a stage to overlap its steps: true when its detector
+// can (a StagedDetector) and the pipeline is not Serial.
+func (p *Pipeline) overlap(g *group, st *detStage) bool {
+	sd, ok := st.det.(StagedDetector)
+	if !ok || p.opts.Serial {
+		return false
+	}
+	slots, err := sd.Slots(overlapSlots)
+	if err != nil {
+		p.log.Warn().Err(err).Str("stage", stageName(g.name)).Msg("cannot overlap letterbox and decoding with inference; running them in turn")
+		return false
+	}
+	st.staged, st.slots = sd, slots
+	st.free = make(chan *detect.Slot, len(slots))
+	for _, s := range slots {
+		st.free <- s
+	}
+	return true
+}
+
 // overlapStage runs the model on this goroutine and the letterbox step on
 // another one; postStage decodes. It returns when the letterbox step has
-// no more frames to give (the cameras finished, ctx ended or MaxFrames).
-func (p *Pipeline) overlapStage(ctx context.Context, g *group, slots []*detect.Slot) {
-	g.free = make(chan *detect.Slot, len(slots))
-	for _, s := range slots {
-		g.free <- s
-	}
+// no more frames to give (the run ended, the stage yields or MaxFrames).
+func (p *Pipeline) overlapStage(ctx context.Context, g *group, st *detStage) {
 	prepared := make(chan *Result)
-	go p.prepareStage(ctx, g, prepared)
+	go p.prepareStage(ctx, g, st, prepared)
 	for r := range prepared {
-		g.clock.begin()
+		st.clock.begin()
 		t0 := time.Now()
-		err := g.staged.Infer(r.slot)
-		g.clock.end(time.Since(t0))
+		err := st.staged.Infer(r.slot)
+		st.clock.end(time.Since(t0))
 		if err != nil {
-			g.free <- r.slot
-			p.detectFailed(r.Frame, err)
+			st.free <- r.slot
+			p.dropFailed(r, err)
 			continue
 		}
 		p.results <- r
@@ -76,31 +92,27 @@ func (p *Pipeline) overlapStage(ctx context.Context, g *group, slots []*detect.S
 // when the model is expected to finish the frame it runs on, less the time
 // letterboxing takes, so the frame it hands over is the freshest one. Files
 // read losslessly have no freshness to keep and go as soon as a slot is free.
-func (p *Pipeline) prepareStage(ctx context.Context, g *group, prepared chan<- *Result) {
+func (p *Pipeline) prepareStage(ctx context.Context, g *group, st *detStage, prepared chan<- *Result) {
 	defer close(prepared)
-	p.lower(g.stage + "/letterbox")
-	live := false
-	for _, b := range g.boxes {
-		live = live || !b.lossless
-	}
+	p.lower(stageName(g.name) + "/letterbox")
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var took time.Duration // moving average of Prepare
 	for {
-		s := <-g.free // slots come back from the model's errors and from postStage
-		if live {
-			g.waitForModel(ctx, timer, took)
+		s := <-st.free // slots come back from the model's errors and from postStage
+		if g.live() {
+			st.waitForModel(ctx, timer, took)
 		}
-		f := p.next(ctx, g)
+		f, e := p.next(ctx, g, st)
 		if f == nil {
-			g.free <- s
+			st.free <- s
 			return
 		}
-		r := p.newResult(f, g)
+		r := p.newResult(f, e, st)
 		t0 := time.Now()
-		if err := g.staged.Prepare(s, f.Image); err != nil {
-			g.free <- s
-			p.detectFailed(f, err)
+		if err := st.staged.Prepare(s, f.Image); err != nil {
+			st.free <- s
+			p.dropFailed(r, err)
 			continue
 		}
 		took = ewma(took, time.Since(t0))
@@ -109,16 +121,28 @@ func (p *Pipeline) prepareStage(ctx context.Context, g *group, prepared chan<- *
 	}
 }
 
+// live says whether any of the group's cameras is live (not lossless).
+func (g *group) live() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, b := range g.boxes {
+		if !b.isLossless() {
+			return true
+		}
+	}
+	return false
+}
+
 // waitForModel sleeps until the running inference is due to end, less
 // twice the letterbox time plus a millisecond, so that the letterboxed
 // frame is ready a little before the model wants it; it returns at once
-// when the model is idle or ctx ends.
-func (g *group) waitForModel(ctx context.Context, timer *time.Timer, prep time.Duration) {
-	started := g.clock.started.Load()
+// when the model is idle, ctx ends or the stage yields.
+func (st *detStage) waitForModel(ctx context.Context, timer *time.Timer, prep time.Duration) {
+	started := st.clock.started.Load()
 	if started == 0 {
 		return
 	}
-	due := time.Unix(0, started).Add(time.Duration(g.clock.mean.Load()) - 2*prep - time.Millisecond)
+	due := time.Unix(0, started).Add(time.Duration(st.clock.mean.Load()) - 2*prep - time.Millisecond)
 	wait := time.Until(due)
 	if wait <= 0 {
 		return
@@ -128,18 +152,20 @@ func (g *group) waitForModel(ctx context.Context, timer *time.Timer, prep time.D
 	case <-timer.C:
 	case <-ctx.Done():
 		timer.Stop()
+	case <-st.yield:
+		timer.Stop()
 	}
 }
 
 // finish decodes a frame the model has run on and gives its slot back to
-// its group.
+// its stage.
 func (p *Pipeline) finish(r *Result, dets []detect.Detection) ([]detect.Detection, bool) {
-	g := r.group
-	dets, tm, err := g.staged.Finish(r.slot, dets[:0])
-	g.free <- r.slot
+	st := r.st
+	dets, tm, err := st.staged.Finish(r.slot, dets[:0])
+	st.free <- r.slot
 	r.slot = nil
 	if err != nil {
-		p.detectFailed(r.Frame, err)
+		p.detectFailed(r, err)
 		return dets, false
 	}
 	p.detected(r, dets, tm)

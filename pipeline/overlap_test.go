@@ -35,8 +35,8 @@ func TestOverlapMatchesSerial(t *testing.T) {
 		rec := &detRecorder{}
 		cam := camera(t, capture.Config{ID: "walkway", URL: assets.Media("vtest.avi")})
 		p, _, _ := run(t, Options{Cameras: []*capture.Camera{cam}, MaxFrames: 20, Serial: serial, Sinks: []Sink{rec}})
-		if (p.groups[0].staged != nil) == serial {
-			t.Fatalf("serial %v: the pipeline overlapped %v", serial, p.groups[0].staged != nil)
+		if (p.groups[DefaultGroup].cur.staged != nil) == serial {
+			t.Fatalf("serial %v: the pipeline overlapped %v", serial, p.groups[DefaultGroup].cur.staged != nil)
 		}
 		results[serial] = rec
 	}

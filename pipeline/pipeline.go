@@ -40,10 +40,12 @@ type Result struct {
 	Tracks     []track.Track
 	Labels     []string
 	Detector   string // the group whose detector ran on the frame
+	Model      string // which model that detector ran (Group.Model)
 	Timings    Timings
 
-	slot  *detect.Slot // while the frame is in an overlapped detector's hands
-	group *group
+	cam  *camEntry
+	st   *detStage
+	slot *detect.Slot // while the frame is in an overlapped detector's hands
 }
 
 // Sink receives results in sequence order per camera, from one goroutine.
@@ -94,30 +96,53 @@ type Options struct {
 	WorkerNice int
 }
 
-// Pipeline is the running graph.
+// Pipeline is the running graph. Its cameras and detector groups may
+// change while it runs (AddCamera, RemoveCamera, MoveCamera, AddGroup,
+// RemoveGroup, SwapDetector, SetTracker), with the guarantees it has at
+// start: latest-wins or lossless hand-offs, each camera's frames in order,
+// one owner per Mat, round-robin within a group.
 type Pipeline struct {
 	opts    Options
 	log     zerolog.Logger
 	m       *metrics
-	boxes   []*mailbox // one per camera, in Options.Cameras' order
-	groups  []*group
 	results chan *Result
+	ctl     chan func(*Tracking) // runs on the tracking goroutine, between frames
+
+	mu       sync.Mutex
+	state    runState
+	cams     map[string]*camEntry
+	camOrder []string
+	groups   map[string]*group
+	grpOrder []string
+	tracking *Tracking       // the tracking goroutine's; the caller's while idle
+	runCtx   context.Context // cameras and detectors, while running
+	endRun   context.CancelFunc
+	camWG    sync.WaitGroup
+	groupWG  sync.WaitGroup
+	postDone chan struct{}
+	postUp   atomic.Bool
 
 	processed atomic.Int64
 	taken     atomic.Int64
-	running   sync.Map // stage name → bool
-	stats     sync.Map // camera → *cameraStats
 }
 
-type cameraStats struct {
-	processed, dropped atomic.Uint64
-}
+type runState int
 
-// New checks the options and builds the graph; Run starts it.
+const (
+	idle runState = iota
+	running
+	stopping
+	stopped
+)
+
+// ErrStopped is returned by changes to a pipeline that has stopped (or is
+// stopping).
+var ErrStopped = errors.New("pipeline: stopped")
+
+// New checks the options and builds the graph; Run starts it. A pipeline
+// with no cameras and no detector is valid: cameras and groups can be added
+// later.
 func New(o Options) (*Pipeline, error) {
-	if len(o.Cameras) == 0 {
-		return nil, errors.New("pipeline: no cameras; add one under cameras:")
-	}
 	seen := map[string]bool{}
 	for _, c := range o.Cameras {
 		if seen[c.ID()] {
@@ -125,9 +150,13 @@ func New(o Options) (*Pipeline, error) {
 		}
 		seen[c.ID()] = true
 	}
-	groups, groupOf, err := groupsOf(o)
-	if err != nil {
-		return nil, err
+	var groups []Group
+	var groupOf []int
+	if len(o.Cameras) > 0 || o.Detector != nil || len(o.Groups) > 0 {
+		var err error
+		if groups, groupOf, err = groupsOf(o); err != nil {
+			return nil, err
+		}
 	}
 	if err := o.Tracker.Validate(); err != nil {
 		return nil, err
@@ -137,69 +166,89 @@ func New(o Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{
 		opts: o, log: o.Logger, m: newMetrics(o.Registry),
-		results: make(chan *Result, 8),
+		results: make(chan *Result, 8), ctl: make(chan func(*Tracking)), postDone: make(chan struct{}),
+		cams: map[string]*camEntry{}, groups: map[string]*group{}, tracking: NewTracking(o.Tracker),
 	}
 	for _, g := range groups {
-		stage := "detect"
-		if len(groups) > 1 {
-			stage += "/" + g.Name
-		}
-		p.groups = append(p.groups, &group{name: g.Name, stage: stage, det: g.Detector, labels: g.Labels, ready: make(chan struct{}, 1)})
+		p.addGroupLocked(g)
 	}
 	for i, c := range o.Cameras {
-		g := p.groups[groupOf[i]]
-		p.stats.Store(c.ID(), &cameraStats{})
-		b := newMailbox(c.ID(), c.Lossless(), o.QueueSize, g.ready, p.drop)
-		p.boxes = append(p.boxes, b)
-		g.boxes = append(g.boxes, b)
-		p.m.cameraUp.WithLabelValues(c.ID()).Set(0)
+		p.addCameraLocked(c, p.groups[groups[groupOf[i]].Name])
 	}
 	return p, nil
-}
-
-func (p *Pipeline) drop(camera, reason string) {
-	p.m.dropped.WithLabelValues(camera, "detect", reason).Inc()
-	if s, ok := p.stats.Load(camera); ok {
-		s.(*cameraStats).dropped.Add(1)
-	}
 }
 
 // Processed is the number of frames processed so far.
 func (p *Pipeline) Processed() int64 { return p.processed.Load() }
 
-// CameraCounts are per-camera processed and dropped frame counts.
+// CameraCounts are per-camera processed and dropped frame counts; zero for
+// a camera the pipeline does not have.
 func (p *Pipeline) CameraCounts(camera string) (processed, dropped uint64) {
-	if s, ok := p.stats.Load(camera); ok {
-		cs := s.(*cameraStats)
-		return cs.processed.Load(), cs.dropped.Load()
+	p.mu.Lock()
+	e := p.cams[camera]
+	p.mu.Unlock()
+	if e == nil {
+		return 0, 0
 	}
-	return 0, 0
+	return e.processed.Load(), e.dropped.Load()
 }
 
 // DetectorOf is the name of the group whose detector serves the camera, or
 // "" for a camera the pipeline does not have.
 func (p *Pipeline) DetectorOf(camera string) string {
-	for _, g := range p.groups {
-		for _, b := range g.boxes {
-			if b.camera == camera {
-				return g.name
-			}
-		}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.cams[camera]; e != nil {
+		return e.group.name
 	}
 	return ""
 }
 
-// Stages reports which stages run now.
-func (p *Pipeline) Stages() map[string]bool {
-	out := map[string]bool{}
-	p.running.Range(func(k, v any) bool {
-		out[k.(string)] = v.(bool)
-		return true
-	})
+// Cameras are the pipeline's cameras, in the order they were added.
+func (p *Pipeline) Cameras() []*capture.Camera {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*capture.Camera, len(p.camOrder))
+	for i, id := range p.camOrder {
+		out[i] = p.cams[id].cam
+	}
 	return out
 }
 
-func (p *Pipeline) stage(name string, up bool) { p.running.Store(name, up) }
+// Camera is the pipeline's camera with this id, or nil.
+func (p *Pipeline) Camera(id string) *capture.Camera {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.cams[id]; e != nil {
+		return e.cam
+	}
+	return nil
+}
+
+// Stages reports which stages run now: capture/<camera> per camera, detect
+// (detect/<group> with several groups) and track.
+func (p *Pipeline) Stages() map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]bool{"track": p.postUp.Load()}
+	for id, e := range p.cams {
+		out["capture/"+id] = e.up.Load()
+	}
+	for name, g := range p.groups {
+		if len(p.groups) == 1 {
+			name = ""
+		}
+		out[stageName(name)] = g.up.Load()
+	}
+	return out
+}
+
+func stageName(group string) string {
+	if group == "" {
+		return "detect"
+	}
+	return "detect/" + group
+}
 
 // lower gives the calling goroutine's thread WorkerNice, for the rest of
 // the goroutine's life.
@@ -209,162 +258,78 @@ func (p *Pipeline) lower(stage string) {
 	}
 }
 
-// Run runs until ctx ends, every camera has ended, or MaxFrames frames are
-// processed; then it lets in-flight frames finish, closes every Mat and
+// Run runs until ctx ends, every camera has ended (a pipeline that has
+// cameras, all of them files that reached their end), or MaxFrames frames
+// are processed; then it lets in-flight frames finish, closes every Mat and
 // returns. Sinks are flushed by their owners after Run returns.
 func (p *Pipeline) Run(ctx context.Context) error {
-	capCtx, stopCapture := context.WithCancel(ctx)
-	defer stopCapture()
-
-	var cams sync.WaitGroup
-	for i, c := range p.opts.Cameras {
-		box := p.boxes[i]
-		cams.Add(1)
-		go func() {
-			defer cams.Done()
-			defer box.close()
-			c.OnState = func(s capture.Status) {
-				v := 0.0
-				if s.State == capture.StateStreaming {
-					v = 1
-				}
-				p.m.cameraUp.WithLabelValues(s.Camera).Set(v)
-			}
-			p.lower("capture/" + c.ID())
-			p.stage("capture/"+c.ID(), true)
-			defer p.stage("capture/"+c.ID(), false)
-			c.Run(capCtx, func(f *capture.Frame) {
-				p.m.captured.WithLabelValues(f.Camera).Inc()
-				for _, t := range p.opts.Taps {
-					t.Frame(f)
-				}
-				box.put(f)
-			})
-		}()
+	p.mu.Lock()
+	if p.state != idle {
+		p.mu.Unlock()
+		return errors.New("pipeline: Run called twice")
 	}
-
-	post := make(chan struct{})
+	p.state = running
+	runCtx, finish := context.WithCancel(ctx)
+	p.runCtx, p.endRun = runCtx, finish
+	defer finish()
+	tracking := p.tracking
 	go func() {
-		defer close(post)
+		defer close(p.postDone)
 		p.lower("track")
-		p.stage("track", true)
-		defer p.stage("track", false)
-		p.postStage()
+		p.postUp.Store(true)
+		defer p.postUp.Store(false)
+		p.postStage(tracking)
 	}()
-
-	var detectors sync.WaitGroup
-	for _, g := range p.groups {
-		detectors.Add(1)
-		go func() {
-			defer detectors.Done()
-			p.stage(g.stage, true)
-			defer p.stage(g.stage, false)
-			if slots := p.overlapSlots(g); slots != nil {
-				p.overlapStage(capCtx, g, slots)
-			} else {
-				p.detectStage(capCtx, g)
-			}
-		}()
+	for _, name := range p.grpOrder {
+		p.startGroup(p.groups[name])
 	}
-	detectors.Wait()
+	for _, id := range p.camOrder {
+		p.startCamera(p.cams[id])
+	}
+	p.mu.Unlock()
 
-	// The detectors have stopped taking frames: release the cameras.
-	stopCapture()
-	for _, b := range p.boxes {
+	<-runCtx.Done()
+	p.mu.Lock()
+	p.state = stopping
+	p.mu.Unlock()
+	// The detectors finish what was handed over before the stop, then
+	// stop taking frames: release the cameras.
+	p.groupWG.Wait()
+	boxes := p.boxes()
+	for _, b := range boxes {
 		b.abort()
 	}
-	cams.Wait()
-	for _, b := range p.boxes {
+	p.camWG.Wait()
+	for _, b := range boxes {
 		b.abort() // frames put between the first abort and the cameras' exit
 	}
 	close(p.results)
-	<-post
+	<-p.postDone
+	p.mu.Lock()
+	p.state = stopped
+	p.mu.Unlock()
 	return nil
 }
 
-// overlapSlots are the slots of a group's detector that can overlap its
-// steps, or nil when the pipeline runs them one after another.
-func (p *Pipeline) overlapSlots(g *group) []*detect.Slot {
-	sd, ok := g.det.(StagedDetector)
-	if !ok || p.opts.Serial {
-		return nil
+func (p *Pipeline) boxes() []*mailbox {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*mailbox, 0, len(p.cams))
+	for _, e := range p.cams {
+		out = append(out, e.box)
 	}
-	slots, err := sd.Slots(overlapSlots)
-	if err != nil {
-		p.log.Warn().Err(err).Str("stage", g.stage).Msg("cannot overlap letterbox and decoding with inference; running them in turn")
-		return nil
-	}
-	g.staged = sd
-	return slots
-}
-
-// detectStage serves a group's cameras round-robin until they are all
-// finished, ctx ends, or MaxFrames frames were taken; letterbox, inference
-// and decoding run in turn.
-func (p *Pipeline) detectStage(ctx context.Context, g *group) {
-	var dets []detect.Detection
-	for {
-		f := p.next(ctx, g)
-		if f == nil {
-			return
-		}
-		r := p.newResult(f, g)
-		var tm detect.Timings
-		var err error
-		dets, tm, err = g.det.Detect(f.Image, dets[:0])
-		if err != nil {
-			p.detectFailed(f, err)
-			continue
-		}
-		p.detected(r, dets, tm)
-		p.results <- r
-	}
-}
-
-// next takes the next frame for a group's detector, round-robin over its
-// cameras, waiting until one comes. It returns nil when every camera of the
-// group has finished, MaxFrames frames were taken (over all groups), or ctx
-// ended and nothing handed over before is left.
-func (p *Pipeline) next(ctx context.Context, g *group) *capture.Frame {
-	n := len(g.boxes)
-	for {
-		if !p.reserve() {
-			return nil
-		}
-		allDone := true
-		for i := range n {
-			b := g.boxes[(g.rr+i)%n]
-			if f := b.take(); f != nil {
-				g.rr = (g.rr + i + 1) % n
-				return f
-			}
-			if !b.finished() {
-				allDone = false
-			}
-		}
-		p.taken.Add(-1) // nothing taken: give the reservation back
-		if allDone {
-			return nil
-		}
-		select {
-		case <-g.ready:
-		case <-ctx.Done():
-			// Finish what the cameras handed over before the stop, then
-			// leave; cameras are told to stop by the caller.
-			if g.drainedAfterStop() {
-				return nil
-			}
-		}
-	}
+	return out
 }
 
 // reserve counts a frame about to be taken, or says that MaxFrames frames
-// are taken already; groups share the count, so the total is exact.
+// are taken already (and ends the run); groups share the count, so the
+// total is exact.
 func (p *Pipeline) reserve() bool {
 	limit := int64(p.opts.MaxFrames)
 	for {
 		n := p.taken.Load()
 		if limit > 0 && n >= limit {
+			p.finishRun()
 			return false
 		}
 		if p.taken.CompareAndSwap(n, n+1) {
@@ -373,8 +338,18 @@ func (p *Pipeline) reserve() bool {
 	}
 }
 
-func (p *Pipeline) newResult(f *capture.Frame, g *group) *Result {
-	r := &Result{Frame: f, Labels: g.labels, Detector: g.name, group: g}
+// finishRun ends the run: the cameras ended or MaxFrames were taken.
+func (p *Pipeline) finishRun() {
+	p.mu.Lock()
+	finish := p.endRun
+	p.mu.Unlock()
+	if finish != nil {
+		finish()
+	}
+}
+
+func (p *Pipeline) newResult(f *capture.Frame, e *camEntry, st *detStage) *Result {
+	r := &Result{Frame: f, Labels: st.labels, Detector: st.group, Model: st.model, cam: e, st: st}
 	r.Timings.Queue = time.Since(f.Time)
 	return r
 }
@@ -391,54 +366,98 @@ func (p *Pipeline) detected(r *Result, dets []detect.Detection, tm detect.Timing
 }
 
 // detectFailed drops a frame the detector failed on.
-func (p *Pipeline) detectFailed(f *capture.Frame, err error) {
-	p.m.errors.WithLabelValues(f.Camera, "detect").Inc()
+func (p *Pipeline) detectFailed(r *Result, err error) {
+	f := r.Frame
+	r.cam.count(func() { p.m.errors.WithLabelValues(f.Camera, "detect").Inc() })
 	p.log.Error().Err(err).Str("camera", f.Camera).Str("stage", "detect").Uint64("seq", f.Seq).Msg("detection failed; frame dropped")
 	f.Close()
-	p.drop(f.Camera, "detect_error")
+	p.drop(r.cam, "detect_error")
 }
 
-// drainedAfterStop says whether nothing is left waiting for the group once
-// ctx ended.
-func (g *group) drainedAfterStop() bool {
-	for _, b := range g.boxes {
-		b.mu.Lock()
-		waiting := len(b.q)
-		b.mu.Unlock()
-		if waiting > 0 {
-			return false
-		}
-	}
-	return true
+// dropFailed drops a frame the detector failed on before it reached the
+// tracking stage.
+func (p *Pipeline) dropFailed(r *Result, err error) {
+	p.detectFailed(r, err)
+	r.cam.inflight.Add(-1)
 }
 
 // postStage tracks and hands results to the sinks, one camera's frames in
-// order; it owns each frame from here and closes it.
-func (p *Pipeline) postStage() {
-	tracking := NewTracking(p.opts.Tracker)
+// order; it owns each frame from here and closes it. Between frames it runs
+// what control sends it.
+func (p *Pipeline) postStage(tracking *Tracking) {
 	var dets []detect.Detection
-	for r := range p.results {
-		f := r.Frame
-		if r.slot != nil {
-			var ok bool
-			if dets, ok = p.finish(r, dets); !ok {
-				continue
+	for {
+		select {
+		case r, ok := <-p.results:
+			if !ok {
+				return
 			}
+			dets = p.post(tracking, r, dets)
+		case f := <-p.ctl:
+			f(tracking)
 		}
-		t0 := time.Now()
-		r.Tracks = tracking.Update(f.Camera, r.Detections)
-		r.Timings.Track = time.Since(t0)
-		r.Timings.Total = time.Since(f.Time)
-		p.m.stage.WithLabelValues("track").Observe(r.Timings.Track.Seconds())
-		for _, s := range p.opts.Sinks {
-			s.Consume(r)
+	}
+}
+
+func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) []detect.Detection {
+	f, e := r.Frame, r.cam
+	defer e.inflight.Add(-1)
+	if e.isRemoved() {
+		// Its camera was removed while the frame was in flight.
+		if r.slot != nil {
+			r.st.free <- r.slot
 		}
+		f.Close()
+		return dets
+	}
+	if r.slot != nil {
+		var ok bool
+		if dets, ok = p.finish(r, dets); !ok {
+			return dets
+		}
+	}
+	t0 := time.Now()
+	r.Tracks = tracking.Update(f.Camera, r.Detections)
+	r.Timings.Track = time.Since(t0)
+	r.Timings.Total = time.Since(f.Time)
+	p.m.stage.WithLabelValues("track").Observe(r.Timings.Track.Seconds())
+	for _, s := range p.opts.Sinks {
+		s.Consume(r)
+	}
+	e.count(func() {
 		p.m.latency.WithLabelValues(f.Camera).Observe(time.Since(f.Time).Seconds())
 		p.m.processed.WithLabelValues(f.Camera).Inc()
-		if s, ok := p.stats.Load(f.Camera); ok {
-			s.(*cameraStats).processed.Add(1)
-		}
-		p.processed.Add(1)
-		f.Close()
+	})
+	e.processed.Add(1)
+	p.processed.Add(1)
+	f.Close()
+	return dets
+}
+
+// control runs f on the tracking goroutine between two frames and waits
+// for it; before Run it runs f here, after Run not at all.
+func (p *Pipeline) control(f func(*Tracking)) {
+	p.mu.Lock()
+	if p.state == idle {
+		f(p.tracking)
+		p.mu.Unlock()
+		return
 	}
+	p.mu.Unlock()
+	done := make(chan struct{})
+	select {
+	case p.ctl <- func(t *Tracking) { f(t); close(done) }:
+		<-done
+	case <-p.postDone:
+	}
+}
+
+// SetTracker changes the tracker's settings for every camera from the next
+// frame; tracks and their ids are kept.
+func (p *Pipeline) SetTracker(cfg track.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	p.control(func(t *Tracking) { t.SetConfig(cfg) })
+	return nil
 }

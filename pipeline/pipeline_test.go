@@ -188,10 +188,14 @@ func TestStopsWhenCamerasEnd(t *testing.T) {
 
 func TestNewRejects(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
-		t.Error("no cameras accepted")
+		t.Error("a zero tracker config accepted")
 	}
 	cam := camera(t, capture.Config{ID: "x", URL: "testsrc"})
-	if _, err := New(Options{Cameras: []*capture.Camera{cam}}); err == nil {
-		t.Error("no detector accepted")
+	if _, err := New(Options{Cameras: []*capture.Camera{cam}, Tracker: track.DefaultConfig()}); err == nil {
+		t.Error("a camera without a detector accepted")
+	}
+	// No cameras and no detector yet is valid: both can come later.
+	if _, err := New(Options{Tracker: track.DefaultConfig()}); err != nil {
+		t.Errorf("empty pipeline: %v", err)
 	}
 }

@@ -36,3 +36,15 @@ func (t *Tracking) Update(camera string, dets []detect.Detection) []track.Track 
 	}
 	return tr.Update(t.buf)
 }
+
+// Forget drops a camera's tracker: its next frame starts a new ID space.
+func (t *Tracking) Forget(camera string) { delete(t.trackers, camera) }
+
+// SetConfig changes the settings of every camera's tracker, from its next
+// frame on; tracks and their ids are kept. cfg must be valid.
+func (t *Tracking) SetConfig(cfg track.Config) {
+	t.cfg = cfg
+	for _, tr := range t.trackers {
+		tr.SetConfig(cfg)
+	}
+}

@@ -78,6 +78,15 @@ func New(cfg Config) *Tracker {
 	return &Tracker{cfg: cfg}
 }
 
+// SetConfig changes the tracker's settings from its next Update on; the
+// tracks it holds are kept. It panics if cfg.Validate fails, as New does.
+func (t *Tracker) SetConfig(cfg Config) {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	t.cfg = cfg
+}
+
 // Reset forgets every track, as after a camera reconnect or a scene cut. IDs
 // keep increasing from where they were so that none is ever reused.
 func (t *Tracker) Reset() {

@@ -1,0 +1,209 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vigil-vision/vigil/capture"
+)
+
+// camEntry is one camera in the pipeline: its capture goroutine, its
+// hand-off and its counts.
+type camEntry struct {
+	cam   *capture.Camera
+	box   *mailbox
+	group *group // p.mu held
+
+	stop func()        // ends the capture goroutine; nil until it starts
+	done chan struct{} // closed when the capture goroutine has returned
+
+	up        atomic.Bool  // capturing
+	ended     atomic.Bool  // the source ended by itself (a file without loop)
+	inflight  atomic.Int64 // frames taken from the mailbox and not yet through the sinks
+	processed atomic.Uint64
+	dropped   atomic.Uint64
+
+	// removed stops every metric update, so that a removed camera's series,
+	// once deleted, stay deleted.
+	mu      sync.RWMutex
+	removed bool
+}
+
+func (e *camEntry) isRemoved() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.removed
+}
+
+// count runs a metric update unless the camera was removed.
+func (e *camEntry) count(update func()) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if !e.removed {
+		update()
+	}
+}
+
+func (p *Pipeline) drop(e *camEntry, reason string) {
+	e.count(func() {
+		p.m.dropped.WithLabelValues(e.cam.ID(), "detect", reason).Inc()
+		e.dropped.Add(1)
+	})
+}
+
+// addCameraLocked makes a camera's entry and hands its mailbox to g; p.mu
+// held.
+func (p *Pipeline) addCameraLocked(c *capture.Camera, g *group) *camEntry {
+	e := &camEntry{cam: c, group: g, done: make(chan struct{})}
+	e.box = newMailbox(e, c.Lossless(), p.opts.QueueSize, func(reason string) { p.drop(e, reason) })
+	p.cams[c.ID()] = e
+	p.camOrder = append(p.camOrder, c.ID())
+	p.m.cameraUp.WithLabelValues(c.ID()).Set(0)
+	g.attach(e.box)
+	return e
+}
+
+// AddCamera adds a camera to the group named group and, when the pipeline
+// runs, starts it: the other cameras are not touched. The camera must be
+// new to the pipeline and not running elsewhere.
+func (p *Pipeline) AddCamera(c *capture.Camera, group string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state >= stopping {
+		return ErrStopped
+	}
+	if p.cams[c.ID()] != nil {
+		return fmt.Errorf("pipeline: camera %q is there already; remove it first", c.ID())
+	}
+	g := p.groups[group]
+	if g == nil {
+		return fmt.Errorf("pipeline: camera %q: no group %q; add the group first", c.ID(), group)
+	}
+	e := p.addCameraLocked(c, g)
+	if p.state == running {
+		p.startCamera(e)
+	}
+	return nil
+}
+
+// startCamera runs a camera's capture goroutine; p.mu held, running.
+func (p *Pipeline) startCamera(e *camEntry) {
+	ctx, stop := context.WithCancel(p.runCtx)
+	e.stop = stop
+	c, box := e.cam, e.box
+	c.OnState = func(s capture.Status) {
+		v := 0.0
+		if s.State == capture.StateStreaming {
+			v = 1
+		}
+		e.count(func() { p.m.cameraUp.WithLabelValues(s.Camera).Set(v) })
+	}
+	p.camWG.Add(1)
+	go func() {
+		defer p.camWG.Done()
+		defer close(e.done)
+		p.lower("capture/" + c.ID())
+		e.up.Store(true)
+		defer e.up.Store(false)
+		c.Run(ctx, func(f *capture.Frame) {
+			p.m.captured.WithLabelValues(f.Camera).Inc()
+			for _, t := range p.opts.Taps {
+				t.Frame(f)
+			}
+			box.put(f)
+		})
+		if ctx.Err() == nil {
+			e.ended.Store(true)
+			p.cameraEnded()
+		}
+	}()
+}
+
+// cameraEnded ends the run once every camera has ended by itself.
+func (p *Pipeline) cameraEnded() {
+	p.mu.Lock()
+	all := len(p.cams) > 0
+	for _, e := range p.cams {
+		all = all && e.ended.Load()
+	}
+	p.mu.Unlock()
+	if all {
+		p.finishRun()
+	}
+}
+
+// RemoveCamera stops a camera and releases everything the pipeline holds
+// for it: its capture goroutine, the frames waiting in its hand-off or in
+// flight (closed, not counted as drops), its tracker and its metric
+// series. When it returns, no sink or tap sees the camera again. The other
+// cameras are not touched.
+func (p *Pipeline) RemoveCamera(id string) error {
+	p.mu.Lock()
+	e := p.cams[id]
+	if e == nil {
+		p.mu.Unlock()
+		return fmt.Errorf("pipeline: no camera %q", id)
+	}
+	delete(p.cams, id)
+	p.camOrder = slices.DeleteFunc(p.camOrder, func(s string) bool { return s == id })
+	e.group.detach(e.box)
+	e.mu.Lock()
+	e.removed = true
+	e.mu.Unlock()
+	stop := e.stop
+	p.mu.Unlock()
+
+	if stop != nil {
+		stop()
+		e.box.abort()
+		<-e.done
+	}
+	e.box.abort() // what it put meanwhile
+	waitIdle(e)
+	p.control(func(t *Tracking) { t.Forget(id) })
+	for _, v := range p.m.perCamera() {
+		v.DeletePartialMatch(prometheus.Labels{"camera": id})
+	}
+	return nil
+}
+
+// waitIdle waits until none of a camera's frames is in a detector's or the
+// tracking stage's hands: at most one inference.
+func waitIdle(e *camEntry) {
+	for e.inflight.Load() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// MoveCamera hands a camera over to another group (detector). Its frames
+// in flight in the old group finish first, so its frames stay in order;
+// meanwhile a live camera's hand-off keeps its latest frame and a lossless
+// one waits.
+func (p *Pipeline) MoveCamera(id, group string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state >= stopping {
+		return ErrStopped
+	}
+	e := p.cams[id]
+	if e == nil {
+		return fmt.Errorf("pipeline: no camera %q", id)
+	}
+	g := p.groups[group]
+	if g == nil {
+		return fmt.Errorf("pipeline: camera %q: no group %q; add the group first", id, group)
+	}
+	if e.group == g {
+		return nil
+	}
+	e.group.detach(e.box)
+	waitIdle(e) // holding p.mu: no other change meanwhile
+	e.group = g
+	g.attach(e.box)
+	return nil
+}

@@ -1,0 +1,79 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/detect"
+)
+
+// detectStage serves a group's cameras round-robin until the run ends, the
+// stage yields to another detector, or MaxFrames frames were taken;
+// letterbox, inference and decoding run in turn.
+func (p *Pipeline) detectStage(ctx context.Context, g *group, st *detStage) {
+	var dets []detect.Detection
+	for {
+		f, e := p.next(ctx, g, st)
+		if f == nil {
+			return
+		}
+		r := p.newResult(f, e, st)
+		var tm detect.Timings
+		var err error
+		dets, tm, err = st.det.Detect(f.Image, dets[:0])
+		if err != nil {
+			p.dropFailed(r, err)
+			continue
+		}
+		p.detected(r, dets, tm)
+		p.results <- r
+	}
+}
+
+// next takes the next frame for a group's detector, round-robin over its
+// cameras, waiting until one comes. It returns nil when the stage must
+// yield (a swap, the group's removal), MaxFrames frames were taken (over
+// all groups), or ctx ended and nothing handed over before is left.
+func (p *Pipeline) next(ctx context.Context, g *group, st *detStage) (*capture.Frame, *camEntry) {
+	for {
+		if st.yielded() || !p.reserve() {
+			return nil, nil
+		}
+		g.mu.Lock()
+		n := len(g.boxes)
+		for i := range n {
+			b := g.boxes[(g.rr+i)%n]
+			if f := b.take(); f != nil {
+				g.rr = (g.rr + i + 1) % n
+				b.entry.inflight.Add(1)
+				g.mu.Unlock()
+				return f, b.entry
+			}
+		}
+		g.mu.Unlock()
+		p.taken.Add(-1) // nothing taken: give the reservation back
+		select {
+		case <-g.ready:
+		case <-st.yield:
+		case <-ctx.Done():
+			// Finish what the cameras handed over before the stop, then
+			// leave; cameras are told to stop by the caller.
+			if g.drainedAfterStop() {
+				return nil, nil
+			}
+		}
+	}
+}
+
+// drainedAfterStop says whether nothing is left waiting for the group once
+// ctx ended.
+func (g *group) drainedAfterStop() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, b := range g.boxes {
+		if b.waiting() > 0 {
+			return false
+		}
+	}
+	return true
+}
