@@ -232,8 +232,13 @@ func person(id uint64, x, y float64) track.Track {
 
 func startAlerts(t *testing.T, nc *nats.Conn, spoolDir string, restore bool) *Alerts {
 	t.Helper()
-	a, err := New(Options{Conn: nc, Cameras: []CameraRules{scene}, Spool: SpoolOptions{Dir: spoolDir},
+	return startAlertsWith(t, Options{Conn: nc, Cameras: []CameraRules{scene}, Spool: SpoolOptions{Dir: spoolDir},
 		RestoreCounts: restore, Registerer: prometheus.NewRegistry(), Logger: zerolog.Nop()})
+}
+
+func startAlertsWith(t *testing.T, o Options) *Alerts {
+	t.Helper()
+	a, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +251,12 @@ func startAlerts(t *testing.T, nc *nats.Conn, spoolDir string, restore bool) *Al
 
 func request(t *testing.T, nc *nats.Conn, body string) Reply {
 	t.Helper()
-	m, err := nc.Request(CommandSubject("vigil", "walkway"), []byte(body), 5*time.Second)
+	return requestOn(t, nc, "walkway", body)
+}
+
+func requestOn(t *testing.T, nc *nats.Conn, camera, body string) Reply {
+	t.Helper()
+	m, err := nc.Request(CommandSubject("vigil", camera), []byte(body), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,8 @@ type Reply struct {
 const commandHelp = `use {"cmd":"arm|disarm","rule":"<name>"}, {"cmd":"reset"} or {"cmd":"status"}, optionally with "rule"`
 
 // handleCommand runs one command against a camera's engine.
-func (a *Alerts) handleCommand(camera string, e *rules.Engine, msg *nats.Msg) {
-	reply := a.command(camera, e, msg.Data)
+func (a *Alerts) handleCommand(camera string, msg *nats.Msg) {
+	reply := a.commandOn(camera, msg.Data)
 	ev := a.log.Info()
 	if !reply.OK {
 		ev = a.log.Warn().Str("error", reply.Error)
@@ -36,6 +36,18 @@ func (a *Alerts) handleCommand(camera string, e *rules.Engine, msg *nats.Msg) {
 	if msg.Reply != "" {
 		msg.Respond(data)
 	}
+}
+
+// commandOn runs a command on the camera's engine of now: one removed since
+// the command was sent is not changed, nor its counts stored.
+func (a *Alerts) commandOn(camera string, data []byte) Reply {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	c := a.cams[camera]
+	if c == nil {
+		return Reply{Camera: camera, Error: fmt.Sprintf("camera %q has no rules any more", camera)}
+	}
+	return a.command(camera, c.engine, data)
 }
 
 func (a *Alerts) command(camera string, e *rules.Engine, data []byte) Reply {

@@ -9,6 +9,11 @@
 // "<camera>.<rule>"; and answers on "<prefix>.<camera>.cmd" to arm, disarm,
 // reset and status commands.
 //
+// The cameras with rules can change while vigil runs: Alerts.SetRules adds a
+// camera or changes its rules (counts continue as rules.Engine.Reconfigure
+// says), Alerts.RemoveCamera drops one. A removed camera's events already
+// accepted are still published; its counts stay in the bucket.
+//
 // An event is accepted only once it is on disk: Publisher.Accept appends it
 // to a Spool (fsync'd segment files under the data directory) and returns.
 // A single goroutine publishes the spool in order, waiting for JetStream's

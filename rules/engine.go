@@ -101,13 +101,24 @@ func New(camera string, rules []Rule, opts ...Option) (*Engine, error) {
 	for _, o := range opts {
 		o(e)
 	}
+	rs, err := e.build(rules)
+	if err != nil {
+		return nil, err
+	}
+	e.rules = rs
+	return e, nil
+}
+
+// build checks rules and makes their states as at a fresh start.
+func (e *Engine) build(rules []Rule) ([]*ruleState, error) {
 	seen := map[string]bool{}
+	out := make([]*ruleState, 0, len(rules))
 	for i, r := range rules {
 		if err := r.Check(); err != nil {
-			return nil, fmt.Errorf("camera %q rule %d (%q): %w", camera, i, r.Name, err)
+			return nil, fmt.Errorf("camera %q rule %d (%q): %w", e.camera, i, r.Name, err)
 		}
 		if seen[r.Name] {
-			return nil, fmt.Errorf("camera %q: rule %q twice; rule names must be unique per camera", camera, r.Name)
+			return nil, fmt.Errorf("camera %q: rule %q twice; rule names must be unique per camera", e.camera, r.Name)
 		}
 		seen[r.Name] = true
 		r = r.withDefaults()
@@ -119,9 +130,87 @@ func New(camera string, rules []Rule, opts ...Option) (*Engine, error) {
 			}
 		}
 		rs.resetCounts()
-		e.rules = append(e.rules, rs)
+		out = append(out, rs)
 	}
-	return e, nil
+	return out, nil
+}
+
+// Reconfigure replaces the rules while the engine runs. It checks them as
+// New does and, on an error, changes nothing.
+//
+// A rule is its Name. A new rule with an old rule's name, kind and (lines)
+// direction names continues that rule's counts and armed state; a changed
+// Disarmed setting applies, an unchanged one leaves the armed state as
+// commands left it. When its points, Normalized, Anchor, Classes and
+// MinScore are unchanged too, it keeps everything it knows about the tracks
+// (where each is, visits, dwell, cooldowns, occupancy, occupied) and its
+// other settings apply from the next frame. When they changed, what it
+// knows about the tracks starts over as after a restart: the next frame
+// finds where each track is, so a track inside a moved zone enters it, and
+// a track first seen facing a moved line has not crossed it. Any other rule
+// starts from zero; rules left out are dropped. The version grows, so the
+// counts are stored again.
+func (e *Engine) Reconfigure(rules []Rule) error {
+	next, err := e.build(rules)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := make(map[string]*ruleState, len(e.rules))
+	for _, r := range e.rules {
+		old[r.Name] = r
+	}
+	for _, r := range next {
+		if o := old[r.Name]; o != nil && r.countsLike(o) {
+			r.continueFrom(o)
+		}
+	}
+	e.rules = next
+	e.version++
+	return nil
+}
+
+// countsLike says whether r counts the same things as o: the same kind and,
+// for a line, the same direction names.
+func (r *ruleState) countsLike(o *ruleState) bool {
+	return r.Kind == o.Kind && (r.Kind != KindLine || r.AToB == o.AToB && r.BToA == o.BToA)
+}
+
+// followsLike says whether r sees the tracks where o sees them: the same
+// geometry, anchor and filters.
+func (r *ruleState) followsLike(o *ruleState) bool {
+	return slices.Equal(r.Points, o.Points) && r.Normalized == o.Normalized && r.Anchor == o.Anchor &&
+		maps.Equal(r.classes, o.classes) && r.MinScore == o.MinScore
+}
+
+// continueFrom carries o's counts and armed state into r, and what o knows
+// about the tracks when r follows them as o did.
+func (r *ruleState) continueFrom(o *ruleState) {
+	r.counts = o.counts
+	if r.Disarmed == o.Disarmed {
+		r.armed = o.armed
+	}
+	if !r.followsLike(o) {
+		return
+	}
+	r.tracks, r.occupancy, r.occupied, r.below = o.tracks, o.occupancy, o.occupied, o.below
+	if r.armed != o.armed || r.OccupancyThreshold == 0 {
+		// As Arm does; and with no threshold, occupied would never clear.
+		r.occupied, r.below = false, time.Time{}
+	}
+}
+
+// Rules returns the rules the engine runs, in configuration order, with
+// their defaults filled in.
+func (e *Engine) Rules() []Rule {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Rule, len(e.rules))
+	for i, r := range e.rules {
+		out[i] = r.Rule.withDefaults() // copies Points and Classes
+	}
+	return out
 }
 
 // Camera is the camera the engine belongs to.
