@@ -128,16 +128,7 @@ var jsNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func (c *Config) validateAlerts(p *problems) {
 	for i, cam := range c.Cameras {
-		seen := map[string]int{}
-		for j, r := range cam.Rules {
-			path := fmt.Sprintf("cameras[%d].rules[%d]", i, j)
-			if k, dup := seen[r.Name]; dup && r.Name != "" {
-				p.add(path+".name", "duplicate %q; rule names must be unique per camera (rules[%d] has it too)", r.Name, k)
-			} else {
-				seen[r.Name] = j
-			}
-			r.validate(p, path)
-		}
+		cam.validateRules(p, fmt.Sprintf("cameras[%d]", i))
 	}
 	embedded := c.NATS.URL == ""
 	jetstream := c.NATS.JetStream == nil || *c.NATS.JetStream
@@ -178,6 +169,24 @@ func (c *Config) validateAlerts(p *problems) {
 	}
 }
 
+// validateRules checks a camera's rules: each on its own, and that their
+// names differ. path is the camera's, "" for a camera alone.
+func (cam *Camera) validateRules(p *problems, path string) {
+	seen := map[string]int{}
+	for j, r := range cam.Rules {
+		at := joinPath(path, fmt.Sprintf("rules[%d]", j))
+		if k, dup := seen[r.Name]; dup && r.Name != "" {
+			p.add(at+".name", "duplicate %q; rule names must be unique per camera (rules[%d] has it too)", r.Name, k)
+		} else {
+			seen[r.Name] = j
+		}
+		r.validate(p, at)
+	}
+}
+
+// maxRulePoints bounds a zone's corners, far above what anyone draws.
+const maxRulePoints = 1000
+
 var anchors = []string{string(rules.AnchorBottomCenter), string(rules.AnchorCenter), string(rules.AnchorTopCenter)}
 
 func (r *Rule) validate(p *problems, path string) {
@@ -195,13 +204,19 @@ func (r *Rule) validate(p *problems, path string) {
 	default:
 		p.add(path+".type", "unknown type %q; use zone or line", r.Type)
 	}
-	pts, ok := r.points(p, path)
 	switch {
 	case len(r.Points) == 0:
 		p.add(path+".points", "required; a zone takes its corners, a line its two ends, as [x, y] pairs")
-	case ok && (r.Type == RuleZone || r.Type == RuleLine):
-		if err := rules.CheckShape(kind, pts, r.Normalized); err != nil {
-			p.add(path+".points", "%s", err)
+	case len(r.Points) > maxRulePoints:
+		// The shape check takes the square of the points' number: a camera
+		// sent to the API must not take minutes to check.
+		p.add(path+".points", "%d points; a zone takes at most %d corners", len(r.Points), maxRulePoints)
+	default:
+		pts, ok := r.points(p, path)
+		if ok && (r.Type == RuleZone || r.Type == RuleLine) {
+			if err := rules.CheckShape(kind, pts, r.Normalized); err != nil {
+				p.add(path+".points", "%s", err)
+			}
 		}
 	}
 	for i, class := range r.Classes {

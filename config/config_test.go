@@ -113,6 +113,7 @@ func TestBadFixtures(t *testing.T) {
 		{"duplicate_key.yaml", []string{`duplicate_key.yaml:2: mapping key "log_level" already defined`}},
 		{"top_level_list.yaml", []string{`top_level_list.yaml:1: expected a mapping of settings at the top level, got a list`}},
 		{"merge_order.yaml", []string{`merge_order.yaml:5: cameras[1].id: written before "<<", which would override it; put "<<" first`}},
+		{"tag.yaml", []string{`tag.yaml:4: cameras[0].fps: tag !!str: settings take no YAML tags; write the value plainly, quoted to make it a string`}},
 		{"alias_undefined.yaml", []string{`alias_undefined.yaml:2: `}},
 		{"rules_self_intersect.yaml", []string{`:9: cameras[0].rules[2].points: polygon self-intersects between edges 1 (points 1→2) and 3 (points 3→0); reorder the points to go once around the zone`}},
 		{"rules_line_zero.yaml", []string{`:7: cameras[0].rules[0].points: the line has zero length: both points are (320, 240); give two different points`}},
@@ -487,6 +488,13 @@ func TestDefaultsFillWhatIsUnset(t *testing.T) {
 	}{
 		{"empty file", "", func(c *Config) error { return equal(c, Default()) }},
 		{"comments only", "# nothing yet\n", func(c *Config) error { return equal(c, Default()) }},
+		{"null document", "~\n", func(c *Config) error { return equal(c, Default()) }},
+		{"empty lists", "detectors: []\ncameras: []\nliveview:\n  ice: {stun: []}\n", func(c *Config) error {
+			if c.Detectors != nil || c.Cameras != nil || c.LiveView.ICE.STUN != nil {
+				return fmt.Errorf("detectors %#v, cameras %#v, stun %#v; want nil, as without the keys", c.Detectors, c.Cameras, c.LiveView.ICE.STUN)
+			}
+			return nil
+		}},
 		{"null section", "model:\nnats: ~\n", func(c *Config) error { return equal(c, Default()) }},
 		{"empty section", "model: {}\n", func(c *Config) error { return equal(c, Default()) }},
 		{"one key of a section", "model:\n  iou: 0.6\n", func(c *Config) error {

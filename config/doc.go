@@ -15,4 +15,9 @@
 // which cameras need: log Config.Redacted or Camera.RedactedURL.
 // CheckFiles lists referenced files that are missing, as warnings: a camera's
 // file may appear after start.
+//
+// A running vigil follows a desired *Config (runtime reconfiguration):
+// ParseCamera reads one camera as strictly as Parse, Config.WithCamera and
+// WithoutCamera derive the next Config, a deep copy, validated as a whole,
+// and RestartNeeded lists the keys whose change only a restart applies.
 package config

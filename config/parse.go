@@ -66,36 +66,10 @@ func Parse(data []byte, name string) (*Config, error) {
 // parse is Parse that also returns the walk, for tests to see which paths
 // the file set.
 func parse(data []byte, name string) (*Config, *walker, error) {
-	w := &walker{file: name, set: map[string]bool{}, lines: map[string]int{}, anchors: map[string]ast.Node{}}
-	file, err := parser.ParseBytes(data, 0)
-	if err != nil {
-		return nil, w, yamlError(name, err)
-	}
-	var body ast.Node
-	for _, doc := range file.Docs {
-		if doc == nil || doc.Body == nil {
-			continue
-		}
-		if body != nil {
-			return nil, w, &FieldError{File: name, Line: nodeLine(doc.Body),
-				Msg: "a second YAML document; keep the whole configuration in one"}
-		}
-		body = doc.Body
-	}
-
+	w := newWalker(name, "a mapping of settings at the top level", "the whole configuration")
 	cfg := &Config{}
-	if body != nil {
-		w.walk(body, reflect.TypeOf(Config{}), "")
-		if len(w.problems) > 0 {
-			return nil, w, errors.Join(w.problems...)
-		}
-		// The walk has checked keys and types; this decode repeats the check
-		// as a backstop. The parser has already refused duplicate keys;
-		// allowing them here lets a key override one merged in by "<<",
-		// which the decoder would otherwise call a duplicate.
-		if err := yaml.NodeToValue(body, cfg, yaml.DisallowUnknownField(), yaml.AllowDuplicateMapKey()); err != nil {
-			return nil, w, yamlError(name, err)
-		}
+	if err := w.decode(data, cfg); err != nil {
+		return nil, w, err
 	}
 	fillDefaults(reflect.ValueOf(cfg).Elem(), reflect.ValueOf(Default()).Elem(), "", w.set)
 	fillDetectors(cfg, w.set)
@@ -104,6 +78,85 @@ func parse(data []byte, name string) (*Config, *walker, error) {
 		return nil, w, locate(err, name, w.lines)
 	}
 	return cfg, w, nil
+}
+
+// decode parses data as one YAML document, walks it against the type v
+// points to, and decodes it into v; v is left as it is when the document is
+// empty. The error lists every problem the walk found.
+func (w *walker) decode(data []byte, v any) error {
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return yamlError(w.file, err)
+	}
+	var body ast.Node
+	for _, doc := range file.Docs {
+		if doc == nil || doc.Body == nil {
+			continue
+		}
+		if body != nil {
+			return &FieldError{File: w.file, Line: nodeLine(doc.Body),
+				Msg: "a second YAML document; keep " + w.whole + " in one"}
+		}
+		body = doc.Body
+	}
+	if body == nil || body.Type() == ast.NullType { // null: as empty as no document
+		return nil
+	}
+	w.bodyLine = nodeLine(body)
+	w.budget = 2*len(data) + maxExpansion // each byte makes at most one value, or one mapping
+	w.walk(body, reflect.TypeOf(v).Elem(), "")
+	if len(w.problems) > 0 {
+		return errors.Join(w.problems...)
+	}
+	// The walk has checked keys and types; this decode repeats the check
+	// as a backstop. The parser has already refused duplicate keys;
+	// allowing them here lets a key override one merged in by "<<",
+	// which the decoder would otherwise call a duplicate.
+	if err := nodeToValue(body, v, yaml.DisallowUnknownField(), yaml.AllowDuplicateMapKey()); err != nil {
+		return yamlError(w.file, err)
+	}
+	dropEmpty(reflect.ValueOf(v).Elem())
+	return nil
+}
+
+// nodeToValue is yaml.NodeToValue, with a panic of the library's on a
+// strange document as its error: a configuration re-read on SIGHUP or sent
+// to the API must not stop vigil.
+func nodeToValue(n ast.Node, v any, opts ...yaml.DecodeOption) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML decoder failed here (%v); write the value more plainly", r)
+		}
+	}()
+	return yaml.NodeToValue(n, v, opts...)
+}
+
+// dropEmpty makes the empty lists and mappings in v nil: "rules: []" says
+// what no rules: key says, and a value must not differ from itself written
+// out, where omitempty drops them, and read back.
+func dropEmpty(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			dropEmpty(v.Elem())
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Field(i); f.CanSet() {
+				dropEmpty(f)
+			}
+		}
+	case reflect.Slice, reflect.Map:
+		if v.Len() == 0 {
+			v.Set(reflect.Zero(v.Type()))
+			return
+		}
+		if v.Kind() == reflect.Slice {
+			for i := 0; i < v.Len(); i++ {
+				dropEmpty(v.Index(i))
+			}
+		}
+	}
 }
 
 // yamlError turns an error of the YAML library into a FieldError that
@@ -139,6 +192,9 @@ func locate(err error, name string, lines map[string]int) error {
 		for p := fe.Path; p != "" && located.Line == 0; p = parentPath(p) {
 			located.Line = lines[p]
 		}
+		if located.Line == 0 {
+			located.Line = lines[""] // the document's first line, where a caller blames it
+		}
 		out = append(out, &located)
 	}
 	return errors.Join(out...)
@@ -164,10 +220,39 @@ func parentPath(p string) string {
 // paths the file sets (non-null) and where, for defaults and error lines.
 type walker struct {
 	file     string
+	root     string // what the top level must be, for "expected …, got a list"
+	whole    string // what one document holds, for "keep … in one"
 	problems []error
 	set      map[string]bool
 	lines    map[string]int
 	anchors  map[string]ast.Node
+	bodyLine int // of the document's top-level node
+
+	// Aliases and merges make the walk visit a value more than once, and
+	// anchors that alias one another multiply ("billion laughs"): visits
+	// are bounded by budget, a little above what a document without
+	// aliases could need.
+	visits, budget int
+	inMapping      map[ast.Node]bool // mappings being walked, for "<<" cycles
+	tagged         map[*ast.TagNode]bool
+}
+
+// maxExpansion is how many values more than the document's bytes the walk
+// may visit: far above a configuration's anchors, well below a second's work.
+const maxExpansion = 20_000
+
+func newWalker(file, root, whole string) *walker {
+	return &walker{file: file, root: root, whole: whole, set: map[string]bool{}, lines: map[string]int{}, anchors: map[string]ast.Node{},
+		budget: maxExpansion, inMapping: map[ast.Node]bool{}, tagged: map[*ast.TagNode]bool{}}
+}
+
+// visit counts a visit of n and reports whether the walk may go on.
+func (w *walker) visit(n ast.Node, path string) bool {
+	w.visits++
+	if w.visits == w.budget+1 {
+		w.problem(n, path, "aliases and merges (<<) repeat values more than %d times; write the values out, or alias fewer", maxExpansion)
+	}
+	return w.visits <= w.budget
 }
 
 func (w *walker) problem(n ast.Node, path, format string, args ...any) {
@@ -193,7 +278,13 @@ func (w *walker) resolve(n ast.Node, path string) ast.Node {
 			}
 			n = target
 		case *ast.TagNode:
-			n = v.Value
+			// The decoder applies a tag where the walk cannot check it
+			// (!!int turns "a" into 0), and panics on some ("rules: ! ").
+			if !w.tagged[v] {
+				w.tagged[v] = true
+				w.problem(n, path, "tag %s: settings take no YAML tags; write the value plainly, quoted to make it a string", v.Start.Value)
+			}
+			return nil
 		default:
 			return n
 		}
@@ -203,7 +294,7 @@ func (w *walker) resolve(n ast.Node, path string) ast.Node {
 
 func (w *walker) walk(n ast.Node, t reflect.Type, path string) {
 	n = w.resolve(n, path)
-	if n == nil || n.Type() == ast.NullType {
+	if n == nil || n.Type() == ast.NullType || !w.visit(n, path) {
 		return
 	}
 	if path != "" {
@@ -248,11 +339,13 @@ func (w *walker) walkStruct(n ast.Node, t reflect.Type, path string) {
 	if !ok {
 		what := "a mapping"
 		if path == "" {
-			what = "a mapping of settings at the top level"
+			what = w.root
 		}
 		w.problem(n, path, "expected %s, got %s", what, describeNode(n))
 		return
 	}
+	w.inMapping[n] = true
+	defer delete(w.inMapping, n)
 	fields := yamlFields(t)
 	written := map[string]ast.Node{} // keys so far, for merges that follow
 	for it := m.MapRange(); it.Next(); {
@@ -284,14 +377,21 @@ func (w *walker) walkStruct(n ast.Node, t reflect.Type, path string) {
 // walkMerge checks the mapping (or list of mappings) merged in by "<<".
 func (w *walker) walkMerge(n ast.Node, t reflect.Type, path string) {
 	n = w.resolve(n, path)
+	merged := []ast.Node{n}
 	if seq, ok := n.(*ast.SequenceNode); ok {
+		merged = merged[:0]
 		for _, v := range seq.Values {
-			w.walkStruct(w.resolve(v, path), t, path)
+			merged = append(merged, w.resolve(v, path))
 		}
-		return
 	}
-	if n != nil {
-		w.walkStruct(n, t, path)
+	for _, m := range merged {
+		switch {
+		case m == nil || !w.visit(m, path):
+		case w.inMapping[m]:
+			w.problem(m, path, "\"<<\" merges a mapping into itself; merge another anchor")
+		default:
+			w.walkStruct(m, t, path)
+		}
 	}
 }
 
@@ -325,7 +425,7 @@ func (w *walker) leaf(n ast.Node, t reflect.Type, path string) {
 		w.problem(n, path, "%s is not %s", n.GetToken().Value, describeType(t))
 		return
 	}
-	err := yaml.NodeToValue(n, reflect.New(t).Interface())
+	err := nodeToValue(n, reflect.New(t).Interface())
 	if err == nil {
 		return
 	}
@@ -523,11 +623,7 @@ func fillDefaults(dst, def reflect.Value, path string, set map[string]bool) {
 		case fv.Type() == reflect.TypeOf([]Camera(nil)):
 			cams := fv.Interface().([]Camera)
 			for j := range cams {
-				cp := fmt.Sprintf("%s[%d]", p, j)
-				fillDefaults(reflect.ValueOf(&cams[j]).Elem(), reflect.ValueOf(defaultCamera()), cp, set)
-				if kind, _ := cams[j].Kind(); kind == KindTestsrc && !set[cp+".fps"] {
-					cams[j].FPS = DefaultTestsrcFPS
-				}
+				fillCamera(&cams[j], fmt.Sprintf("%s[%d]", p, j), set)
 			}
 		case fv.Type() == reflect.TypeOf([]Rule(nil)):
 			rs := fv.Interface().([]Rule)
@@ -535,6 +631,15 @@ func fillDefaults(dst, def reflect.Value, path string, set map[string]bool) {
 				fillDefaults(reflect.ValueOf(&rs[j]).Elem(), reflect.ValueOf(DefaultRule()), fmt.Sprintf("%s[%d]", p, j), set)
 			}
 		}
+	}
+}
+
+// fillCamera fills the camera at path (its rules too) with the defaults of
+// the keys the file did not set.
+func fillCamera(cam *Camera, path string, set map[string]bool) {
+	fillDefaults(reflect.ValueOf(cam).Elem(), reflect.ValueOf(defaultCamera()), path, set)
+	if kind, _ := cam.Kind(); kind == KindTestsrc && !set[joinPath(path, "fps")] {
+		cam.FPS = DefaultTestsrcFPS
 	}
 }
 

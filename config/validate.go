@@ -167,12 +167,7 @@ func (c *Config) validateCameras(p *problems) {
 	firstUse := map[string]int{}
 	for i, cam := range c.Cameras {
 		path := fmt.Sprintf("cameras[%d]", i)
-		switch {
-		case cam.ID == "":
-			p.add(path+".id", "required; name the camera with 1-64 letters, digits, _ or - (it becomes a NATS subject token)")
-		case !cameraIDPattern.MatchString(cam.ID):
-			p.add(path+".id", "%q is not a valid id; use 1-64 letters, digits, _ or - (it becomes a NATS subject token)", cam.ID)
-		default:
+		if cameraIDPattern.MatchString(cam.ID) {
 			if j, dup := firstUse[cam.ID]; dup {
 				p.add(path+".id", "duplicate %q; camera ids must be unique (cameras[%d] has it too)", cam.ID, j)
 			} else {
@@ -184,50 +179,60 @@ func (c *Config) validateCameras(p *problems) {
 	}
 }
 
+// validate checks what a camera can be checked for on its own: not its
+// rules (validateRules), nor whether its id is unique and its detector
+// exists, which take the whole Config. path is "" for a camera alone.
 func (cam *Camera) validate(p *problems, path string) {
+	at := func(key string) string { return joinPath(path, key) }
+	switch {
+	case cam.ID == "":
+		p.add(at("id"), "required; name the camera with 1-64 letters, digits, _ or - (it becomes a NATS subject token)")
+	case !cameraIDPattern.MatchString(cam.ID):
+		p.add(at("id"), "%q is not a valid id; use 1-64 letters, digits, _ or - (it becomes a NATS subject token)", cam.ID)
+	}
 	kind, err := cam.Kind()
 	switch {
 	case cam.URL == "":
-		p.add(path+".url", "required; use rtsp://, http(s)://, a file path, /dev/videoN or testsrc")
+		p.add(at("url"), "required; use rtsp://, http(s)://, a file path, /dev/videoN or testsrc")
 	case err != nil:
-		p.add(path+".url", "%s", err.Error())
+		p.add(at("url"), "%s", err.Error())
 	}
 	switch kind {
 	case KindRTSP, KindHTTP:
 		u, err := url.Parse(cam.URL)
 		switch {
 		case err != nil:
-			p.add(path+".url", "%q is not a valid URL; e.g. rtsp://192.168.1.10:554/stream", cam.RedactedURL())
+			p.add(at("url"), "%q is not a valid URL; e.g. rtsp://192.168.1.10:554/stream", cam.RedactedURL())
 		case u.Host == "":
-			p.add(path+".url", "%q has no host; e.g. rtsp://192.168.1.10:554/stream", cam.RedactedURL())
+			p.add(at("url"), "%q has no host; e.g. rtsp://192.168.1.10:554/stream", cam.RedactedURL())
 		}
 	}
 	if !contains(rtspTransports, cam.RTSPTransport) {
-		p.add(path+".rtsp_transport", "unknown transport %q; use %s", cam.RTSPTransport, orList(rtspTransports...))
+		p.add(at("rtsp_transport"), "unknown transport %q; use %s", cam.RTSPTransport, orList(rtspTransports...))
 	}
 	switch {
 	case !(cam.FPS >= 0) || math.IsInf(cam.FPS, 0):
-		p.add(path+".fps", "%g; use 0 for no cap or a frame rate such as 10", cam.FPS)
+		p.add(at("fps"), "%g; use 0 for no cap or a frame rate such as 10", cam.FPS)
 	case kind == KindTestsrc && cam.FPS == 0:
-		p.add(path+".fps", "0; a testsrc needs a frame rate above 0, e.g. %d", DefaultTestsrcFPS)
+		p.add(at("fps"), "0; a testsrc needs a frame rate above 0, e.g. %d", DefaultTestsrcFPS)
 	}
 	for _, d := range []struct {
 		name string
 		v    int
 	}{{"width", cam.Width}, {"height", cam.Height}} {
 		if d.v < 0 || (kind == KindTestsrc && d.v == 0) {
-			p.add(path+"."+d.name, "%d; use a size in pixels such as 640x480", d.v)
+			p.add(at(d.name), "%d; use a size in pixels such as 640x480", d.v)
 		}
 	}
 	lo, hi := cam.Reconnect.Min, cam.Reconnect.Max
 	if lo <= 0 {
-		p.add(path+".reconnect.min", "%s; use a pause above 0, e.g. 500ms", lo)
+		p.add(at("reconnect.min"), "%s; use a pause above 0, e.g. 500ms", lo)
 	}
 	if hi <= 0 {
-		p.add(path+".reconnect.max", "%s; use a pause above 0, e.g. 30s", hi)
+		p.add(at("reconnect.max"), "%s; use a pause above 0, e.g. 30s", hi)
 	}
 	if lo > 0 && hi > 0 && lo > hi {
-		p.add(path+".reconnect.max", "%s is below reconnect.min %s; make min <= max", hi, lo)
+		p.add(at("reconnect.max"), "%s is below reconnect.min %s; make min <= max", hi, lo)
 	}
 }
 
