@@ -55,10 +55,14 @@ func (s *slot) put(j *job) bool {
 	}
 	old := s.j
 	s.j = j
+	if old != nil {
+		// Counted under the lock, so that no drop is counted once drain has
+		// returned: a removed camera's series stay deleted.
+		s.onDrop()
+	}
 	s.mu.Unlock()
 	if old != nil {
 		old.close()
-		s.onDrop()
 	}
 	select {
 	case s.ready <- struct{}{}:
@@ -114,6 +118,12 @@ type camera struct {
 	resMu sync.Mutex
 	res   *result
 
+	// quit stops the drawing goroutine and the encoder: the camera was
+	// removed or the server closes. wg counts both.
+	quit     chan struct{}
+	quitOnce sync.Once
+	wg       sync.WaitGroup
+
 	mu       sync.Mutex
 	sessions map[string]*session
 	viewers  atomic.Pointer[[]*session] // sessions, read by the encoder per frame
@@ -131,7 +141,7 @@ type camera struct {
 func newCamera(s *Server, src *capture.Camera) *camera {
 	c := &camera{
 		id: src.ID(), src: src, s: s, log: s.log.With().Str("camera", src.ID()).Logger(),
-		sessions: map[string]*session{}, mjpeg: map[*mjpegClient]struct{}{},
+		sessions: map[string]*session{}, mjpeg: map[*mjpegClient]struct{}{}, quit: make(chan struct{}),
 	}
 	c.in = newSlot(func() { s.m.dropped.WithLabelValues(c.id, "draw_busy").Inc() })
 	empty := []*session{}
@@ -190,7 +200,7 @@ func (c *camera) updateActive() {
 func (c *camera) drawLoop() {
 	for {
 		select {
-		case <-c.s.done:
+		case <-c.quit:
 			return
 		case <-c.in.ready:
 		}
@@ -265,8 +275,15 @@ func encodeJPEG(img gocv.Mat) ([]byte, bool) {
 	return bytes.Clone(buf.GetBytes()), true
 }
 
-// shutdown ends the camera's sessions and clients: the server closes.
-func (c *camera) shutdown() {
+// stop ends everything the camera runs and holds (see RemoveCamera).
+func (c *camera) stop(reason string) {
+	c.shutdown(reason)
+	c.wait()
+}
+
+// shutdown ends the camera's sessions, MJPEG streams and snapshot requests,
+// and tells its drawing goroutine and encoder to stop; wait waits for them.
+func (c *camera) shutdown(reason string) {
 	c.mu.Lock()
 	c.stopped = true
 	c.updateActive()
@@ -278,7 +295,15 @@ func (c *camera) shutdown() {
 		m.stop()
 	}
 	c.mu.Unlock()
+	c.quitOnce.Do(func() { close(c.quit) })
 	for _, s := range sessions {
-		s.end("server closing")
+		s.end(reason)
 	}
+}
+
+// wait waits for the goroutines shutdown stopped, then closes the frame
+// still waiting to be drawn; frames given later are closed at once.
+func (c *camera) wait() {
+	c.wg.Wait()
+	c.in.drain()
 }

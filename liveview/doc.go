@@ -16,6 +16,11 @@
 // waits for a keyframe, so a slow viewer never slows the pipeline or the
 // others.
 //
+// Cameras come and go while it runs: AddCamera starts a camera's tile,
+// RemoveCamera ends its viewers and goroutines and deletes its metric
+// series, and the page adds and drops tiles as /api/live lists them. The
+// tap and the sink look a camera up per frame under a read lock only.
+//
 // Frames are drawn on a copy, never on the detector's input. Between
 // detections the latest tracks are moved to each frame's capture time with
 // the tracker's constant-velocity model (track.Track.Predict), so boxes stay

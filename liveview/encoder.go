@@ -35,9 +35,9 @@ func startEncoder(c *camera) *encoder {
 	c.s.m.encodersRunning.WithLabelValues(c.id).Set(1)
 	c.s.m.encodersStarted.WithLabelValues(c.id).Inc()
 	c.log.Info().Str("codec", c.s.codec.name).Msg("encoder started")
-	c.s.wg.Add(1)
+	c.wg.Add(1)
 	go func() {
-		defer c.s.wg.Done()
+		defer c.wg.Done()
 		e.run()
 	}()
 	return e
@@ -67,7 +67,7 @@ func (e *encoder) run() {
 		select {
 		case <-e.quit:
 			return
-		case <-e.c.s.done:
+		case <-e.c.quit:
 			return
 		case <-e.in.ready:
 		}

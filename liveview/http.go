@@ -57,11 +57,26 @@ func (s *Server) serveAsset(name, contentType string) http.HandlerFunc {
 // cameraOr404 finds the camera named in the path, or answers 404.
 func (s *Server) cameraOr404(w http.ResponseWriter, r *http.Request) *camera {
 	id := r.PathValue("camera")
-	c := s.cams[id]
+	c := s.camera(id)
 	if c == nil {
-		http.Error(w, fmt.Sprintf("unknown camera %q; cameras: %s", id, s.cameraIDs()), http.StatusNotFound)
+		s.unknownCamera(w, id)
 	}
 	return c
+}
+
+func (s *Server) unknownCamera(w http.ResponseWriter, id string) {
+	http.Error(w, fmt.Sprintf("unknown camera %q; cameras: %s", id, s.cameraIDs()), http.StatusNotFound)
+}
+
+// stopped answers a request whose camera stopped while it started: 503
+// while the server closes, else (the camera was removed) 404 as for any
+// unknown camera.
+func (s *Server) stopped(w http.ResponseWriter, c *camera) {
+	if s.closed.Load() {
+		http.Error(w, "the live view is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.unknownCamera(w, c.id)
 }
 
 func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request) {
@@ -92,6 +107,9 @@ func (s *Server) serveOffer(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, answer, err := c.newSession(string(body))
 	switch {
+	case errors.Is(err, errStopped):
+		s.stopped(w, c)
+		return
 	case errors.Is(err, errBadOffer):
 		http.Error(w, "SDP offer not accepted: "+strings.TrimPrefix(err.Error(), errBadOffer.Error()+": "), http.StatusBadRequest)
 		return
@@ -180,8 +198,8 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 	if st.ICEServers == nil {
 		st.ICEServers = []iceServerJSON{}
 	}
-	for _, id := range s.order {
-		c := s.cams[id]
+	for _, c := range s.cameras() {
+		id := c.id
 		cs := c.src.Status()
 		lc := liveCamera{
 			Camera: id, State: cs.State, LastError: cs.LastError, CameraFPS: round2(cs.FPS),

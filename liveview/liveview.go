@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,7 +20,7 @@ import (
 
 // Options configure a Server. Zero values take the defaults in brackets.
 type Options struct {
-	Cameras []*capture.Camera // the cameras served, by ID
+	Cameras []*capture.Camera // the cameras served at first, by ID; AddCamera adds more
 	Codec   string            // "vp8" [vp8] or "h264" (a build with -tags x264)
 	Bitrate int               // each camera encoder's target, bits per second [1500000]
 	MaxFPS  float64           // frames per second drawn and sent at most [30]
@@ -28,7 +29,9 @@ type Options struct {
 	ProcessedOnly bool
 	ICE           ICE
 	// Overlay returns a camera's rule zones and lines in the pixels of a
-	// frame of the given size; nil draws none.
+	// frame of the given size; nil draws none. It is called for every frame
+	// drawn, from the camera's drawing goroutine, so it may follow rule
+	// changes by itself.
 	Overlay  func(camera string, width, height int) Overlay
 	Registry prometheus.Registerer // nil: metrics are kept but not exported
 	Logger   zerolog.Logger
@@ -70,8 +73,9 @@ type Line struct {
 	A, B image.Point
 }
 
-// Server is the live view of a set of cameras. It is a pipeline.Tap and a
-// pipeline.Sink; Register adds its routes to an HTTP mux.
+// Server is the live view of a set of cameras, which may change while it
+// runs (AddCamera, RemoveCamera). It is a pipeline.Tap and a pipeline.Sink;
+// Register adds its routes to an HTTP mux.
 type Server struct {
 	opts    Options
 	log     zerolog.Logger
@@ -79,13 +83,15 @@ type Server struct {
 	codec   *codecSpec
 	api     *webrtc.API
 	iceJSON []iceServerJSON
-	cams    map[string]*camera
-	order   []string // camera IDs as configured
 
-	closed    atomic.Bool
-	done      chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
+	// edit serialises AddCamera, RemoveCamera and Close, which may wait for
+	// a camera's goroutines; mu only guards the map, so that the tap and
+	// the sink, which read it per frame, never wait for that.
+	edit   sync.Mutex
+	mu     sync.RWMutex
+	cams   map[string]*camera
+	order  []string // camera IDs in the order they were added
+	closed atomic.Bool
 }
 
 var (
@@ -94,11 +100,8 @@ var (
 )
 
 // New checks the options, builds the WebRTC stack and starts one idle
-// drawing goroutine per camera.
+// drawing goroutine per camera. It may have no cameras yet.
 func New(o Options) (*Server, error) {
-	if len(o.Cameras) == 0 {
-		return nil, errors.New("liveview: no cameras")
-	}
 	if o.Codec == "" {
 		o.Codec = "vp8"
 	}
@@ -120,7 +123,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: o, log: o.Logger.With().Str("stage", "liveview").Logger(),
-		codec: spec, cams: map[string]*camera{}, done: make(chan struct{}),
+		codec: spec, cams: map[string]*camera{},
 	}
 	var err error
 	if s.api, s.iceJSON, err = newAPI(o.ICE, spec); err != nil {
@@ -131,23 +134,95 @@ func New(o Options) (*Server, error) {
 			s.log.Warn().Err(err).Msg("VP8 encodes at libvpx's default speed, which costs several times more CPU")
 		}
 	}
-	s.m = newMetrics(o.Registry)
+	seen := map[string]bool{}
 	for _, c := range o.Cameras {
-		if _, dup := s.cams[c.ID()]; dup {
+		if seen[c.ID()] {
 			return nil, fmt.Errorf("liveview: camera %q twice", c.ID())
 		}
-		s.cams[c.ID()] = newCamera(s, c)
-		s.order = append(s.order, c.ID())
-		s.m.initCamera(c.ID())
+		seen[c.ID()] = true
 	}
-	for _, c := range s.cams {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			c.drawLoop()
-		}()
+	s.m = newMetrics(o.Registry)
+	for _, c := range o.Cameras {
+		s.addCamera(c)
 	}
 	return s, nil
+}
+
+// AddCamera starts serving src: a new tile on the page (which polls
+// /api/live), with its own drawing goroutine and metric series. Until then
+// the tap and the sink ignore src's frames. It fails for an ID already
+// served and after Close.
+func (s *Server) AddCamera(src *capture.Camera) error {
+	s.edit.Lock()
+	defer s.edit.Unlock()
+	if s.closed.Load() {
+		return fmt.Errorf("liveview: add camera %q: the live view is closed", src.ID())
+	}
+	if s.camera(src.ID()) != nil {
+		return fmt.Errorf("liveview: add camera %q: already served", src.ID())
+	}
+	s.addCamera(src)
+	return nil
+}
+
+// addCamera starts serving src; s.edit held (or s not yet shared).
+func (s *Server) addCamera(src *capture.Camera) {
+	c := newCamera(s, src)
+	s.m.initCamera(c.id)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.drawLoop()
+	}()
+	s.mu.Lock()
+	s.cams[c.id] = c
+	s.order = append(s.order, c.id)
+	s.mu.Unlock()
+}
+
+// RemoveCamera stops serving camera id; an ID it does not serve is
+// ignored. Its WebRTC sessions end, its MJPEG streams and waiting snapshot
+// requests are answered, its encoder and drawing goroutine have stopped and
+// every frame it held is closed when RemoveCamera returns, and its metric
+// series are deleted. From then on its frames and results are ignored, its
+// routes answer 404, and the ID may be added again. The other cameras'
+// viewers are not touched.
+func (s *Server) RemoveCamera(id string) {
+	s.edit.Lock()
+	defer s.edit.Unlock()
+	s.mu.Lock()
+	c := s.cams[id]
+	if c != nil {
+		delete(s.cams, id)
+		s.order = slices.DeleteFunc(s.order, func(x string) bool { return x == id })
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.stop("camera removed")
+	s.m.deleteCamera(id)
+	c.log.Info().Msg("camera removed from the live view")
+}
+
+// camera is the camera served as id, or nil. The tap and the sink call it
+// per frame: it only holds the read lock for the lookup.
+func (s *Server) camera(id string) *camera {
+	s.mu.RLock()
+	c := s.cams[id]
+	s.mu.RUnlock()
+	return c
+}
+
+// cameras lists the cameras served now, in the order they were added.
+func (s *Server) cameras() []*camera {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*camera, 0, len(s.order))
+	for _, id := range s.order {
+		out = append(out, s.cams[id])
+	}
+	return out
 }
 
 // Frame is the pipeline tap: it clones f's image only while someone
@@ -156,7 +231,7 @@ func (s *Server) Frame(f *capture.Frame) {
 	if s.opts.ProcessedOnly {
 		return
 	}
-	c := s.cams[f.Camera]
+	c := s.camera(f.Camera)
 	if c == nil || !c.active.Load() || s.closed.Load() {
 		return
 	}
@@ -169,7 +244,7 @@ func (s *Server) Frame(f *capture.Frame) {
 // Consume is the pipeline sink: it keeps each camera's latest tracks (and,
 // with ProcessedOnly, queues the processed frame itself for drawing).
 func (s *Server) Consume(r *pipeline.Result) {
-	c := s.cams[r.Frame.Camera]
+	c := s.camera(r.Frame.Camera)
 	if c == nil || s.closed.Load() {
 		return
 	}
@@ -183,22 +258,23 @@ func (s *Server) Consume(r *pipeline.Result) {
 // goroutines, and closes every frame still held. Call it after the pipeline
 // has stopped; frames given after Close are ignored.
 func (s *Server) Close() {
-	s.closeOnce.Do(func() {
-		s.closed.Store(true)
-		for _, id := range s.order {
-			s.cams[id].shutdown()
-		}
-		close(s.done)
-		s.wg.Wait()
-		for _, id := range s.order {
-			s.cams[id].in.drain()
-		}
-	})
+	s.edit.Lock()
+	defer s.edit.Unlock()
+	if s.closed.Swap(true) {
+		return
+	}
+	cams := s.cameras()
+	for _, c := range cams {
+		c.shutdown("server closing")
+	}
+	for _, c := range cams {
+		c.wait()
+	}
 }
 
 // Viewers is the number of WebRTC viewers camera has now.
 func (s *Server) Viewers(camera string) int {
-	c := s.cams[camera]
+	c := s.camera(camera)
 	if c == nil {
 		return 0
 	}
@@ -209,7 +285,12 @@ func (s *Server) Viewers(camera string) int {
 
 // cameraIDs lists the served cameras, for error messages.
 func (s *Server) cameraIDs() string {
-	ids := append([]string(nil), s.order...)
+	s.mu.RLock()
+	ids := slices.Clone(s.order)
+	s.mu.RUnlock()
+	if len(ids) == 0 {
+		return "none"
+	}
 	sort.Strings(ids)
 	return strings.Join(ids, ", ")
 }

@@ -59,3 +59,14 @@ func (m *metrics) initCamera(id string) {
 	m.framesEncoded.WithLabelValues(id)
 	m.mjpegClients.WithLabelValues(id).Set(0)
 }
+
+// deleteCamera deletes every series of a removed camera.
+func (m *metrics) deleteCamera(id string) {
+	l := prometheus.Labels{"camera": id}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.viewers, m.encodersRunning, m.encodersStarted, m.encodeSeconds, m.framesEncoded,
+		m.dropped, m.viewerDropped, m.keyframeRequests, m.mjpegClients,
+	} {
+		v.DeletePartialMatch(l)
+	}
+}

@@ -75,7 +75,7 @@ func (s *Server) serveMJPEG(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
-		http.Error(w, "the live view is shutting down", http.StatusServiceUnavailable)
+		s.stopped(w, c)
 		return
 	}
 	c.mjpeg[m] = struct{}{}
@@ -85,7 +85,9 @@ func (s *Server) serveMJPEG(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		c.mu.Lock()
 		delete(c.mjpeg, m)
-		c.s.m.mjpegClients.WithLabelValues(c.id).Set(float64(len(c.mjpeg)))
+		if !c.stopped { // a removed camera's series stay deleted
+			c.s.m.mjpegClients.WithLabelValues(c.id).Set(float64(len(c.mjpeg)))
+		}
 		c.updateActive()
 		c.mu.Unlock()
 	}()
@@ -102,7 +104,7 @@ func (s *Server) serveMJPEG(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-m.quit:
 			return
-		case <-s.done:
+		case <-c.quit:
 			return
 		case b := <-m.ch:
 			// A client that stops reading is cut off rather than held forever.
@@ -134,7 +136,7 @@ func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	if c.stopped {
 		c.mu.Unlock()
-		http.Error(w, "the live view is shutting down", http.StatusServiceUnavailable)
+		s.stopped(w, c)
 		return
 	}
 	c.snaps = append(c.snaps, wt)
@@ -168,7 +170,7 @@ func (s *Server) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Error(w, msg+")", http.StatusServiceUnavailable)
 	case <-r.Context().Done():
-	case <-s.done:
-		http.Error(w, "the live view is shutting down", http.StatusServiceUnavailable)
+	case <-c.quit:
+		s.stopped(w, c)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 // endSessions ends every WebRTC session, as a vigil that stops does.
 func endSessions(s *Server) {
-	for _, c := range s.cams {
+	for _, c := range s.cameras() {
 		c.mu.Lock()
 		var list []*session
 		for _, x := range c.sessions {

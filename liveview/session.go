@@ -30,6 +30,10 @@ const (
 // errBadOffer marks negotiation failures caused by the offer (400).
 var errBadOffer = errors.New("bad offer")
 
+// errStopped: the camera was removed, or the server closes, while a
+// request for it was starting.
+var errStopped = errors.New("camera stopped")
+
 // session is one WebRTC viewer of one camera (one WHEP resource).
 type session struct {
 	id      string
@@ -119,6 +123,7 @@ func (c *camera) newSession(offer string) (*session, string, error) {
 	}
 	s.dropped = srv.m.viewerDropped.WithLabelValues(c.id, s.id[:8])
 	if err := c.addSession(s); err != nil {
+		srv.m.viewerDropped.DeleteLabelValues(c.id, s.id[:8])
 		return fail(err)
 	}
 	go s.readRTCP(sender)
@@ -289,7 +294,7 @@ func (c *camera) addSession(s *session) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stopped {
-		return errors.New("the live view is shutting down")
+		return errStopped
 	}
 	c.sessions[s.id] = s
 	c.publishViewers()
@@ -326,12 +331,14 @@ func (c *camera) publishViewers() {
 	c.s.m.viewers.WithLabelValues(c.id).Set(float64(len(list)))
 }
 
+// requestKey asks the running encoder, if any, for a keyframe. It counts
+// the request under c.mu, so that a stopped camera counts none (its series
+// stay deleted).
 func (c *camera) requestKey(reason string) {
 	c.mu.Lock()
-	enc := c.enc
-	c.mu.Unlock()
-	if enc != nil {
-		enc.requestKey(reason)
+	defer c.mu.Unlock()
+	if c.enc != nil {
+		c.enc.requestKey(reason)
 	}
 }
 
