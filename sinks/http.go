@@ -22,6 +22,9 @@ type Health struct {
 	Ready   bool            `json:"ready"`
 	Stages  map[string]bool `json:"stages"`
 	Cameras any             `json:"cameras"`
+	// Config is the configuration's generation and how the last change to
+	// it went (a reload, an API call); omitted when the caller has none.
+	Config any `json:"config,omitempty"`
 }
 
 // HTTPOptions configure the HTTP server.

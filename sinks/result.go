@@ -14,7 +14,8 @@ func TracksFromResult(r *pipeline.Result) *TracksMessage {
 	m := &TracksMessage{
 		Camera: f.Camera, Seq: f.Seq, CapturedAt: f.Time,
 		Width: f.Image.Cols(), Height: f.Image.Rows(),
-		Objects: make([]Object, 0, len(r.Tracks)),
+		Objects:  make([]Object, 0, len(r.Tracks)),
+		Detector: r.Detector, Model: r.Model,
 		TimingsMS: map[string]float64{
 			"queue":       jsonnum.MS(r.Timings.Queue),
 			"preprocess":  jsonnum.MS(r.Timings.Preprocess),

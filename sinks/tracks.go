@@ -57,6 +57,14 @@ type TracksMessage struct {
 	// TimingsMS maps a stage (capture, preprocess, infer, postprocess, track,
 	// total) to the milliseconds it took for this frame; {} when empty.
 	TimingsMS map[string]float64 `json:"timings_ms"`
+	// Detector is the detectors: entry that processed the frame ("default"
+	// is model:), Model the model it ran (file name @ the first 8 hex digits
+	// of its sha256): a detector changed at run time shows here from the
+	// first frame it processed.
+	Detector string `json:"detector,omitempty"`
+	Model    string `json:"model,omitempty"`
+
+	forget bool // not a frame: ForgetCamera's marker
 }
 
 // MarshalJSON fills in the schema and writes empty collections as [] and {},
@@ -273,7 +281,30 @@ func (p *TracksPublisher) drain() {
 	}
 }
 
+// ForgetCamera deletes a removed camera's metric series, once the messages
+// it queued before have been sent, so that none of them makes a series
+// again.
+func (p *TracksPublisher) ForgetCamera(camera string) {
+	if p.metrics == nil {
+		return
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed || !p.running {
+		p.metrics.forget(camera)
+		return
+	}
+	select {
+	case p.queue <- &TracksMessage{Camera: camera, forget: true}:
+	case <-p.closing:
+	}
+}
+
 func (p *TracksPublisher) send(m *TracksMessage) {
+	if m.forget {
+		p.metrics.forget(m.Camera)
+		return
+	}
 	// A frame that waited out a disconnect is stale; NATS would only buffer it.
 	if !p.nc.IsConnected() {
 		p.drop(m.Camera, "NATS not connected")
@@ -315,6 +346,12 @@ const subjectKindTracks = "tracks"
 
 type publishMetrics struct {
 	published, dropped, errors *prometheus.CounterVec
+}
+
+func (m *publishMetrics) forget(camera string) {
+	for _, v := range []*prometheus.CounterVec{m.published, m.dropped, m.errors} {
+		v.DeletePartialMatch(prometheus.Labels{"camera": camera})
+	}
 }
 
 // newPublishMetrics registers the counters, or reuses those another

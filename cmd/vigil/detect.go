@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/internal/jsonnum"
+	"github.com/vigil-vision/vigil/node"
 	"gocv.io/x/gocv"
 )
 
@@ -73,10 +74,10 @@ func cmdDetect(args []string, stdout, stderr io.Writer) error {
 	if *threads > 0 {
 		cfg.Model.IntraOpThreads = *threads
 	}
-	if err := detect.InitRuntime(runtimePath(cfg)); err != nil {
+	if err := detect.InitRuntime(node.RuntimePath(cfg)); err != nil {
 		return err
 	}
-	det, err := detect.New(detectorOptions(cfg.Model, zerolog.New(stderr).Level(zerolog.WarnLevel)))
+	det, err := detect.New(node.DetectorOptions(cfg.Model, zerolog.New(stderr).Level(zerolog.WarnLevel)))
 	if err != nil {
 		return err
 	}

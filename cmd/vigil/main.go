@@ -1,6 +1,7 @@
 // Command vigil runs the video analytics pipeline and its tools.
 //
 //	vigil run [--config FILE] [flags]   the pipeline (the demo without a config)
+//	vigil reload [--config FILE | --url URL]
 //	vigil detect [--json] [-o DIR] IMAGE...
 //	vigil config check FILE
 //	vigil track --det DET.txt -o OUT.txt [--fps N] [tracker flags]
@@ -23,6 +24,9 @@ usage:
   vigil run [--config FILE] [flags]      run the pipeline; without a config, the demo
                                          (sample video, default model, embedded NATS,
                                          HTTP on 127.0.0.1:8080)
+  vigil reload [--config FILE | --url URL]
+                                         make a running vigil read its config file
+                                         again and apply it (as SIGHUP does)
   vigil detect [--json] [-o DIR] IMAGE…  detect objects in images
   vigil config check FILE                validate a config file
   vigil config example                   print a commented example config
@@ -61,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		err = cmdRun(args[1:], stdout, stderr)
+	case "reload":
+		err = cmdReload(args[1:], stdout, stderr)
 	case "detect":
 		err = cmdDetect(args[1:], stdout, stderr)
 	case "config":

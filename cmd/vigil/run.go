@@ -5,26 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
-	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/config"
-	"github.com/vigil-vision/vigil/detect"
-	"github.com/vigil-vision/vigil/internal/cvthreads"
-	"github.com/vigil-vision/vigil/internal/jsonnum"
-	"github.com/vigil-vision/vigil/pipeline"
-	"github.com/vigil-vision/vigil/sinks"
+	"github.com/vigil-vision/vigil/node"
 )
 
 // stringsFlag collects a repeatable flag.
@@ -143,7 +133,24 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext(log)
 	defer stop()
-	return runPipeline(ctx, cfg, log)
+	o := node.Options{Logger: log, OpenMats: openMats}
+	if f.config != "" {
+		o.Load = func() (*config.Config, error) { return loadConfig(f) }
+	}
+	n, err := node.Start(cfg, o)
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			log.Info().Str("signal", "hangup").Msg("reloading the configuration")
+			n.RequestReload()
+		}
+	}()
+	return n.Run(ctx)
 }
 
 // signalContext ends on SIGINT or SIGTERM; a second signal exits at once.
@@ -164,335 +171,4 @@ func signalContext(log zerolog.Logger) (context.Context, func()) {
 		}
 	}()
 	return ctx, func() { signal.Stop(ch); close(ch); cancel() }
-}
-
-// detectorOptions maps a model section of the config to a detector.
-func detectorOptions(m config.Model, log zerolog.Logger) detect.Options {
-	cc := map[string]float32{}
-	for k, v := range m.ClassConfidence {
-		cc[k] = float32(v)
-	}
-	path := m.Path
-	if path == "" {
-		path = assets.Model()
-	}
-	return detect.Options{
-		Model: path, Labels: m.Labels, Decoder: m.Decoder,
-		Confidence: float32(m.Confidence), ClassConfidence: cc,
-		IoU: float32(m.IoU), ClassAgnostic: m.ClassAgnosticNMS, MaxDetections: m.MaxDetections,
-		Providers: m.Providers, FallbackToCPU: m.FallbackToCPU, IntraOpThreads: m.IntraOpThreads,
-		IntraOpSpinning: m.IntraOpSpinning, CUDADeviceID: m.CUDA.DeviceID,
-		TensorRT: detect.TensorRTOptions{DeviceID: m.TensorRT.DeviceID, FP16: m.TensorRT.FP16, EngineCacheDir: m.TensorRT.EngineCacheDir,
-			INT8: m.TensorRT.INT8, INT8CalibrationTable: m.TensorRT.INT8CalibrationTable, WorkspaceBytes: int64(m.TensorRT.WorkspaceMB) << 20},
-		GraphOptimization: m.GraphOptimization, OptimizedModelCache: m.OptimizedModelCache,
-		Logger: log.With().Str("stage", "detect").Logger(),
-	}
-}
-
-func runtimePath(cfg *config.Config) string {
-	if cfg.Model.Runtime != "" {
-		return cfg.Model.Runtime
-	}
-	return assets.Library()
-}
-
-// namedDetector is one detector of the config (model: is "default") and
-// the cameras it serves.
-type namedDetector struct {
-	name    string
-	det     *detect.Detector
-	cameras []string
-}
-
-// startDetectors loads every detector that an enabled camera uses, each
-// with its own model, execution providers and threads. The detectors keep
-// detections down to the tracker's low threshold: ByteTrack's second
-// association needs them, and only confirmed tracks leave vigil.
-func startDetectors(cfg *config.Config, log zerolog.Logger) ([]namedDetector, error) {
-	if err := detect.InitRuntime(runtimePath(cfg)); err != nil {
-		return nil, err
-	}
-	served := map[string][]string{}
-	for _, c := range cfg.Cameras {
-		if c.Enabled == nil || *c.Enabled {
-			served[cfg.DetectorOf(c)] = append(served[cfg.DetectorOf(c)], c.ID)
-		}
-	}
-	index := map[string]int{}
-	for i, d := range cfg.Detectors {
-		index[d.Name] = i
-	}
-	var out []namedDetector
-	for _, d := range cfg.DetectorModels() {
-		path := "model" // where the detector's options stand in the config
-		if d.Name != config.DefaultDetector {
-			path = fmt.Sprintf("detectors[%d].model", index[d.Name])
-		}
-		dlog := log.With().Str("detector", d.Name).Logger()
-		o := detectorOptions(d.Model, dlog)
-		o.ConfigPath = path
-		o.Confidence = min(o.Confidence, float32(cfg.Tracker.LowThreshold))
-		det, err := detect.New(o)
-		if err != nil {
-			closeDetectors(out)
-			if d.Name != config.DefaultDetector {
-				err = fmt.Errorf("detector %q: %w", d.Name, err)
-			}
-			return nil, err
-		}
-		out = append(out, namedDetector{name: d.Name, det: det, cameras: served[d.Name]})
-		w, h := det.InputSize()
-		dlog.Info().Str("model", o.Model).Str("decoder", det.Layout().String()).Int("classes", len(det.Labels())).
-			Str("input", fmt.Sprintf("%dx%d", w, h)).Strs("providers", det.Providers()).Int("intra_op_threads", d.Model.IntraOpThreads).
-			Strs("cameras", served[d.Name]).Msg("detector ready")
-	}
-	return out, nil
-}
-
-func closeDetectors(ds []namedDetector) {
-	for _, d := range ds {
-		d.det.Close()
-	}
-}
-
-func runPipeline(ctx context.Context, cfg *config.Config, log zerolog.Logger) (err error) {
-	start := time.Now()
-	cvthreads.Set(cfg.Pipeline.OpenCVThreads)
-	dets, err := startDetectors(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer func() { closeDetectors(dets) }() // early returns; the end of the run closes them itself
-	groups := make([]pipeline.Group, len(dets))
-	labels := map[string][]string{}
-	for i, d := range dets {
-		groups[i] = pipeline.Group{Name: d.name, Detector: d.det, Labels: d.det.Labels(), Cameras: d.cameras}
-		labels[d.name] = d.det.Labels()
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	nc, shutdownNATS, err := connectNATS(cfg, log)
-	if err != nil {
-		return err
-	}
-	defer shutdownNATS()
-	pub, err := sinks.NewTracksPublisher(nc, sinks.PublisherOptions{
-		Prefix: cfg.NATS.SubjectPrefix, Registerer: reg, Logger: log.With().Str("stage", "publish").Logger(),
-	})
-	if err != nil {
-		return err
-	}
-	pubCtx, stopPub := context.WithCancel(context.Background())
-	pubDone := make(chan struct{})
-	go func() { defer close(pubDone); pub.Run(pubCtx) }()
-
-	al, err := startAlerts(cfg, nc, func(detector string) []string { return labels[detector] }, reg, log)
-	if err != nil {
-		stopPub()
-		return err
-	}
-	sinkList := []pipeline.Sink{sinks.NATSSink{Publisher: pub}}
-	if al != nil {
-		defer al.Close(0) // early returns; the shutdown below flushes first
-		sinkList = append(sinkList, alertsSink(al))
-	}
-
-	var cams []*capture.Camera
-	for _, c := range cfg.Cameras {
-		if c.Enabled != nil && !*c.Enabled {
-			continue
-		}
-		cam, err := capture.New(captureConfig(c), log)
-		if err != nil {
-			stopPub()
-			return err
-		}
-		cams = append(cams, cam)
-	}
-	live, err := newLiveView(cfg, cams, reg, log)
-	if err != nil {
-		stopPub()
-		return err
-	}
-	if live != nil {
-		defer live.Close() // early returns; after the run it closes before the HTTP server
-	}
-	liveSinks, liveTaps := liveViewParts(live)
-	sinkList = append(sinkList, liveSinks...)
-	p, err := pipeline.New(pipeline.Options{
-		Cameras: cams, Groups: groups, Tracker: cfg.Tracker.TrackConfig(),
-		Sinks: sinkList, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize, WorkerNice: cfg.Pipeline.WorkerNice,
-		Registry: reg, Logger: log, Taps: liveTaps,
-	})
-	if err != nil {
-		stopPub()
-		return err
-	}
-
-	var web *sinks.HTTPServer
-	if cfg.HTTP.Enabled() {
-		token, err := cfg.HTTPToken()
-		if err != nil {
-			stopPub()
-			return err
-		}
-		web, err = sinks.StartHTTP(sinks.HTTPOptions{
-			Listen: cfg.HTTP.Listen, Gatherer: reg, Logger: log, Token: token,
-			Health:  func() sinks.Health { return health(p, cams, pubDone) },
-			Cameras: func() any { return cameraStates(p, cams) },
-		})
-		if err != nil {
-			stopPub()
-			return err
-		}
-		defer func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			web.Shutdown(sctx)
-		}()
-		log.Info().Str("url", "http://"+web.Addr()).Msg("http: /healthz /metrics /api/cameras")
-		serveLiveView(live, web, token != "", log)
-	}
-	ids := make([]string, len(cams))
-	for i, c := range cams {
-		ids[i] = c.ID() + "=" + c.Status().URL
-	}
-	log.Info().Strs("cameras", ids).Str("nats", sinks.RedactURL(nc.ConnectedUrlRedacted())).
-		Str("subjects", sinks.TracksSubject(cfg.NATS.SubjectPrefix, "<camera>")).Msg("vigil running")
-
-	runErr := p.Run(ctx)
-	if live != nil {
-		live.Close() // ends viewers and streams, so the HTTP server stops at once
-	}
-
-	// Flush: the publisher sends what is queued, then NATS shuts down.
-	stopPub()
-	<-pubDone
-	if err := pub.Close(); err != nil {
-		log.Warn().Err(err).Msg("flushing NATS")
-	}
-	if al != nil {
-		if err := al.Close(alertsFlush); err != nil {
-			log.Warn().Err(err).Msg("alerts not all delivered; they stay in the spool for the next start")
-		}
-		st := al.Stats()
-		log.Info().Uint64("accepted", st.Accepted).Uint64("published", st.Published).Int("spooled", st.Pending).
-			Uint64("dropped", st.Dropped).Msg("alerts stopped")
-	}
-	closeDetectors(dets) // before counting Mats: their resize buffers are some
-	dets = nil
-	st := pub.Stats()
-	ev := log.Info().Int64("processed", p.Processed()).Uint64("published", st.Published).
-		Uint64("publish_dropped", st.Dropped).Uint64("publish_errors", st.Errors).
-		Str("uptime", time.Since(start).Round(time.Millisecond).String())
-	for _, c := range cams {
-		pr, dr := p.CameraCounts(c.ID())
-		ev = ev.Str("camera_"+c.ID(), fmt.Sprintf("processed=%d dropped=%d", pr, dr))
-	}
-	if n := openMats(); n >= 0 {
-		ev = ev.Int("mats_open", n) // built with -tags matprofile
-	}
-	ev.Msg("vigil stopped")
-	return runErr
-}
-
-func captureConfig(c config.Camera) capture.Config {
-	b := func(p *bool, def bool) bool {
-		if p == nil {
-			return def
-		}
-		return *p
-	}
-	return capture.Config{
-		ID: c.ID, URL: c.URL, Loop: b(c.Loop, true), Realtime: b(c.Realtime, true),
-		RTSPTransport: c.RTSPTransport, FPS: c.FPS, Width: c.Width, Height: c.Height,
-		Backoff: capture.Backoff{Min: c.Reconnect.Min.D(), Max: c.Reconnect.Max.D()},
-	}
-}
-
-// connectNATS starts the embedded server unless nats.url names one, and
-// connects to it.
-func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), error) {
-	url := cfg.NATS.URL
-	var emb *sinks.Embedded
-	if url == "" {
-		host, portStr, err := net.SplitHostPort(cfg.NATS.Listen)
-		if err != nil {
-			return nil, nil, fmt.Errorf("nats.listen %q: %w", cfg.NATS.Listen, err)
-		}
-		port, _ := strconv.Atoi(portStr)
-		if port == 0 {
-			port = -1 // any free port
-		}
-		js := cfg.NATS.JetStream == nil || *cfg.NATS.JetStream
-		emb, err = sinks.StartEmbedded(sinks.EmbeddedOptions{
-			Host: host, Port: port, JetStream: js, StoreDir: cfg.DataDir, // nats-server adds jetstream/ itself
-			MQTTListen: mqttListen(cfg),
-			Logger:     log.With().Str("stage", "nats").Logger(),
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		url = emb.ClientURL()
-	}
-	password, token, err := cfg.ReadSecrets()
-	if err != nil {
-		if emb != nil {
-			emb.Shutdown()
-		}
-		return nil, nil, err
-	}
-	nc, err := sinks.Connect(sinks.ConnOptions{
-		URL: url, Name: "vigil", User: cfg.NATS.User, Password: password, Token: token,
-		CredsFile: cfg.NATS.CredsFile, TLSCA: cfg.NATS.TLS.CA, TLSCert: cfg.NATS.TLS.Cert, TLSKey: cfg.NATS.TLS.Key,
-		TLSInsecureSkipVerify: cfg.NATS.TLS.InsecureSkipVerify, Logger: log.With().Str("stage", "nats").Logger(),
-	})
-	if err != nil {
-		if emb != nil {
-			emb.Shutdown()
-		}
-		return nil, nil, err
-	}
-	return nc, func() {
-		nc.Close()
-		if emb != nil {
-			emb.Shutdown()
-		}
-	}, nil
-}
-
-// health is ready when every stage runs and the publisher is alive.
-func health(p *pipeline.Pipeline, cams []*capture.Camera, pubDone <-chan struct{}) sinks.Health {
-	stages := p.Stages()
-	select {
-	case <-pubDone:
-		stages["publish"] = false
-	default:
-		stages["publish"] = true
-	}
-	ready := len(stages) >= 3+len(cams)
-	for _, up := range stages {
-		ready = ready && up
-	}
-	return sinks.Health{Ready: ready, Stages: stages, Cameras: cameraStates(p, cams)}
-}
-
-type cameraState struct {
-	capture.Status
-	Detector  string `json:"detector"` // the detectors: entry serving it; "default" is model:
-	Processed uint64 `json:"processed"`
-	Dropped   uint64 `json:"dropped"`
-}
-
-func cameraStates(p *pipeline.Pipeline, cams []*capture.Camera) []cameraState {
-	out := make([]cameraState, 0, len(cams))
-	for _, c := range cams {
-		pr, dr := p.CameraCounts(c.ID())
-		s := c.Status()
-		s.FPS = jsonnum.Round(s.FPS, 2)
-		out = append(out, cameraState{Status: s, Detector: p.DetectorOf(c.ID()), Processed: pr, Dropped: dr})
-	}
-	return out
 }

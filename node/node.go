@@ -1,0 +1,387 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/alerts"
+	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/config"
+	"github.com/vigil-vision/vigil/internal/cvthreads"
+	"github.com/vigil-vision/vigil/liveview"
+	"github.com/vigil-vision/vigil/pipeline"
+	"github.com/vigil-vision/vigil/sinks"
+)
+
+// alertsFlush bounds how long a stopping node waits for the spool to reach
+// NATS; what is left stays on disk for the next start.
+const alertsFlush = 5 * time.Second
+
+// Options configure a Node.
+type Options struct {
+	Logger zerolog.Logger
+	// Load reads the desired state again (the config file, with the
+	// command line's overrides) for Reload; nil: the node has no file.
+	Load func() (*config.Config, error)
+	// OpenMats counts gocv Mats still open, for the last log line; nil or
+	// negative: not counted.
+	OpenMats func() int
+}
+
+// Node is one running vigil.
+type Node struct {
+	o     Options
+	log   zerolog.Logger
+	reg   *prometheus.Registry
+	start time.Time
+
+	nc        *nats.Conn
+	stopNATS  func()
+	pub       *sinks.TracksPublisher
+	stopPub   context.CancelFunc
+	pubDone   chan struct{}
+	alerts    atomic.Pointer[alerts.Alerts] // nil until a camera has rules
+	live      *liveview.Server              // nil without HTTP
+	web       *sinks.HTTPServer
+	token     string
+	p         *pipeline.Pipeline
+	overlays  atomic.Pointer[map[string][]config.Rule]
+	models    atomic.Pointer[map[string]string]   // detector → model@version, for readers that must not wait for a change
+	desired   atomic.Pointer[config.Config]       // cfg, for readers that must not wait for a change
+	reloadReq chan struct{}
+
+	mu   sync.Mutex // one change at a time; guards cfg and dets
+	cfg  *config.Config
+	dets map[string]*detector
+
+	status   statusBoard
+	closed   bool
+	closeErr error
+}
+
+// Start brings a node up on cfg (valid, as config.Parse returns it): the
+// detectors its cameras use, NATS, the publisher, the rules, the live view
+// and the HTTP server. Run runs it.
+func Start(cfg *config.Config, o Options) (_ *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	n := &Node{o: o, log: o.Logger, start: time.Now(), reg: prometheus.NewRegistry(), dets: map[string]*detector{}, reloadReq: make(chan struct{}, 1)}
+	defer func() {
+		if err != nil {
+			n.shutdown(false)
+		}
+	}()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.status.init(n.reg)
+	n.status.log = n.logReport
+	cvthreads.Set(cfg.Pipeline.OpenCVThreads)
+
+	plan, err := n.prepare(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var groups, idle []pipeline.Group
+	for _, name := range plan.load {
+		d := plan.loaded[name]
+		n.dets[name] = d
+		g := pipeline.Group{Name: name, Detector: d.det, Labels: d.det.Labels(), Model: d.model, Cameras: plan.served[name]}
+		if len(g.Cameras) == 0 {
+			idle, g.Cameras = append(idle, g), nil // New wants groups with cameras
+			continue
+		}
+		groups = append(groups, g)
+	}
+
+	if n.nc, n.stopNATS, err = connectNATS(cfg, n.log); err != nil {
+		return nil, err
+	}
+	n.pub, err = sinks.NewTracksPublisher(n.nc, sinks.PublisherOptions{
+		Prefix: cfg.NATS.SubjectPrefix, Registerer: n.reg, Logger: n.log.With().Str("stage", "publish").Logger(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	pubCtx, stopPub := context.WithCancel(context.Background())
+	n.stopPub, n.pubDone = stopPub, make(chan struct{})
+	go func() { defer close(n.pubDone); n.pub.Run(pubCtx) }()
+
+	if len(plan.rules) > 0 {
+		if err := n.startAlerts(cfg, plan.rules); err != nil {
+			return nil, err
+		}
+	}
+	n.setOverlays(cfg)
+
+	if cfg.HTTP.Enabled() {
+		if n.token, err = cfg.HTTPToken(); err != nil {
+			return nil, err
+		}
+		if n.live, err = newLiveView(cfg, plan.cameras, n.overlay, n.reg, n.log); err != nil {
+			return nil, err
+		}
+	}
+	sinkList := []pipeline.Sink{sinks.NATSSink{Publisher: n.pub}, pipeline.SinkFunc(n.observeRules)}
+	var taps []pipeline.Tap
+	if n.live != nil {
+		sinkList = append(sinkList, n.live)
+		taps = append(taps, n.live)
+	}
+	n.p, err = pipeline.New(pipeline.Options{
+		Cameras: plan.cameras, Groups: groups, Tracker: cfg.Tracker.TrackConfig(),
+		Sinks: sinkList, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize, WorkerNice: cfg.Pipeline.WorkerNice,
+		Registry: n.reg, Logger: n.log, Taps: taps,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range idle {
+		if err := n.p.AddGroup(g); err != nil {
+			return nil, err
+		}
+	}
+	n.setDesired(cfg)
+	if cfg.HTTP.Enabled() {
+		if err := n.startHTTP(cfg); err != nil {
+			return nil, err
+		}
+	}
+	n.status.started(cfg)
+	ids := make([]string, len(plan.cameras))
+	for i, c := range plan.cameras {
+		ids[i] = c.ID() + "=" + c.Status().URL
+	}
+	n.log.Info().Strs("cameras", ids).Str("nats", sinks.RedactURL(n.nc.ConnectedUrlRedacted())).
+		Str("subjects", sinks.TracksSubject(cfg.NATS.SubjectPrefix, "<camera>")).Msg("vigil running")
+	return n, nil
+}
+
+// observeRules runs the cameras' rules on every processed frame, in the
+// pipeline's sink goroutine; an event costs one synced spool write.
+func (n *Node) observeRules(r *pipeline.Result) {
+	if al := n.alerts.Load(); al != nil {
+		f := r.Frame
+		al.Observe(f.Camera, f.Seq, f.Time, f.Image.Cols(), f.Image.Rows(), r.Tracks, r.Labels)
+	}
+}
+
+// Run runs the pipeline until ctx ends (or, with max_frames or files that
+// end, until it is done), answering reload requests meanwhile, then stops
+// everything, flushing what it holds: tracks, then alerts to NATS.
+func (n *Node) Run(ctx context.Context) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	reloads := make(chan struct{})
+	go func() { defer close(reloads); n.serveReloads(runCtx) }()
+	runErr := n.p.Run(runCtx)
+	cancel()
+	<-reloads
+	return errors.Join(runErr, n.shutdown(true))
+}
+
+// RequestReload asks for the file to be read and applied again, soon, on
+// the node's own goroutine (SIGHUP). Requests that come while one waits
+// are one request: a storm of them ends in the file's last state.
+func (n *Node) RequestReload() {
+	select {
+	case n.reloadReq <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) serveReloads(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.reloadReq:
+			n.Reload("file") // its result is logged and kept in the status
+		}
+	}
+}
+
+// Reload reads the desired state again (Options.Load) and applies it.
+func (n *Node) Reload(source string) (Report, error) {
+	if n.o.Load == nil {
+		err := errors.New("this vigil runs on the built-in demo configuration: there is no file to reload; start it with --config FILE")
+		return n.status.failed(source, err), err
+	}
+	cfg, err := n.o.Load()
+	if err != nil {
+		return n.status.failed(source, err), err
+	}
+	return n.Apply(cfg, source)
+}
+
+// Addr is the HTTP server's address; "" without one.
+func (n *Node) Addr() string {
+	if n.web == nil {
+		return ""
+	}
+	return n.web.Addr()
+}
+
+// Config is the desired state the node runs now; the caller must not
+// change it.
+func (n *Node) Config() *config.Config { return n.desired.Load() }
+
+// setDesired makes cfg the running state; n.mu held (or at start).
+func (n *Node) setDesired(cfg *config.Config) {
+	n.cfg = cfg
+	n.desired.Store(cfg)
+	models := map[string]string{}
+	for name, d := range n.dets {
+		models[name] = d.model
+	}
+	n.models.Store(&models)
+}
+
+// Pipeline is the node's pipeline.
+func (n *Node) Pipeline() *pipeline.Pipeline { return n.p }
+
+// Registry holds the node's metrics.
+func (n *Node) Registry() *prometheus.Registry { return n.reg }
+
+// shutdown stops what Start started, in order; after a run it flushes and
+// logs the last line.
+func (n *Node) shutdown(ran bool) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return n.closeErr
+	}
+	n.closed = true
+	if n.live != nil {
+		n.live.Close() // ends viewers and streams, so the HTTP server stops at once
+	}
+	var errs []error
+	if n.pub != nil {
+		n.stopPub()
+		<-n.pubDone
+		if err := n.pub.Close(); err != nil {
+			n.log.Warn().Err(err).Msg("flushing NATS")
+		}
+	}
+	if al := n.alerts.Load(); al != nil {
+		if err := al.Close(alertsFlush); err != nil {
+			n.log.Warn().Err(err).Msg("alerts not all delivered; they stay in the spool for the next start")
+		}
+		st := al.Stats()
+		n.log.Info().Uint64("accepted", st.Accepted).Uint64("published", st.Published).Int("spooled", st.Pending).
+			Uint64("dropped", st.Dropped).Msg("alerts stopped")
+	}
+	for name, d := range n.dets {
+		d.close() // before counting Mats: their resize buffers are some
+		delete(n.dets, name)
+	}
+	if n.web != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		n.web.Shutdown(sctx)
+		cancel()
+	}
+	if n.stopNATS != nil {
+		n.stopNATS()
+	}
+	if ran {
+		st := n.pub.Stats()
+		ev := n.log.Info().Int64("processed", n.p.Processed()).Uint64("published", st.Published).
+			Uint64("publish_dropped", st.Dropped).Uint64("publish_errors", st.Errors).
+			Uint64("config_generation", n.status.generation()).
+			Str("uptime", time.Since(n.start).Round(time.Millisecond).String())
+		for _, c := range n.p.Cameras() {
+			pr, dr := n.p.CameraCounts(c.ID())
+			ev = ev.Str("camera_"+c.ID(), fmt.Sprintf("processed=%d dropped=%d", pr, dr))
+		}
+		if n.o.OpenMats != nil {
+			if m := n.o.OpenMats(); m >= 0 {
+				ev = ev.Int("mats_open", m) // built with -tags matprofile
+			}
+		}
+		ev.Msg("vigil stopped")
+	}
+	n.closeErr = errors.Join(errs...)
+	return n.closeErr
+}
+
+// connectNATS starts the embedded server unless nats.url names one, and
+// connects to it.
+func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), error) {
+	url := cfg.NATS.URL
+	var emb *sinks.Embedded
+	if url == "" {
+		host, portStr, err := net.SplitHostPort(cfg.NATS.Listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("nats.listen %q: %w", cfg.NATS.Listen, err)
+		}
+		port, _ := strconv.Atoi(portStr)
+		if port == 0 {
+			port = -1 // any free port
+		}
+		js := cfg.NATS.JetStream == nil || *cfg.NATS.JetStream
+		emb, err = sinks.StartEmbedded(sinks.EmbeddedOptions{
+			Host: host, Port: port, JetStream: js, StoreDir: cfg.DataDir, // nats-server adds jetstream/ itself
+			MQTTListen: mqttListen(cfg),
+			Logger:     log.With().Str("stage", "nats").Logger(),
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		url = emb.ClientURL()
+	}
+	password, token, err := cfg.ReadSecrets()
+	if err != nil {
+		if emb != nil {
+			emb.Shutdown()
+		}
+		return nil, nil, err
+	}
+	nc, err := sinks.Connect(sinks.ConnOptions{
+		URL: url, Name: "vigil", User: cfg.NATS.User, Password: password, Token: token,
+		CredsFile: cfg.NATS.CredsFile, TLSCA: cfg.NATS.TLS.CA, TLSCert: cfg.NATS.TLS.Cert, TLSKey: cfg.NATS.TLS.Key,
+		TLSInsecureSkipVerify: cfg.NATS.TLS.InsecureSkipVerify, Logger: log.With().Str("stage", "nats").Logger(),
+	})
+	if err != nil {
+		if emb != nil {
+			emb.Shutdown()
+		}
+		return nil, nil, err
+	}
+	return nc, func() {
+		nc.Close()
+		if emb != nil {
+			emb.Shutdown()
+		}
+	}, nil
+}
+
+// mqttListen is the embedded server's MQTT address, "" when off.
+func mqttListen(cfg *config.Config) string {
+	if !cfg.NATS.MQTT.Enabled {
+		return ""
+	}
+	return cfg.NATS.MQTT.Listen
+}
+
+// captureConfig maps a camera of the config to the capture package's.
+func captureConfig(c config.Camera) capture.Config {
+	b := func(p *bool, def bool) bool {
+		if p == nil {
+			return def
+		}
+		return *p
+	}
+	return capture.Config{
+		ID: c.ID, URL: c.URL, Loop: b(c.Loop, true), Realtime: b(c.Realtime, true),
+		RTSPTransport: c.RTSPTransport, FPS: c.FPS, Width: c.Width, Height: c.Height,
+		Backoff: capture.Backoff{Min: c.Reconnect.Min.D(), Max: c.Reconnect.Max.D()},
+	}
+}

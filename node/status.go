@@ -1,0 +1,221 @@
+package node
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/config"
+	"github.com/vigil-vision/vigil/internal/jsonnum"
+	"github.com/vigil-vision/vigil/sinks"
+)
+
+// Report says what one change of the desired state did.
+type Report struct {
+	Generation uint64    `json:"generation"` // of the configuration after the change
+	Source     string    `json:"source"`     // start, file, api
+	At         time.Time `json:"at"`
+	// Outcome is applied, unchanged (valid, and nothing to do), failed
+	// (nothing changed: Error says why) or partial (applied, but a step
+	// failed: Error says which).
+	Outcome     string   `json:"outcome"`
+	Error       string   `json:"error,omitempty"`
+	Added       []string `json:"added,omitempty"`
+	Removed     []string `json:"removed,omitempty"`
+	Reconnected []string `json:"reconnected,omitempty"` // source changed
+	Moved       []string `json:"moved,omitempty"`       // camera→detector
+	// RulesChanged are the cameras whose rules changed (added cameras'
+	// rules are not listed here).
+	RulesChanged []string `json:"rules_changed,omitempty"`
+	Detectors    struct {
+		Loaded   []string `json:"loaded,omitempty"`  // name=model@version
+		Swapped  []string `json:"swapped,omitempty"` // name=new model@version
+		Unloaded []string `json:"unloaded,omitempty"`
+	} `json:"detectors"`
+	Tracker bool `json:"tracker,omitempty"` // the tracker's settings changed
+	// RestartRequired are keys that changed but need a restart to take
+	// effect (config.RestartNeeded); the rest of the change is applied.
+	RestartRequired []string `json:"restart_required,omitempty"`
+	DurationMS      float64  `json:"duration_ms"`
+}
+
+func (r *Report) changed() bool {
+	return len(r.Added)+len(r.Removed)+len(r.Reconnected)+len(r.Moved)+len(r.RulesChanged)+
+		len(r.Detectors.Loaded)+len(r.Detectors.Swapped)+len(r.Detectors.Unloaded) > 0 || r.Tracker
+}
+
+// ConfigStatus is the configuration's part of /healthz and
+// /api/config/status.
+type ConfigStatus struct {
+	Generation uint64  `json:"generation"`
+	LastReload *Report `json:"last_reload,omitempty"` // the last change tried, applied or not
+}
+
+// statusBoard keeps the generation and the last change, and counts
+// changes by outcome.
+type statusBoard struct {
+	mu      sync.Mutex
+	gen     uint64
+	last    *Report
+	reloads *prometheus.CounterVec
+	genG    prometheus.Gauge
+	log     func(r Report, err error)
+}
+
+func (s *statusBoard) init(reg prometheus.Registerer) {
+	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_config_reloads_total", Help: "Changes of the desired state tried (file reloads, API calls), by outcome: applied, unchanged, partial, failed.",
+	}, []string{"outcome"})
+	s.genG = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vigil_config_generation", Help: "Generation of the configuration running now: 1 at start, one more per applied change.",
+	})
+	reg.MustRegister(s.reloads, s.genG)
+	for _, o := range []string{"applied", "unchanged", "partial", "failed"} {
+		s.reloads.WithLabelValues(o)
+	}
+}
+
+func (s *statusBoard) started(cfg *config.Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen = 1
+	s.genG.Set(1)
+}
+
+func (s *statusBoard) generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+func (s *statusBoard) get() ConfigStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := ConfigStatus{Generation: s.gen}
+	if s.last != nil {
+		r := *s.last
+		st.LastReload = &r
+	}
+	return st
+}
+
+// failed records a change that changed nothing.
+func (s *statusBoard) failed(source string, err error) Report {
+	s.mu.Lock()
+	r := Report{Generation: s.gen, Source: source, At: time.Now().UTC(), Outcome: "failed", Error: err.Error()}
+	s.last = &r
+	s.mu.Unlock()
+	s.reloads.WithLabelValues(r.Outcome).Inc()
+	if s.log != nil {
+		s.log(r, err)
+	}
+	return r
+}
+
+// applied records a change that was carried out, err saying what of it
+// failed.
+func (s *statusBoard) applied(r Report, err error) Report {
+	s.mu.Lock()
+	r.At = time.Now().UTC()
+	r.DurationMS = jsonnum.Round(r.DurationMS, 3)
+	switch {
+	case err != nil:
+		r.Outcome, r.Error = "partial", err.Error()
+	case r.changed():
+		r.Outcome = "applied"
+	default:
+		r.Outcome = "unchanged"
+	}
+	if r.Outcome != "unchanged" {
+		s.gen++
+		s.genG.Set(float64(s.gen))
+	}
+	r.Generation = s.gen
+	s.last = &r
+	s.mu.Unlock()
+	s.reloads.WithLabelValues(r.Outcome).Inc()
+	if s.log != nil {
+		s.log(r, err)
+	}
+	return r
+}
+
+// logReport logs a change once, with what it changed.
+func (n *Node) logReport(r Report, err error) {
+	var ev = n.log.Info()
+	switch r.Outcome {
+	case "failed":
+		ev = n.log.Error().Err(err)
+	case "partial":
+		ev = n.log.Warn().Err(err)
+	}
+	ev = ev.Uint64("generation", r.Generation).Str("source", r.Source).Str("outcome", r.Outcome)
+	for k, v := range map[string][]string{
+		"added": r.Added, "removed": r.Removed, "reconnected": r.Reconnected, "moved": r.Moved, "rules_changed": r.RulesChanged,
+		"detectors_loaded": r.Detectors.Loaded, "detectors_swapped": r.Detectors.Swapped, "detectors_unloaded": r.Detectors.Unloaded,
+		"restart_required": r.RestartRequired,
+	} {
+		if len(v) > 0 {
+			ev = ev.Strs(k, v)
+		}
+	}
+	if r.Tracker {
+		ev = ev.Bool("tracker", true)
+	}
+	msg := "configuration applied"
+	switch r.Outcome {
+	case "failed":
+		msg = "configuration not applied: nothing changed"
+	case "unchanged":
+		msg = "configuration unchanged"
+	case "partial":
+		msg = "configuration applied in part"
+	}
+	if r.Outcome != "failed" {
+		ev = ev.Float64("ms", r.DurationMS)
+	}
+	ev.Msg(msg)
+	if len(r.RestartRequired) > 0 {
+		n.log.Warn().Strs("keys", r.RestartRequired).Msg("these changes take effect only after a restart; the rest is applied")
+	}
+}
+
+// health is ready when every stage runs and the publisher is alive.
+func (n *Node) health() sinks.Health {
+	stages := n.p.Stages()
+	select {
+	case <-n.pubDone:
+		stages["publish"] = false
+	default:
+		stages["publish"] = true
+	}
+	ready := true
+	for _, up := range stages {
+		ready = ready && up
+	}
+	st := n.status.get()
+	return sinks.Health{Ready: ready, Stages: stages, Cameras: n.cameraStates(), Config: st}
+}
+
+type cameraState struct {
+	capture.Status
+	Detector  string `json:"detector"` // the detectors: entry serving it; "default" is model:
+	Model     string `json:"model"`    // what that detector runs: file@version
+	Processed uint64 `json:"processed"`
+	Dropped   uint64 `json:"dropped"`
+}
+
+func (n *Node) cameraStates() []cameraState {
+	cams := n.p.Cameras()
+	models := *n.models.Load()
+	out := make([]cameraState, 0, len(cams))
+	for _, c := range cams {
+		pr, dr := n.p.CameraCounts(c.ID())
+		s := c.Status()
+		s.FPS = jsonnum.Round(s.FPS, 2)
+		det := n.p.DetectorOf(c.ID())
+		out = append(out, cameraState{Status: s, Detector: det, Model: models[det], Processed: pr, Dropped: dr})
+	}
+	return out
+}
