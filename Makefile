@@ -12,7 +12,7 @@ export CGO_ENABLED := 1
 STAMP := deps/.ready
 DEPS_INPUTS := scripts/deps.sh
 
-.PHONY: all deps build run test vet bench bench-long bench-model bench-liveview clean
+.PHONY: all deps build run test vet bench bench-long bench-model bench-liveview bench-reload clean
 
 all: build
 
@@ -51,6 +51,13 @@ bench: deps
 	$(MAKE) bench-model
 	$(MAKE) bench-liveview
 	$(GO) run ./bench/cmd/alert-bench -results bench/results
+	$(MAKE) bench-reload
+
+# Changing a running vigil: frames the other cameras lose while a camera is
+# added or removed, and an added camera's first publish (file and RTSP);
+# results in bench/results/reload-*.txt.
+bench-reload: deps
+	$(GO) run ./bench/cmd/reload-bench $(RELOAD_BENCH_FLAGS)
 
 # make bench, plus the long runs (about 25 minutes): latency per minute at
 # 10 and 30 fps, 1-8 cameras, a 10-minute memory run, allocations per frame

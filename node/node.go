@@ -56,17 +56,16 @@ type Node struct {
 	token     string
 	p         *pipeline.Pipeline
 	overlays  atomic.Pointer[map[string][]config.Rule]
-	models    atomic.Pointer[map[string]string]   // detector → model@version, for readers that must not wait for a change
-	desired   atomic.Pointer[config.Config]       // cfg, for readers that must not wait for a change
+	models    atomic.Pointer[map[string]string] // detector → model@version, for readers that must not wait for a change
+	desired   atomic.Pointer[config.Config]     // cfg, for readers that must not wait for a change
 	reloadReq chan struct{}
 
 	mu   sync.Mutex // one change at a time; guards cfg and dets
 	cfg  *config.Config
 	dets map[string]*detector
 
-	status   statusBoard
-	closed   bool
-	closeErr error
+	status statusBoard
+	closed bool // n.mu held
 }
 
 // Start brings a node up on cfg (valid, as config.Parse returns it): the
@@ -185,7 +184,8 @@ func (n *Node) Run(ctx context.Context) error {
 	runErr := n.p.Run(runCtx)
 	cancel()
 	<-reloads
-	return errors.Join(runErr, n.shutdown(true))
+	n.shutdown(true)
+	return runErr
 }
 
 // RequestReload asks for the file to be read and applied again, soon, on
@@ -253,17 +253,20 @@ func (n *Node) Registry() *prometheus.Registry { return n.reg }
 
 // shutdown stops what Start started, in order; after a run it flushes and
 // logs the last line.
-func (n *Node) shutdown(ran bool) error {
+func (n *Node) shutdown(ran bool) {
+	// Wait for a change in progress, refuse the next ones; then stop
+	// without holding the lock, so that API requests waiting for it get
+	// their answer and the HTTP server can stop.
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.closed {
-		return n.closeErr
+		n.mu.Unlock()
+		return
 	}
 	n.closed = true
+	n.mu.Unlock()
 	if n.live != nil {
 		n.live.Close() // ends viewers and streams, so the HTTP server stops at once
 	}
-	var errs []error
 	if n.pub != nil {
 		n.stopPub()
 		<-n.pubDone
@@ -308,8 +311,6 @@ func (n *Node) shutdown(ran bool) error {
 		}
 		ev.Msg("vigil stopped")
 	}
-	n.closeErr = errors.Join(errs...)
-	return n.closeErr
 }
 
 // connectNATS starts the embedded server unless nats.url names one, and

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/pipeline"
@@ -276,6 +277,15 @@ func (n *Node) apply(pl *plan, rep *Report) error {
 	if pl.tracker {
 		fail(n.p.SetTracker(pl.cfg.Tracker.TrackConfig()))
 		rep.Tracker = true
+	}
+	if n.cfg != nil && n.cfg.LogLevel != pl.cfg.LogLevel {
+		// The process's level: vigil run makes its logger follow it.
+		lvl, err := zerolog.ParseLevel(pl.cfg.LogLevel)
+		fail(err)
+		if err == nil {
+			zerolog.SetGlobalLevel(lvl)
+			rep.LogLevel = pl.cfg.LogLevel
+		}
 	}
 	return errors.Join(errs...)
 }

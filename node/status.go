@@ -33,7 +33,8 @@ type Report struct {
 		Swapped  []string `json:"swapped,omitempty"` // name=new model@version
 		Unloaded []string `json:"unloaded,omitempty"`
 	} `json:"detectors"`
-	Tracker bool `json:"tracker,omitempty"` // the tracker's settings changed
+	Tracker  bool   `json:"tracker,omitempty"`   // the tracker's settings changed
+	LogLevel string `json:"log_level,omitempty"` // the new level, when it changed
 	// RestartRequired are keys that changed but need a restart to take
 	// effect (config.RestartNeeded); the rest of the change is applied.
 	RestartRequired []string `json:"restart_required,omitempty"`
@@ -42,7 +43,7 @@ type Report struct {
 
 func (r *Report) changed() bool {
 	return len(r.Added)+len(r.Removed)+len(r.Reconnected)+len(r.Moved)+len(r.RulesChanged)+
-		len(r.Detectors.Loaded)+len(r.Detectors.Swapped)+len(r.Detectors.Unloaded) > 0 || r.Tracker
+		len(r.Detectors.Loaded)+len(r.Detectors.Swapped)+len(r.Detectors.Unloaded) > 0 || r.Tracker || r.LogLevel != ""
 }
 
 // ConfigStatus is the configuration's part of /healthz and
@@ -162,6 +163,9 @@ func (n *Node) logReport(r Report, err error) {
 	}
 	if r.Tracker {
 		ev = ev.Bool("tracker", true)
+	}
+	if r.LogLevel != "" {
+		ev = ev.Str("log_level", r.LogLevel)
 	}
 	msg := "configuration applied"
 	switch r.Outcome {

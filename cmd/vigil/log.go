@@ -26,7 +26,10 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), fmt.Errorf("%w: log format %q; use auto, console or json", errUsage, format)
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+	// The level is the process's (zerolog's global one), so that a reload
+	// of log_level changes it for every logger made from this one.
+	zerolog.SetGlobalLevel(lvl)
+	return zerolog.New(w).With().Timestamp().Logger(), nil
 }
 
 func isTerminal(f *os.File) bool {

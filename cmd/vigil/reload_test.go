@@ -82,9 +82,9 @@ func TestReloadOnSIGHUPAndCommand(t *testing.T) {
 		t.Errorf("vigil reload of a broken file: %v\n%s", err, out)
 	}
 
-	os.WriteFile(file, []byte(head+cam("a", 8)+cam("c", 5, rule)), 0o644)
+	os.WriteFile(file, []byte("log_level: warn\n"+head+cam("a", 8)+cam("c", 5, rule)), 0o644)
 	out, err = exec.Command(vigilBin, "reload", "--config", file).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), `"reconnected": [`) || !strings.Contains(string(out), `"generation": 3`) {
+	if err != nil || !strings.Contains(string(out), `"reconnected": [`) || !strings.Contains(string(out), `"generation": 3`) || !strings.Contains(string(out), `"log_level": "warn"`) {
 		t.Errorf("vigil reload: %v\n%s", err, out)
 	}
 	out, err = exec.Command(vigilBin, "reload", "--url", "127.0.0.1:1").CombinedOutput()
@@ -92,12 +92,21 @@ func TestReloadOnSIGHUPAndCommand(t *testing.T) {
 		t.Errorf("vigil reload of nothing: %v\n%s", err, out)
 	}
 
+	// Back to info: the change to warn was not logged at info, this one is.
+	os.WriteFile(file, []byte(head+cam("a", 8)+cam("c", 5, rule)), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitUntil(t, "generation 4", func() bool { return getHealth(t, base).Config.Generation == 4 })
+	waitUntil(t, "generation 4 logged", func() bool { return strings.Contains(p.log(), `"generation":4`) })
+	if strings.Contains(p.log(), `"generation":3`) {
+		t.Error("the change to log_level warn was logged at info")
+	}
+
 	p.cmd.Process.Signal(syscall.SIGINT)
 	if err := p.wait(t); err != nil {
 		t.Fatal(err)
 	}
 	st := p.find("vigil stopped")
-	if st == nil || st["mats_open"] != float64(0) || st["config_generation"] != float64(3) {
+	if st == nil || st["mats_open"] != float64(0) || st["config_generation"] != float64(4) {
 		t.Errorf("stopped line %v", st)
 	}
 }

@@ -9,3 +9,13 @@
 // ReserveAddr and StartAt model a camera that is unreachable at first and
 // comes up later.
 package rtsptest
+
+// T is what the package needs of a test: testing.TB has it, and a
+// benchmark program can supply its own.
+type T interface {
+	Helper()
+	Cleanup(func())
+	Fatalf(format string, args ...any)
+	Failed() bool
+	Logf(format string, args ...any)
+}

@@ -3,7 +3,6 @@ package rtsptest
 import (
 	"os/exec"
 	"sync"
-	"testing"
 )
 
 // TestSource is the input for Publish that means lavfi testsrc, 320x240 at 10 fps.
@@ -22,7 +21,7 @@ type Publisher struct {
 // real time and looping forever. input is a file path, or TestSource. The
 // returned Publisher's Stop kills ffmpeg; t.Cleanup does too, and logs
 // ffmpeg's output when the test failed.
-func Publish(t testing.TB, url, input string) *Publisher {
+func Publish(t T, url, input string) *Publisher {
 	t.Helper()
 	cmd := exec.Command("ffmpeg", publishArgs(url, input)...)
 	p := &Publisher{url: url, cmd: cmd, log: newTail(8 << 10), done: make(chan struct{})}

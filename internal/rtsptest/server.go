@@ -6,7 +6,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/bluenviron/gortsplib/v4"
 )
@@ -22,7 +21,7 @@ type Server struct {
 
 // Start starts a server on free ports of 127.0.0.1: one TCP port for RTSP and
 // an even/odd UDP pair for RTP/RTCP. t.Cleanup closes it.
-func Start(t testing.TB) *Server {
+func Start(t T) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +32,7 @@ func Start(t testing.TB) *Server {
 
 // StartAt starts a server whose RTSP port is exactly addr, typically one
 // returned earlier by ReserveAddr. The UDP ports are chosen afresh.
-func StartAt(t testing.TB, addr string) *Server {
+func StartAt(t T, addr string) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -46,7 +45,7 @@ func StartAt(t testing.TB, addr string) *Server {
 // which nothing listens until StartAt(t, addr). Between the two, connections
 // to it are refused, as to a camera that is down. Another process may take
 // the port in between; on a test machine that is rare enough to ignore.
-func ReserveAddr(t testing.TB) string {
+func ReserveAddr(t T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,7 +60,7 @@ func ReserveAddr(t testing.TB) string {
 
 // start hands listeners that are already bound to gortsplib, so no port can
 // be taken by someone else between choosing it and listening on it.
-func start(t testing.TB, ln net.Listener) *Server {
+func start(t T, ln net.Listener) *Server {
 	t.Helper()
 	rtpConn, rtcpConn, err := listenUDPPair()
 	if err != nil {
