@@ -98,8 +98,22 @@ func TestConnectReconnectsAndKeepsSecretsOutOfLogs(t *testing.T) {
 		t.Fatalf("after reconnect: %v", err)
 	}
 
+	// The client's handlers log on its own callback goroutine, which may
+	// run after the status has changed: give them a moment.
+	wants := []string{"NATS disconnected", "NATS reconnected", "vigil:xxxxx@127.0.0.1"}
+	logged := func() bool {
+		for _, w := range wants {
+			if !strings.Contains(logs.String(), w) {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(10 * time.Second); !logged() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	out := logs.String()
-	for _, want := range []string{"NATS disconnected", "NATS reconnected", "vigil:xxxxx@127.0.0.1"} {
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %q:\n%s", want, out)
 		}

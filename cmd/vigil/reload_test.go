@@ -110,3 +110,19 @@ func TestReloadOnSIGHUPAndCommand(t *testing.T) {
 		t.Errorf("stopped line %v", st)
 	}
 }
+
+// TestWatchedConfigFile: with --watch, a change to the file is applied
+// without a signal.
+func TestWatchedConfigFile(t *testing.T) {
+	httpAddr := freeAddr(t)
+	head := fmt.Sprintf("data_dir: %s\nnats: {listen: %q}\nhttp: {listen: %q}\nmodel: {intra_op_threads: 1}\ncameras:\n", t.TempDir(), freeAddr(t), httpAddr)
+	file := writeFile(t, "vigil.yaml", head+"  - {id: a, url: testsrc, fps: 5, width: 160, height: 120}\n")
+	p := start(t, "run", "--config", file, "--watch", "--log-format", "json")
+	base := "http://" + httpAddr
+	waitUntil(t, "/healthz ready", func() bool { c, _ := httpGet(base + "/healthz"); return c == 200 })
+	os.WriteFile(file, []byte(head+"  - {id: b, url: testsrc, fps: 5, width: 160, height: 120}\n"), 0o644)
+	waitUntil(t, "camera b instead of a", func() bool { return cameraIDs(t, base) == "b" })
+	if l := p.find("config file changed; reloading"); l == nil {
+		t.Error("the change was not logged")
+	}
+}

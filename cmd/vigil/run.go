@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
@@ -28,7 +30,7 @@ type runFlags struct {
 	config, logLevel, logFormat, model, runtime, http, natsURL, natsListen, dataDir string
 	sources                                                                         stringsFlag
 	maxFrames, threads                                                              int
-	realtime                                                                        bool
+	realtime, watch                                                                 bool
 	set                                                                             map[string]bool
 }
 
@@ -48,6 +50,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.Var(&f.sources, "source", "camera `url` (repeatable; replaces the config's cameras, ids cam1, cam2, …)")
 	fs.IntVar(&f.maxFrames, "max-frames", 0, "stop after `n` processed frames (overrides pipeline.max_frames)")
 	fs.IntVar(&f.threads, "threads", 0, "onnxruntime intra-op `threads` (overrides model.intra_op_threads)")
+	fs.BoolVar(&f.watch, "watch", false, "apply --config again whenever the file changes (checked every second), as SIGHUP does")
 	fs.BoolVar(&f.realtime, "realtime", true, "pace --source files at their frame rate (false: as fast as possible, no drops)")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return nil, err
@@ -150,7 +153,35 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 			n.RequestReload()
 		}
 	}()
+	if f.watch && f.config != "" {
+		go watchFile(ctx, f.config, time.Second, func() {
+			log.Info().Str("file", f.config).Msg("config file changed; reloading")
+			n.RequestReload()
+		})
+	}
 	return n.Run(ctx)
+}
+
+// watchFile calls changed whenever the file's contents differ from the
+// last look, looking every period until ctx ends. A file half written
+// when looked at is read again at the next look.
+func watchFile(ctx context.Context, path string, period time.Duration, changed func()) {
+	last, _ := os.ReadFile(path)
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || bytes.Equal(b, last) {
+			continue
+		}
+		last = b
+		changed()
+	}
 }
 
 // signalContext ends on SIGINT or SIGTERM; a second signal exits at once.
