@@ -62,6 +62,7 @@ type Camera struct {
 	// reconnect ends the current connection, or the pause before the next
 	// one, when Reconfigure changes the source; nil outside Run.
 	reconnect context.CancelFunc
+	seq       uint64 // the last frame's; Run's own, and kept for a next Run
 	// OnState, when set, is called after every state change (metrics).
 	OnState func(Status)
 }
@@ -174,7 +175,7 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 		c.reconnect = nil
 		c.mu.Unlock()
 	}()
-	var seq uint64
+	seq := &c.seq
 	failures := 0
 	for ctx.Err() == nil {
 		// conn ends with ctx, or early when Reconfigure changes the source.
@@ -190,7 +191,7 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 		})
 		if err == nil {
 			var got int
-			got, err = c.stream(conn, src, cfg, kind, &seq, emit)
+			got, err = c.stream(conn, src, cfg, kind, seq, emit)
 			src.Close()
 			if got > 0 {
 				failures = 0
@@ -204,7 +205,7 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 				reconnect()
 				if ctx.Err() == nil {
 					c.setState(StateEnded, nil)
-					c.log.Info().Uint64("frames", seq).Msg("file ended")
+					c.log.Info().Uint64("frames", *seq).Msg("file ended")
 				}
 				return nil
 			}

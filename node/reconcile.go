@@ -231,9 +231,7 @@ func (n *Node) apply(pl *plan, rep *Report) error {
 	}
 	desired := enabled(pl.cfg)
 	for _, id := range pl.reconnected {
-		if cam := n.p.Camera(id); cam != nil {
-			fail(cam.Reconfigure(captureConfig(desired[id])))
-		}
+		fail(n.p.ReconfigureCamera(id, captureConfig(desired[id])))
 		rep.Reconnected = append(rep.Reconnected, id)
 	}
 	for _, id := range pl.moved {

@@ -95,7 +95,7 @@ func (p *Pipeline) AddCamera(c *capture.Camera, group string) error {
 func (p *Pipeline) startCamera(e *camEntry) {
 	ctx, stop := context.WithCancel(p.runCtx)
 	e.stop = stop
-	c, box := e.cam, e.box
+	c, box, done := e.cam, e.box, e.done
 	c.OnState = func(s capture.Status) {
 		v := 0.0
 		if s.State == capture.StateStreaming {
@@ -106,10 +106,8 @@ func (p *Pipeline) startCamera(e *camEntry) {
 	p.camWG.Add(1)
 	go func() {
 		defer p.camWG.Done()
-		defer close(e.done)
 		p.lower("capture/" + c.ID())
 		e.up.Store(true)
-		defer e.up.Store(false)
 		c.Run(ctx, func(f *capture.Frame) {
 			p.m.captured.WithLabelValues(f.Camera).Inc()
 			for _, t := range p.opts.Taps {
@@ -117,8 +115,11 @@ func (p *Pipeline) startCamera(e *camEntry) {
 			}
 			box.put(f)
 		})
-		if ctx.Err() == nil {
-			e.ended.Store(true)
+		e.up.Store(false)
+		ended := ctx.Err() == nil // by itself: not stopped
+		e.ended.Store(ended)
+		close(done) // before taking p.mu: ReconfigureCamera waits for it holding it
+		if ended {
 			p.cameraEnded()
 		}
 	}()
@@ -155,19 +156,41 @@ func (p *Pipeline) RemoveCamera(id string) error {
 	e.mu.Lock()
 	e.removed = true
 	e.mu.Unlock()
-	stop := e.stop
+	stop, done := e.stop, e.done
 	p.mu.Unlock()
 
 	if stop != nil {
 		stop()
 		e.box.abort()
-		<-e.done
+		<-done
 	}
 	e.box.abort() // what it put meanwhile
 	waitIdle(e)
 	p.control(func(t *Tracking) { t.Forget(id) })
 	for _, v := range p.m.perCamera() {
 		v.DeletePartialMatch(prometheus.Labels{"camera": id})
+	}
+	return nil
+}
+
+// ReconfigureCamera changes a camera's source while it runs
+// (capture.Camera.Reconfigure): it reconnects at once, its seq going on. A
+// camera whose source had ended (a file without loop) starts again.
+func (p *Pipeline) ReconfigureCamera(id string, cfg capture.Config) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.cams[id]
+	if e == nil {
+		return fmt.Errorf("pipeline: no camera %q", id)
+	}
+	if err := e.cam.Reconfigure(cfg); err != nil {
+		return err
+	}
+	if p.state == running && e.ended.Load() {
+		<-e.done // closed: the capture goroutine returned when the file ended
+		e.ended.Store(false)
+		e.done = make(chan struct{})
+		p.startCamera(e)
 	}
 	return nil
 }

@@ -162,12 +162,16 @@ func (st *detStage) waitForModel(ctx context.Context, timer *time.Timer, prep ti
 func (p *Pipeline) finish(r *Result, dets []detect.Detection) ([]detect.Detection, bool) {
 	st := r.st
 	dets, tm, err := st.staged.Finish(r.slot, dets[:0])
+	if err == nil {
+		// Before the slot goes back: once every slot is back, RemoveGroup
+		// deletes the detector's series, and nothing may make it again.
+		p.detected(r, dets, tm)
+	}
 	st.free <- r.slot
 	r.slot = nil
 	if err != nil {
 		p.detectFailed(r, err)
 		return dets, false
 	}
-	p.detected(r, dets, tm)
 	return dets, true
 }

@@ -359,3 +359,38 @@ func TestAddRemoveCyclesLeaveNothing(t *testing.T) {
 		t.Errorf("%d cameras left", got)
 	}
 }
+
+// TestEndedCameraStartsAgainOnANewSource: a file camera without loop that
+// reached its end reads again when its source changes, its seq going on,
+// while another camera keeps the run going.
+func TestEndedCameraStartsAgainOnANewSource(t *testing.T) {
+	rec := newSeqRecorder()
+	short := capture.Config{ID: "short", URL: assets.Media("Megamind.avi")}
+	p, err := New(Options{
+		Cameras:  []*capture.Camera{camera(t, short), camera(t, capture.Config{ID: "live", URL: "testsrc", FPS: 5, Width: 160, Height: 120})},
+		Detector: detectorThreads(t, 2), Tracker: track.DefaultConfig(), Sinks: []Sink{rec}, Logger: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, p)
+	waitEnded := func() {
+		rec.waitFor(t, "the file's end", func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.cams["short"].ended.Load()
+		})
+	}
+	waitEnded()
+	n := rec.count("short")
+	short.URL = assets.Media("vtest.avi")
+	short.Realtime = false
+	if err := p.ReconfigureCamera("short", short); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, "frames from the new source", func() bool { return rec.count("short") >= n+10 })
+	stop()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	contiguous(t, "short", rec.seqs["short"])
+}
