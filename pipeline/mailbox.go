@@ -19,7 +19,7 @@ type mailbox struct {
 	lossless bool
 	ready    chan<- struct{} // the group's wake-up for its scheduler
 	q        []*capture.Frame
-	aborted bool // the pipeline takes no more: puts are dropped
+	aborted  bool // the pipeline takes no more: puts are dropped
 }
 
 func newMailbox(e *camEntry, lossless bool, size int, onDrop func(reason string)) *mailbox {

@@ -6,8 +6,8 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/vigil-vision/vigil/assets"
 	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/track"
 	"gocv.io/x/gocv"

@@ -317,7 +317,7 @@ func TestAddRemoveCyclesLeaveNothing(t *testing.T) {
 	rec := newSeqRecorder()
 	reg := prometheus.NewRegistry()
 	p, err := New(Options{
-		Cameras: []*capture.Camera{camera(t, capture.Config{ID: "steady", URL: "testsrc", FPS: 10, Width: 320, Height: 240})},
+		Cameras:  []*capture.Camera{camera(t, capture.Config{ID: "steady", URL: "testsrc", FPS: 10, Width: 320, Height: 240})},
 		Detector: detectorThreads(t, 1), Tracker: track.DefaultConfig(), Sinks: []Sink{rec}, Registry: reg, Logger: zerolog.Nop(),
 	})
 	if err != nil {
