@@ -155,7 +155,7 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	n.status.started(cfg)
+	n.status.started()
 	ids := make([]string, len(plan.cameras))
 	for i, c := range plan.cameras {
 		ids[i] = c.ID() + "=" + c.Status().URL

@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigil-vision/vigil/capture"
-	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/internal/jsonnum"
 	"github.com/vigil-vision/vigil/sinks"
 )
@@ -77,7 +76,7 @@ func (s *statusBoard) init(reg prometheus.Registerer) {
 	}
 }
 
-func (s *statusBoard) started(cfg *config.Config) {
+func (s *statusBoard) started() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen = 1
@@ -107,11 +106,7 @@ func (s *statusBoard) failed(source string, err error) Report {
 	r := Report{Generation: s.gen, Source: source, At: time.Now().UTC(), Outcome: "failed", Error: err.Error()}
 	s.last = &r
 	s.mu.Unlock()
-	s.reloads.WithLabelValues(r.Outcome).Inc()
-	if s.log != nil {
-		s.log(r, err)
-	}
-	return r
+	return s.tell(r, err)
 }
 
 // applied records a change that was carried out, err saying what of it
@@ -135,6 +130,11 @@ func (s *statusBoard) applied(r Report, err error) Report {
 	r.Generation = s.gen
 	s.last = &r
 	s.mu.Unlock()
+	return s.tell(r, err)
+}
+
+// tell counts a change by its outcome and logs it.
+func (s *statusBoard) tell(r Report, err error) Report {
 	s.reloads.WithLabelValues(r.Outcome).Inc()
 	if s.log != nil {
 		s.log(r, err)
