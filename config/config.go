@@ -128,7 +128,28 @@ type NATS struct {
 	CredsFile     string `yaml:"creds_file"`
 	TLS           TLS    `yaml:"tls"`
 	MQTT          MQTT   `yaml:"mqtt"` // embedded server only
+	// ServerName names the embedded server; every server of a cluster
+	// needs its own. "" = vigil-embedded (one server alone).
+	ServerName string `yaml:"server_name"`
+	// Cluster makes the embedded server one of a NATS cluster: three vigil
+	// boxes whose embedded servers route to each other are one NATS, with
+	// no server of its own to run. Embedded server only.
+	Cluster NATSCluster `yaml:"cluster"`
 }
+
+// NATSCluster is the embedded server's part in a NATS cluster; a Name
+// turns it on.
+type NATSCluster struct {
+	Name   string `yaml:"name"`   // the cluster's name, the same on every server
+	Listen string `yaml:"listen"` // host:port where the other servers' routes connect
+	// Routes are the other servers' cluster addresses, host:port or
+	// nats-route://host:port; listing this server too is harmless, so every
+	// box can carry the same list.
+	Routes []string `yaml:"routes"`
+}
+
+// Enabled says whether the embedded server joins a cluster.
+func (c NATSCluster) Enabled() bool { return c.Name != "" }
 
 // TLS configures the client side of a TLS connection to NATS.
 type TLS struct {

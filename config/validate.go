@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -258,6 +259,62 @@ func (n *NATS) validate(p *problems) {
 	if n.TLS.Key != "" && n.TLS.Cert == "" {
 		p.add("nats.tls.key", "needs nats.tls.cert, the certificate file")
 	}
+	if n.ServerName != "" && !serverNamePattern.MatchString(n.ServerName) {
+		p.add("nats.server_name", "%q; use 1-64 letters, digits, ., _ or -", n.ServerName)
+	}
+	n.Cluster.validate(p, n)
+}
+
+var (
+	serverNamePattern  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	clusterNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+)
+
+// validate checks the cluster as the embedded server would take it; like
+// the other embedded-server keys it is not used with nats.url.
+func (c *NATSCluster) validate(p *problems, n *NATS) {
+	if !c.Enabled() {
+		if c.Listen != "" || len(c.Routes) > 0 {
+			p.add("nats.cluster.name", "empty, but nats.cluster has listen or routes; name the cluster (the same name on every server), e.g. vigil-plant")
+		}
+		return
+	}
+	if !clusterNamePattern.MatchString(c.Name) {
+		p.add("nats.cluster.name", "%q; use 1-64 letters, digits, _ or -", c.Name)
+	}
+	if n.ServerName == "" {
+		p.add("nats.server_name", "empty, but the embedded server is in a cluster: every server needs its own name, e.g. vigil-line-3")
+	}
+	if msg := checkHostPort(c.Listen); msg != "" {
+		p.add("nats.cluster.listen", "%s; the address other servers' routes reach, e.g. 0.0.0.0:6222", msg)
+	}
+	for i, r := range c.Routes {
+		if _, err := RouteURL(r); err != nil {
+			p.add(fmt.Sprintf("nats.cluster.routes[%d]", i), "%v", err)
+		}
+	}
+}
+
+// RouteURL turns a route as written (host:port or nats-route://host:port)
+// into the URL nats-server takes.
+func RouteURL(route string) (*url.URL, error) {
+	s := route
+	if !strings.Contains(s, "://") {
+		s = "nats-route://" + s
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%q: %v; write host:port, e.g. 10.0.0.12:6222", route, err)
+	case u.Scheme != "nats-route" && u.Scheme != "nats":
+		return nil, fmt.Errorf("%q: scheme %q; write host:port or nats-route://host:port", route, u.Scheme)
+	case u.Hostname() == "" || u.Port() == "":
+		return nil, fmt.Errorf("%q: no host or port; write host:port, e.g. 10.0.0.12:6222", route)
+	}
+	if port, err := strconv.Atoi(u.Port()); err != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("%q: port %q; use 1-65535", route, u.Port())
+	}
+	return u, nil
 }
 
 // validateNATSURL checks a server list as nats.go takes it: comma-separated,

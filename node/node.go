@@ -328,10 +328,21 @@ func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), er
 			port = -1 // any free port
 		}
 		js := cfg.NATS.JetStream == nil || *cfg.NATS.JetStream
+		var cluster sinks.ClusterOptions
+		if c := cfg.NATS.Cluster; c.Enabled() {
+			cluster = sinks.ClusterOptions{Name: c.Name, Listen: c.Listen}
+			for _, r := range c.Routes {
+				u, err := config.RouteURL(r) // valid: the config was validated
+				if err != nil {
+					return nil, nil, err
+				}
+				cluster.Routes = append(cluster.Routes, u)
+			}
+		}
 		emb, err = sinks.StartEmbedded(sinks.EmbeddedOptions{
 			Host: host, Port: port, JetStream: js, StoreDir: cfg.DataDir, // nats-server adds jetstream/ itself
-			MQTTListen: mqttListen(cfg),
-			Logger:     log.With().Str("stage", "nats").Logger(),
+			MQTTListen: mqttListen(cfg), ServerName: cfg.NATS.ServerName, Cluster: cluster,
+			Logger: log.With().Str("stage", "nats").Logger(),
 		})
 		if err != nil {
 			return nil, nil, err

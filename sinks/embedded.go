@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,18 @@ type EmbeddedOptions struct {
 	// Logger receives the server's own log lines (notice → info, warn, error,
 	// fatal → error, debug); protocol tracing stays off.
 	Logger zerolog.Logger
+	// ServerName names the server; each server of a cluster needs its own.
+	// "" = vigil-embedded.
+	ServerName string
+	// Cluster, with a Name, makes the server one of a cluster.
+	Cluster ClusterOptions
+}
+
+// ClusterOptions join the embedded server to a NATS cluster.
+type ClusterOptions struct {
+	Name   string     // the same on every server
+	Listen string     // host:port the other servers' routes connect to
+	Routes []*url.URL // the other servers' cluster addresses (this one's own is ignored)
 }
 
 // Embedded is a nats-server running inside the vigil process.
@@ -92,8 +105,12 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 		}
 	}
 
+	name := opts.ServerName
+	if name == "" {
+		name = "vigil-embedded"
+	}
 	sopts := &server.Options{
-		ServerName: "vigil-embedded",
+		ServerName: name,
 		Host:       host,
 		Port:       port,
 		JetStream:  opts.JetStream,
@@ -102,6 +119,20 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	}
 	if opts.MQTTListen != "" {
 		sopts.MQTT.Host, sopts.MQTT.Port = mqttHost, mqttPort
+	}
+	if c := opts.Cluster; c.Name != "" {
+		h, p, err := net.SplitHostPort(c.Listen)
+		cport, perr := strconv.Atoi(p)
+		if err != nil || perr != nil || cport < 0 || cport > 65535 {
+			return nil, fmt.Errorf("embedded NATS: cluster listen address %q is not host:port; e.g. 0.0.0.0:6222", c.Listen)
+		}
+		if cport == 0 {
+			cport = -1 // any free port (tests)
+		} else if err := probeListen(c.Listen); err != nil {
+			return nil, fmt.Errorf("cluster: %w; check nats.cluster.listen", err)
+		}
+		sopts.Cluster = server.ClusterOpts{Name: c.Name, Host: h, Port: cport}
+		sopts.Routes = c.Routes
 	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
@@ -134,8 +165,12 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 		}
 	}
 	e := &Embedded{srv: srv}
-	opts.Logger.Info().Str("component", "nats-server").Str("url", e.ClientURL()).
-		Bool("jetstream", opts.JetStream).Str("mqtt", e.MQTTAddr()).Msg("embedded NATS ready")
+	ev := opts.Logger.Info().Str("component", "nats-server").Str("url", e.ClientURL()).
+		Bool("jetstream", opts.JetStream).Str("mqtt", e.MQTTAddr())
+	if opts.Cluster.Name != "" {
+		ev = ev.Str("server", name).Str("cluster", opts.Cluster.Name).Str("cluster_listen", e.ClusterAddr()).Int("routes", len(opts.Cluster.Routes))
+	}
+	ev.Msg("embedded NATS ready")
 	return e, nil
 }
 
@@ -168,6 +203,16 @@ func (e *Embedded) ClientURL() string {
 		loop = "::1"
 	}
 	return "nats://" + net.JoinHostPort(loop, strconv.Itoa(tcp.Port))
+}
+
+// ClusterAddr is the address other servers' routes reach, "" outside a
+// cluster.
+func (e *Embedded) ClusterAddr() string {
+	addr := e.srv.ClusterAddr()
+	if addr == nil {
+		return ""
+	}
+	return addr.String()
 }
 
 // MQTTAddr is the address of the MQTT listener, "" when it is off.
