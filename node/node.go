@@ -212,7 +212,7 @@ func (n *Node) serveReloads(ctx context.Context) {
 // Reload reads the desired state again (Options.Load) and applies it.
 func (n *Node) Reload(source string) (Report, error) {
 	if n.o.Load == nil {
-		err := errors.New("this vigil runs on the built-in demo configuration: there is no file to reload; start it with --config FILE")
+		err := errors.New("this vigil was started without --config: there is no file to reload; start it with --config FILE, or change cameras through /api/config/cameras")
 		return n.status.failed(source, err), err
 	}
 	cfg, err := n.o.Load()
