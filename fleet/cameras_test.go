@@ -7,31 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/config"
-	"github.com/vigil-vision/vigil/sinks"
+	"github.com/vigil-vision/vigil/internal/natstest"
 )
-
-func jetStream(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	srv, err := sinks.StartEmbedded(sinks.EmbeddedOptions{Port: -1, JetStream: true, StoreDir: t.TempDir(), Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
 
 // fixture parses a config file's text: the cameras to store and the rest
 // they are checked against.
@@ -47,7 +25,7 @@ func fixture(t *testing.T, text string) *config.Config {
 func TestCamerasRoundTrip(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	store, err := OpenCameras(ctx, jetStream(t), "", 1)
+	store, err := OpenCameras(ctx, natstest.JetStream(t), "", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +89,7 @@ cameras:
 func TestCorruptCameraValue(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	js := jetStream(t)
+	js := natstest.JetStream(t)
 	store, err := OpenCameras(ctx, js, "", 1)
 	if err != nil {
 		t.Fatal(err)

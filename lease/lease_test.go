@@ -7,31 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
-	"github.com/vigil-vision/vigil/sinks"
+	"github.com/vigil-vision/vigil/internal/natstest"
 )
-
-// jetStream is a real embedded NATS server with JetStream, for one test.
-func jetStream(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	srv, err := sinks.StartEmbedded(sinks.EmbeddedOptions{Port: -1, JetStream: true, StoreDir: t.TempDir(), Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
 
 func open(t *testing.T, js jetstream.JetStream, ttl time.Duration, now func() time.Time) *Bucket {
 	t.Helper()
@@ -61,7 +39,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestAcquireIsExclusive(t *testing.T) {
-	b := open(t, jetStream(t), 5*time.Second, nil)
+	b := open(t, natstest.JetStream(t), 5*time.Second, nil)
 	a, err := b.Acquire(ctx(t), "cam-1", "node-a")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +61,7 @@ func TestAcquireIsExclusive(t *testing.T) {
 // three TTLs and nobody else can take it meanwhile.
 func TestRenewalsKeepTheLease(t *testing.T) {
 	const ttl = time.Second
-	b := open(t, jetStream(t), ttl, nil)
+	b := open(t, natstest.JetStream(t), ttl, nil)
 	a, err := b.Acquire(ctx(t), "cam-1", "node-a")
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +86,7 @@ func TestRenewalsKeepTheLease(t *testing.T) {
 // lease to the next one, with a greater epoch, and learns it: Valid says
 // no before the other could take it, and Renew fails.
 func TestExpiryHandsTheLeaseOver(t *testing.T) {
-	b := open(t, jetStream(t), time.Second, nil)
+	b := open(t, natstest.JetStream(t), time.Second, nil)
 	a, err := b.Acquire(ctx(t), "cam-1", "node-a")
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +111,7 @@ func TestExpiryHandsTheLeaseOver(t *testing.T) {
 }
 
 func TestReleaseHandsTheLeaseOverAtOnce(t *testing.T) {
-	b := open(t, jetStream(t), time.Hour, nil)
+	b := open(t, natstest.JetStream(t), time.Hour, nil)
 	a, err := b.Acquire(ctx(t), "cam-1", "node-a")
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +139,7 @@ func TestValidStopsBeforeTheKeyCanExpire(t *testing.T) {
 	t0 := time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC)
 	now := t0
 	const ttl, margin = 4 * time.Second, time.Second
-	b := open(t, jetStream(t), ttl, func() time.Time { return now })
+	b := open(t, natstest.JetStream(t), ttl, func() time.Time { return now })
 	a, err := b.Acquire(ctx(t), "cam-1", "node-a")
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +157,7 @@ func TestValidStopsBeforeTheKeyCanExpire(t *testing.T) {
 }
 
 func TestCorruptLeaseValue(t *testing.T) {
-	js := jetStream(t)
+	js := natstest.JetStream(t)
 	b := open(t, js, time.Second, nil)
 	if _, err := b.kv.Put(ctx(t), "cam-1", []byte("garbage\x00")); err != nil {
 		t.Fatal(err)
@@ -197,7 +175,7 @@ func TestCorruptLeaseValue(t *testing.T) {
 }
 
 func TestOpenChecksTheTTL(t *testing.T) {
-	js := jetStream(t)
+	js := natstest.JetStream(t)
 	open(t, js, time.Second, nil)
 	open(t, js, time.Second, nil) // the same: fine
 	if _, err := Open(ctx(t), js, Options{Name: "VIGIL_LEASES", TTL: 2 * time.Second}); err == nil || !strings.Contains(err.Error(), "exists with TTL 1s") {
