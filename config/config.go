@@ -26,6 +26,7 @@ type Config struct {
 	Pipeline  Pipeline   `yaml:"pipeline"`
 	LiveView  LiveView   `yaml:"liveview"`
 	Alerts    Alerts     `yaml:"alerts"` // rule events: spool, stream, counts (alerts.go)
+	Fleet     Fleet      `yaml:"fleet"`  // one node of many sharing cameras (fleet.go)
 }
 
 // Model configures a detector: the ONNX model, its output decoding, NMS and
@@ -106,6 +107,11 @@ type Camera struct {
 	Enabled       *bool   `yaml:"enabled"`
 	Rules         []Rule  `yaml:"rules,omitempty"` // zones and lines in this camera's picture (alerts.go)
 	Detector      string  `yaml:"detector"`        // name of a detectors: entry; "" or "default" = model:
+	// Require and Prefer are fleet node labels: only a node with every
+	// required label runs the camera; one with the preferred labels gets
+	// it first.
+	Require []string `yaml:"require,omitempty"`
+	Prefer  []string `yaml:"prefer,omitempty"`
 }
 
 // Backoff bounds the pause between reconnect attempts: the first waits Min,
@@ -225,6 +231,7 @@ func Default() *Config {
 		Pipeline: Pipeline{QueueSize: 4},
 		LiveView: defaultLiveView(),
 		Alerts:   defaultAlerts(),
+		Fleet:    defaultFleet(),
 	}
 }
 

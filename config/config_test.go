@@ -50,6 +50,17 @@ func TestBadFixtures(t *testing.T) {
 			`:7: nats.cluster.routes[1]: "http://10.0.0.12:6222": scheme "http"; write host:port or nats-route://host:port`,
 			`:8: nats.cluster.routes[2]: "10.0.0.13": no host or port`,
 		}},
+		{"fleet.yaml", []string{
+			`:6: cameras[0].require[1]: "line 3"; use 1-64 letters`,
+			`:9: fleet.node: "box.1"; use 1-64 letters`,
+			`:10: fleet.labels[1]: "no/slash"`,
+			`:11: fleet.lease_ttl: 200ms; use 1s to 5m`,
+			`:12: fleet.max_cameras: 0; use 1 or more`,
+			`:13: fleet.max_load: 1.5;`,
+			`:14: fleet.replicas: 7;`,
+			`:15: fleet.advertise: "10.0.0.11:8080"; use this node's HTTP base URL`,
+			`:8: fleet.enabled: needs JetStream`,
+		}},
 		{"nats_cluster_unnamed.yaml", []string{
 			`:2: nats.server_name: "vigil line 3"; use 1-64 letters, digits, ., _ or -`,
 			`:3: nats.cluster.name: empty, but nats.cluster has listen or routes; name the cluster`,
@@ -316,6 +327,7 @@ func TestFullFixture(t *testing.T) {
 					Cooldown: Duration(2 * time.Second), Armed: &f, Dwell: Duration(30 * time.Second), OccupancyThreshold: 2,
 					ExitAfter: Duration(5 * time.Second), Directions: Directions{AToB: "in", BToA: "out"},
 				}},
+				Require: []string{"gpu"}, Prefer: []string{"line-3"},
 			},
 			withID(DemoCamera("rtsps://192.168.1.10:322/stream1"), "dock-1"),
 			withID(DemoCamera("https://10.0.0.7/mjpeg"), "gate"),
@@ -360,6 +372,8 @@ func TestFullFixture(t *testing.T) {
 				DuplicateWindow: Duration(5 * time.Minute), Replicas: 3},
 			CountsBucket: "PLANT1_COUNTS", RestoreCounts: &f,
 		},
+		Fleet: Fleet{Enabled: true, Node: "line-3", Labels: []string{"gpu", "line-3"}, LeaseTTL: Duration(3 * time.Second),
+			MaxCameras: 12, MaxLoad: 0.7, MinHold: Duration(time.Minute), Replicas: 3, Advertise: "http://10.0.0.11:8081"},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("full.yaml parsed as\n%+v\nwant\n%+v", cfg, want)

@@ -36,6 +36,8 @@ import (
 //   - alerts.spool_dir, alerts.spool_max_bytes, alerts.spool_max_age,
 //     alerts.stream, alerts.counts_bucket: the spool, the JetStream stream
 //     and the counts bucket, opened and created at start
+//   - fleet: the node's name, its leases and its place in the fleet are
+//     taken at start
 //
 // A key in neither list, one added to Config later, is listed when it
 // changes: when in doubt, restart.
@@ -65,6 +67,7 @@ var (
 		"pipeline.max_frames", "pipeline.queue_size", "pipeline.worker_nice", "pipeline.opencv_threads",
 		"liveview.codec", "liveview.bitrate", "liveview.max_fps", "liveview.processed_only", "liveview.ice",
 		"alerts.spool_dir", "alerts.spool_max_bytes", "alerts.spool_max_age", "alerts.stream", "alerts.counts_bucket",
+		"fleet",
 	}
 	liveKeys = []string{
 		"log_level",

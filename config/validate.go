@@ -88,6 +88,7 @@ func (c *Config) Validate() error {
 	}
 	c.LiveView.validate(&p)
 	c.validateAlerts(&p)
+	c.Fleet.validate(&p, &c.NATS)
 	return errors.Join(p...)
 }
 
@@ -235,6 +236,8 @@ func (cam *Camera) validate(p *problems, path string) {
 	if lo > 0 && hi > 0 && lo > hi {
 		p.add(at("reconnect.max"), "%s is below reconnect.min %s; make min <= max", hi, lo)
 	}
+	validateLabels(p, at("require"), cam.Require)
+	validateLabels(p, at("prefer"), cam.Prefer)
 }
 
 func (n *NATS) validate(p *problems) {
