@@ -77,8 +77,8 @@ func TestRenewalsKeepTheLease(t *testing.T) {
 			t.Fatalf("taken from a renewing holder: %v", err)
 		}
 	}
-	if who, epoch, _ := b.Holder(ctx(t), "cam-1"); who != "node-a" || epoch <= a.Epoch() {
-		t.Errorf("holder %q at revision %d: renewals write the key, the epoch stays %d", who, epoch, a.Epoch())
+	if who, epoch, _ := b.Holder(ctx(t), "cam-1"); who != "node-a" || epoch != a.Epoch() {
+		t.Errorf("holder %q at epoch %d: renewals write the key, the epoch stays %d", who, epoch, a.Epoch())
 	}
 }
 
@@ -183,5 +183,128 @@ func TestOpenChecksTheTTL(t *testing.T) {
 	}
 	if _, err := Open(ctx(t), js, Options{Name: "X", TTL: 0}); err == nil || !strings.Contains(err.Error(), "TTL") {
 		t.Errorf("no TTL: %v", err)
+	}
+}
+
+// TestWatchSeesHoldersComeAndGo: a watcher learns of a take, of the
+// holder's info, and of an expiry as it happens, from the limit marker.
+func TestWatchSeesHoldersComeAndGo(t *testing.T) {
+	b := open(t, natstest.JetStream(t), time.Second, nil)
+	early, err := b.Acquire(ctx(t), "node-0", "node-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := b.Watch(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() Entry {
+		t.Helper()
+		select {
+		case e, ok := <-w:
+			if !ok {
+				t.Fatal("watch closed")
+			}
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatal("nothing watched")
+		}
+		return Entry{}
+	}
+	if e := next(); e.Key != "node-0" || e.Holder != "node-0" || e.Epoch != early.Epoch() {
+		t.Errorf("initial state %+v", e)
+	}
+	if e := next(); e.Key != "" {
+		t.Errorf("want the end of the initial state, got %+v", e)
+	}
+
+	a, err := b.Acquire(ctx(t), "cam-1", "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Key != "cam-1" || e.Holder != "node-a" || e.Epoch != a.Epoch() {
+		t.Errorf("take: %+v, epoch %d", e, a.Epoch())
+	}
+	if err := a.SetInfo([]byte(`{"load":0.5}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetInfo([]byte(`{not json`)); err == nil {
+		t.Error("SetInfo took bad JSON")
+	}
+	if err := a.Renew(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(); e.Holder != "node-a" || e.Epoch != a.Epoch() || string(e.Info) != `{"load":0.5}` {
+		t.Errorf("renewal: %+v (info %s), epoch %d", e, e.Info, a.Epoch())
+	}
+	// node-0 and cam-1 now expire, unrenewed: each comes with no holder.
+	gone := map[string]bool{}
+	for len(gone) < 2 {
+		e := next()
+		if e.Holder != "" || !e.Expired {
+			t.Fatalf("while waiting for expiries: %+v", e)
+		}
+		gone[e.Key] = true
+	}
+	if !gone["node-0"] || !gone["cam-1"] {
+		t.Errorf("expired: %v", gone)
+	}
+}
+
+func TestRevokeStopsAtOnce(t *testing.T) {
+	b := open(t, natstest.JetStream(t), time.Hour, nil)
+	a, err := b.Acquire(ctx(t), "cam-1", "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Revoke()
+	if a.Valid(time.Now(), 0) {
+		t.Error("valid after Revoke")
+	}
+	if who, _, _ := b.Holder(ctx(t), "cam-1"); who != "node-a" {
+		t.Errorf("Revoke wrote the key: holder %q", who)
+	}
+	w, err := b.Watch(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-w // cam-1 held
+	<-w // end of the initial state
+	if err := a.Release(ctx(t)); err != nil {
+		t.Errorf("release after revoke: %v", err)
+	}
+	if e := <-w; e.Key != "cam-1" || e.Holder != "" || e.Expired {
+		t.Errorf("a release watched as %+v", e)
+	}
+}
+
+// TestRenewAfterALostAnswer: a renewal written but whose answer never
+// came (the holder's revision is behind) is not a lost lease.
+func TestRenewAfterALostAnswer(t *testing.T) {
+	b := open(t, natstest.JetStream(t), time.Hour, nil)
+	a, err := b.Acquire(ctx(t), "cam-1", "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.kv.Update(ctx(t), "cam-1", a.value, a.rev); err != nil { // the write whose answer was lost
+		t.Fatal(err)
+	}
+	if err := a.Renew(ctx(t)); err != nil {
+		t.Fatalf("renew after a lost answer: %v", err)
+	}
+	if err := a.Renew(ctx(t)); err != nil {
+		t.Fatalf("the next renewal: %v", err)
+	}
+	// Another holder's write is a loss, even when its holder has the same
+	// name (the node restarted): the epoch tells them apart.
+	if err := a.Release(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	again, err := b.Acquire(ctx(t), "cam-1", "node-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Renew(ctx(t)); !errors.Is(err, ErrLost) {
+		t.Errorf("the old lease renewed over the new one (epoch %d): %v", again.Epoch(), err)
 	}
 }

@@ -16,12 +16,28 @@ import (
 // ends.
 func JetStream(t testing.TB) jetstream.JetStream {
 	t.Helper()
+	js, _ := Connect(t, Server(t))
+	return js
+}
+
+// Server starts an embedded server with JetStream on a free port and a
+// store of the test's own, stopped when the test ends; it returns the
+// client URL.
+func Server(t testing.TB) string {
+	t.Helper()
 	srv, err := sinks.StartEmbedded(sinks.EmbeddedOptions{Port: -1, JetStream: true, StoreDir: t.TempDir(), Logger: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
+	return srv.ClientURL()
+}
+
+// Connect opens a connection of its own to url, closed when the test
+// ends (closing it sooner is how a test cuts a client off).
+func Connect(t testing.TB, url string) (jetstream.JetStream, *nats.Conn) {
+	t.Helper()
+	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,5 +46,5 @@ func JetStream(t testing.TB) jetstream.JetStream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return js
+	return js, nc
 }
