@@ -63,6 +63,12 @@ type TracksMessage struct {
 	// first frame it processed.
 	Detector string `json:"detector,omitempty"`
 	Model    string `json:"model,omitempty"`
+	// Node is the fleet node that published the frame, LeaseEpoch the
+	// epoch of its lease on the camera: a consumer that has seen an epoch
+	// for a camera ignores messages of an older one. Both are absent
+	// outside a fleet.
+	Node       string `json:"node,omitempty"`
+	LeaseEpoch uint64 `json:"lease_epoch,omitempty"`
 
 	forget bool // not a frame: ForgetCamera's marker
 }
@@ -96,12 +102,19 @@ type PublisherOptions struct {
 	QueueSize  int                   // messages waiting to be sent; default 64
 	Registerer prometheus.Registerer // nil: no metrics
 	Logger     zerolog.Logger
+	// Fence, in a fleet, says whether this node may publish a camera now
+	// and under which lease epoch; it is asked when a frame is queued and
+	// again just before it is sent, so a node that lost a camera's lease
+	// while the frame waited sends nothing. nil: every camera, no epoch.
+	Fence func(camera string) (epoch uint64, ok bool)
+	Node  string // the fleet node's name, written in every message
 }
 
 // PublishStats counts what a [TracksPublisher] did with the messages it was given.
 type PublishStats struct {
 	Published uint64 // handed to the NATS connection
 	Dropped   uint64 // not sent: queue full, NATS not connected, or publisher closed
+	Fenced    uint64 // not sent: in a fleet, this node did not hold the camera's lease
 	Errors    uint64 // failed to marshal or publish
 }
 
@@ -124,9 +137,11 @@ type TracksPublisher struct {
 	closeOne sync.Once
 	closeErr error
 
-	published, dropped, errs atomic.Uint64
-	metrics                  *publishMetrics
-	warn                     dropWarner
+	published, dropped, errs, fenced atomic.Uint64
+	fence                            func(camera string) (uint64, bool)
+	node                             string
+	metrics                          *publishMetrics
+	warn                             dropWarner
 }
 
 // NewTracksPublisher returns a publisher on nc; start [TracksPublisher.Run]
@@ -155,6 +170,8 @@ func NewTracksPublisher(nc *nats.Conn, o PublisherOptions) (*TracksPublisher, er
 		queue:   make(chan *TracksMessage, size),
 		log:     o.Logger.With().Str("stage", "nats-tracks").Logger(),
 		closing: make(chan struct{}),
+		fence:   o.Fence,
+		node:    o.Node,
 	}
 	p.warn = dropWarner{log: p.log, now: time.Now, every: dropWarnEvery}
 	if o.Registerer != nil {
@@ -195,6 +212,14 @@ func (p *TracksPublisher) Publish(m *TracksMessage) bool {
 	if !p.nc.IsConnected() {
 		p.drop(m.Camera, "NATS not connected")
 		return false
+	}
+	if p.fence != nil {
+		epoch, ok := p.fence(m.Camera)
+		if !ok {
+			p.fenceOut()
+			return false
+		}
+		m.LeaseEpoch, m.Node = epoch, p.node
 	}
 	select {
 	case p.queue <- m:
@@ -267,6 +292,7 @@ func (p *TracksPublisher) Stats() PublishStats {
 		Published: p.published.Load(),
 		Dropped:   p.dropped.Load(),
 		Errors:    p.errs.Load(),
+		Fenced:    p.fenced.Load(),
 	}
 }
 
@@ -310,6 +336,12 @@ func (p *TracksPublisher) send(m *TracksMessage) {
 		p.drop(m.Camera, "NATS not connected")
 		return
 	}
+	if p.fence != nil {
+		if epoch, ok := p.fence(m.Camera); !ok || epoch != m.LeaseEpoch {
+			p.fenceOut()
+			return
+		}
+	}
 	data, err := json.Marshal(m)
 	if err != nil {
 		p.fail(m.Camera, "marshal", err)
@@ -322,6 +354,16 @@ func (p *TracksPublisher) send(m *TracksMessage) {
 	p.published.Add(1)
 	if p.metrics != nil {
 		p.metrics.published.WithLabelValues(subjectKindTracks, m.Camera).Inc()
+	}
+}
+
+// fenceOut counts a frame of a camera this node does not hold: expected
+// for a moment when a camera moves, so not a drop nor a warning, and not
+// per camera (this node may never hold it again).
+func (p *TracksPublisher) fenceOut() {
+	p.fenced.Add(1)
+	if p.metrics != nil {
+		p.metrics.fenced.Inc()
 	}
 }
 
@@ -346,6 +388,7 @@ const subjectKindTracks = "tracks"
 
 type publishMetrics struct {
 	published, dropped, errors *prometheus.CounterVec
+	fenced                     prometheus.Counter
 }
 
 func (m *publishMetrics) forget(camera string) {
@@ -371,8 +414,12 @@ func newPublishMetrics(reg prometheus.Registerer) (*publishMetrics, error) {
 			Name: "vigil_nats_publish_errors_total",
 			Help: "Messages that failed to marshal or publish.",
 		}, labels),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_nats_fenced_total",
+			Help: "Tracks messages not sent because this fleet node did not hold the camera's lease when they were queued or sent.",
+		}),
 	}
-	if err := errors.Join(promreg.Reuse(reg, &m.published), promreg.Reuse(reg, &m.dropped), promreg.Reuse(reg, &m.errors)); err != nil {
+	if err := errors.Join(promreg.Reuse(reg, &m.published), promreg.Reuse(reg, &m.dropped), promreg.Reuse(reg, &m.errors), promreg.Reuse(reg, &m.fenced)); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -434,3 +434,65 @@ func TestDropWarningIsRateLimited(t *testing.T) {
 		t.Errorf("%d warnings after flush, want 3", n)
 	}
 }
+
+// TestTracksPublisherFences: in a fleet, a frame goes out only while the
+// node holds the camera's lease, both when it is queued and when it is
+// sent, and carries the node and the epoch.
+func TestTracksPublisherFences(t *testing.T) {
+	e := startNATS(t)
+	nc := connect(t, e.ClientURL())
+	sub := subscribe(t, nc, "vigil.*.tracks")
+	var mu sync.Mutex
+	epochs := map[string]uint64{"held": 7}
+	fence := func(camera string) (uint64, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		ep, ok := epochs[camera]
+		return ep, ok
+	}
+	reg := prometheus.NewRegistry()
+	p, err := NewTracksPublisher(nc, PublisherOptions{Fence: fence, Node: "box-2", Registerer: reg, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Publish(frame("held", 1, time.Now(), nil)) {
+		t.Fatal("a held camera's frame refused")
+	}
+	if p.Publish(frame("other", 1, time.Now(), nil)) {
+		t.Error("a frame of a camera not held was queued")
+	}
+	// Queued under epoch 7; the lease is lost, then taken again under 9,
+	// before the frame is sent: it must not go out (its epoch is over).
+	if !p.Publish(frame("held", 2, time.Now(), nil)) {
+		t.Fatal("refused")
+	}
+	mu.Lock()
+	epochs["held"] = 9
+	mu.Unlock()
+	if !p.Publish(frame("held", 3, time.Now(), nil)) {
+		t.Fatal("refused")
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := sub.NextMsg(msgWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got TracksMessage
+	if err := json.Unmarshal(msg.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Seq != 3 || got.LeaseEpoch != 9 || got.Node != "box-2" {
+		t.Errorf("sent %+v; want seq 3 of epoch 9 from box-2 only", got)
+	}
+	if m, err := sub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Errorf("more was sent: %s", m.Data)
+	}
+	if s := p.Stats(); s.Published != 1 || s.Fenced != 3 || s.Dropped != 0 {
+		t.Errorf("stats %+v", s)
+	}
+	if v := counterValue(t, reg, "vigil_nats_fenced_total"); v != 3 {
+		t.Errorf("vigil_nats_fenced_total = %v", v)
+	}
+}
