@@ -24,17 +24,38 @@ type CameraRules struct {
 
 // Options configure Alerts.
 type Options struct {
-	Conn          *nats.Conn
-	Prefix        string // subject prefix; default "vigil"
-	Cameras       []CameraRules
-	Spool         SpoolOptions // Dir is required
-	Stream        StreamOptions
-	CountsBucket  string // default DefaultCountsBucket
-	RestoreCounts bool   // at Start, continue the counts stored in the bucket
-	Registerer    prometheus.Registerer
-	Logger        zerolog.Logger
-	Now           func() time.Time // for updated_at in the bucket; default time.Now
+	Conn         *nats.Conn
+	Prefix       string // subject prefix; default "vigil"
+	Cameras      []CameraRules
+	Spool        SpoolOptions // Dir is required
+	Stream       StreamOptions
+	CountsBucket string // default DefaultCountsBucket
+	// CountsReplicas is how many copies of the counts bucket a cluster
+	// keeps; 0 = 1. A fleet wants them on every server its cameras can
+	// move to.
+	CountsReplicas int
+	RestoreCounts  bool // at Start, and for a camera SetRules adds, continue the counts stored in the bucket
+	// RestoreWait bounds how long SetRules waits for NATS to load a new
+	// camera's stored counts; default DefaultRestoreWait.
+	RestoreWait time.Duration
+	Registerer  prometheus.Registerer
+	Logger      zerolog.Logger
+	Now         func() time.Time // for updated_at in the bucket; default time.Now
+
+	// Fence says whether this node runs camera now, and under which lease
+	// epoch (see package lease); nil: standalone, epoch 0, always. While a
+	// camera is fenced, Observe does nothing for it (no events, no
+	// counts), its counts are not stored and its commands are left to its
+	// owner. Events and counts carry the epoch. It is called on every
+	// frame: keep it cheap, and do not call Alerts from it. A node that
+	// loses a camera's lease should RemoveCamera it, and SetRules it again
+	// when it takes the lease again, so that its counts continue from the
+	// bucket.
+	Fence func(camera string) (epoch uint64, ok bool)
 }
+
+// DefaultRestoreWait is SetRules' wait for a new camera's stored counts.
+const DefaultRestoreWait = 2 * time.Second
 
 // Alerts runs the cameras' rules and carries their events out: see the
 // package documentation.
@@ -63,6 +84,12 @@ type camera struct {
 	engine *rules.Engine
 	sub    *nats.Subscription // commands; nil while not serving
 	stored atomic.Uint64      // the engine's version as last stored
+	// restored: its stored counts were loaded before it was installed, so
+	// Start need not load them again. Set before the camera is shared.
+	restored bool
+
+	fenced atomic.Bool   // Observe found it fenced last time
+	epoch  atomic.Uint64 // the lease epoch Observe last ran it under
 }
 
 // New builds the engines (checking every rule) and opens the spool.
@@ -75,6 +102,9 @@ func New(o Options) (*Alerts, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.RestoreWait <= 0 {
+		o.RestoreWait = DefaultRestoreWait
 	}
 	a := &Alerts{o: o, log: o.Logger.With().Str("stage", "alerts").Logger(), cams: map[string]*camera{}}
 	for _, c := range o.Cameras {
@@ -118,7 +148,12 @@ func New(o Options) (*Alerts, error) {
 		spool.Close()
 		return nil, err
 	}
-	a.counts = newCountsWriter(a.pub.js, o.CountsBucket, a.log)
+	var fenced prometheus.Counter
+	if m != nil {
+		fenced = m.countsFenced
+	}
+	a.counts = newCountsWriter(a.pub.js, o.CountsBucket, a.log, fenced)
+	a.counts.replicas = o.CountsReplicas
 	if st := spool.Stats(); st.Pending > 0 {
 		a.log.Info().Int("pending", st.Pending).Str("spool", sp.Dir).Msg("alerts: events left in the spool by the last run will be sent first")
 	}
@@ -144,34 +179,66 @@ func (a *Alerts) Cameras() []string {
 }
 
 // SetRules gives a camera new rules while vigil runs. A camera without
-// rules so far gets an engine and, once started, answers commands and has
-// its counts stored. A camera with rules keeps the counts that its rules'
-// identities allow (see rules.Engine.Reconfigure). No rules removes the
-// camera (RemoveCamera). On an error nothing changes.
+// rules so far gets an engine that continues the counts stored for it
+// (with RestoreCounts, waiting at most RestoreWait for NATS: the camera
+// may have been run by another node until now) and, once started,
+// answers commands and has its counts stored. A camera with rules keeps
+// the counts that its rules' identities allow (see
+// rules.Engine.Reconfigure). No rules removes the camera (RemoveCamera).
+// On an error nothing changes.
 func (a *Alerts) SetRules(cam string, rs []rules.Rule) error {
 	if len(rs) == 0 {
 		a.RemoveCamera(cam)
 		return nil
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	c := a.cams[cam]
-	if c == nil {
-		e, err := rules.New(cam, rs)
-		if err != nil {
+	for {
+		a.mu.Lock()
+		if c := a.cams[cam]; c != nil {
+			err := a.reconfigure(cam, c, rs)
+			a.mu.Unlock()
 			return err
 		}
-		c = &camera{engine: e}
-		if a.serving {
-			if err := a.serve(cam, c); err != nil {
-				return err
-			}
+		a.mu.Unlock()
+		if added, err := a.add(cam, rs); added || err != nil {
+			return err
 		}
-		a.cams[cam] = c
-		a.order = append(a.order, cam)
-		a.log.Info().Str("camera", cam).Int("rules", len(rs)).Msg("alerts: camera added")
-		return nil
+		// Another SetRules added the camera meanwhile: change its rules.
 	}
+}
+
+// add installs an engine for cam, which has no rules, restored from the
+// bucket when asked; false when another SetRules added cam meanwhile.
+func (a *Alerts) add(cam string, rs []rules.Rule) (bool, error) {
+	e, err := rules.New(cam, rs)
+	if err != nil {
+		return false, err
+	}
+	c := &camera{engine: e}
+	if a.o.RestoreCounts {
+		// Not under the lock: loading waits for NATS.
+		ctx, cancel := context.WithTimeout(context.Background(), a.o.RestoreWait)
+		a.restoreCounts(ctx, cam, e)
+		cancel()
+		c.restored = true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cams[cam] != nil {
+		return false, nil
+	}
+	if a.serving {
+		if err := a.serve(cam, c); err != nil {
+			return false, err
+		}
+	}
+	a.cams[cam] = c
+	a.order = append(a.order, cam)
+	a.log.Info().Str("camera", cam).Int("rules", len(rs)).Msg("alerts: camera added")
+	return true, nil
+}
+
+// reconfigure gives an installed camera new rules; a.mu must be held.
+func (a *Alerts) reconfigure(cam string, c *camera, rs []rules.Rule) error {
 	before := c.engine.Rules()
 	if err := c.engine.Reconfigure(rs); err != nil {
 		return err
@@ -232,10 +299,13 @@ func (a *Alerts) serve(cam string, c *camera) error {
 	return nil
 }
 
-// store stores c's counts now.
+// store stores c's counts now, unless the camera is fenced: then the next
+// frame Observe runs for it stores them.
 func (a *Alerts) store(cam string, c *camera) {
-	c.stored.Store(c.engine.Version())
-	a.storeCounts(cam, c.engine.States())
+	v := c.engine.Version()
+	if a.storeCounts(cam, c.engine.States()) {
+		c.stored.Store(v)
+	}
 }
 
 // Publisher is the events publisher.
@@ -265,48 +335,102 @@ func (a *Alerts) Start(restoreWait time.Duration) error {
 	return nil
 }
 
+// restore continues the stored counts of the cameras that SetRules did
+// not restore already.
 func (a *Alerts) restore(wait time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	// Not under the lock: loading waits for NATS.
 	for _, cam := range a.Cameras() {
-		e := a.Engine(cam)
-		if e == nil {
-			continue // removed meanwhile
+		a.mu.RLock()
+		c := a.cams[cam]
+		a.mu.RUnlock()
+		if c == nil || c.restored {
+			continue // removed meanwhile, or added with its counts
 		}
-		for _, st := range e.States() {
-			v, found, err := a.counts.load(ctx, cam, st.Rule)
-			if err != nil {
-				a.log.Warn().Err(err).Str("camera", cam).Str("rule", st.Rule).Msg("alerts: counts not restored; starting from zero")
-				if errors.Is(err, context.DeadlineExceeded) || !a.o.Conn.IsConnected() {
-					return
-				}
-				continue
-			}
-			if found && v.Kind == st.Kind {
-				e.Restore(st.Rule, v.Counts)
-				a.log.Info().Str("camera", cam).Str("rule", st.Rule).Interface("counts", v.Counts).Msg("alerts: counts restored")
-			}
+		if !a.restoreCounts(ctx, cam, c.engine) {
+			return
 		}
 	}
 }
 
-func (a *Alerts) storeCounts(camera string, states []rules.State) {
+// restoreCounts continues in e the counts stored for cam's rules. False
+// when NATS did not answer in time or is away: other cameras would only
+// wait for it too.
+func (a *Alerts) restoreCounts(ctx context.Context, cam string, e *rules.Engine) bool {
+	for _, st := range e.States() {
+		v, found, err := a.counts.load(ctx, cam, st.Rule)
+		if err != nil {
+			a.log.Warn().Err(err).Str("camera", cam).Str("rule", st.Rule).Msg("alerts: counts not restored; starting from zero")
+			if errors.Is(err, context.DeadlineExceeded) || !a.o.Conn.IsConnected() {
+				return false
+			}
+			continue
+		}
+		if found && v.Kind == st.Kind {
+			e.Restore(st.Rule, v.Counts)
+			a.log.Info().Str("camera", cam).Str("rule", st.Rule).Interface("counts", v.Counts).Uint64("lease_epoch", v.LeaseEpoch).
+				Msg("alerts: counts restored")
+		}
+	}
+	return true
+}
+
+// fence is Options.Fence, standalone when there is none.
+func (a *Alerts) fence(camera string) (epoch uint64, ok bool) {
+	if a.o.Fence == nil {
+		return 0, true
+	}
+	return a.o.Fence(camera)
+}
+
+// storeCounts has states stored under the camera's lease epoch; false,
+// storing nothing, while the camera is fenced.
+func (a *Alerts) storeCounts(camera string, states []rules.State) bool {
+	epoch, ok := a.fence(camera)
+	if ok {
+		a.storeCountsAt(camera, epoch, states)
+	}
+	return ok
+}
+
+func (a *Alerts) storeCountsAt(camera string, epoch uint64, states []rules.State) {
 	now := a.o.Now().UTC()
 	for _, st := range states {
 		a.counts.set(CountsValue{Schema: CountsSchema, Camera: camera, Rule: st.Rule, Kind: st.Kind, Armed: st.Armed,
-			Occupancy: st.Occupancy, Occupied: st.Occupied, Counts: st.Counts, UpdatedAt: now})
+			Occupancy: st.Occupancy, Occupied: st.Occupied, Counts: st.Counts, UpdatedAt: now, LeaseEpoch: epoch})
 	}
 }
 
+// held says whether Observe may run c's rules under Fence's answer, and
+// logs when that changes: once per loss and per new epoch, not per frame.
+func (a *Alerts) held(cam string, c *camera, epoch uint64, ok bool) bool {
+	if !ok {
+		if !c.fenced.Swap(true) {
+			a.log.Info().Str("camera", cam).Uint64("lease_epoch", c.epoch.Load()).
+				Msg("alerts: this node does not hold the camera's lease now; its rules pause (no events, no counts)")
+		}
+		return false
+	}
+	was := c.fenced.Swap(false)
+	if prev := c.epoch.Swap(epoch); was || prev != epoch {
+		a.log.Info().Str("camera", cam).Uint64("lease_epoch", epoch).Uint64("previous_epoch", prev).
+			Msg("alerts: camera's rules run under this lease epoch")
+	}
+	return true
+}
+
 // Observe runs a camera's rules on one processed frame and spools the
-// events. It is meant for the pipeline's sink goroutine: one camera's
-// frames in order. Each event costs one synced disk write.
+// events, stamped with the camera's lease epoch. A camera that Fence says
+// this node does not hold now is left alone: nil, and its engine does not
+// see the frame. It is meant for the pipeline's sink goroutine: one
+// camera's frames in order. Each event costs one synced disk write.
 func (a *Alerts) Observe(camera string, seq uint64, at time.Time, width, height int, tracks []track.Track, labels []string) []Message {
+	epoch, ok := a.fence(camera)
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	c := a.cams[camera]
-	if c == nil {
+	if c == nil || !a.held(camera, c, epoch, ok) {
 		return nil
 	}
 	e := c.engine
@@ -314,6 +438,7 @@ func (a *Alerts) Observe(camera string, seq uint64, at time.Time, width, height 
 	var out []Message
 	for _, ev := range events {
 		m := NewMessage(a.pub.NextID(), camera, seq, ev, labels)
+		m.LeaseEpoch = epoch
 		if a.pub.m != nil {
 			a.pub.m.events.WithLabelValues(camera, ev.Rule, string(ev.Type)).Inc()
 		}
@@ -324,7 +449,7 @@ func (a *Alerts) Observe(camera string, seq uint64, at time.Time, width, height 
 		}
 	}
 	if v := e.Version(); c.stored.Swap(v) != v {
-		a.storeCounts(camera, e.States())
+		a.storeCountsAt(camera, epoch, e.States())
 	}
 	return out
 }

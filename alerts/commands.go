@@ -24,8 +24,15 @@ type Reply struct {
 
 const commandHelp = `use {"cmd":"arm|disarm","rule":"<name>"}, {"cmd":"reset"} or {"cmd":"status"}, optionally with "rule"`
 
-// handleCommand runs one command against a camera's engine.
+// handleCommand runs one command against a camera's engine. While the
+// camera is fenced it neither runs nor answers it: the camera's owner
+// answers, and the requester takes the first answer.
 func (a *Alerts) handleCommand(camera string, msg *nats.Msg) {
+	if _, ok := a.fence(camera); !ok {
+		a.log.Debug().Str("camera", camera).Str("subject", msg.Subject).Bytes("request", msg.Data).
+			Msg("alerts: command left to the camera's owner: this node does not hold its lease now")
+		return
+	}
 	reply := a.commandOn(camera, msg.Data)
 	ev := a.log.Info()
 	if !reply.OK {

@@ -11,8 +11,15 @@
 //
 // The cameras with rules can change while vigil runs: Alerts.SetRules adds a
 // camera or changes its rules (counts continue as rules.Engine.Reconfigure
-// says), Alerts.RemoveCamera drops one. A removed camera's events already
-// accepted are still published; its counts stay in the bucket.
+// says; a new camera continues the counts stored for it), Alerts.RemoveCamera
+// drops one. A removed camera's events already accepted are still published;
+// its counts stay in the bucket.
+//
+// In a fleet, Options.Fence says whether this node holds a camera's lease
+// and at which epoch: a camera it does not hold is left alone, and events
+// and counts carry the epoch (lease_epoch), so that consumers ignore an old
+// owner's late events and the bucket never takes a value of an older epoch
+// over a newer one (compare-and-swap on the key's revision).
 //
 // An event is accepted only once it is on disk: Publisher.Accept appends it
 // to a Spool (fsync'd segment files under the data directory) and returns.

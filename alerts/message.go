@@ -43,6 +43,11 @@ type Message struct {
 	Occupancy *int             `json:"occupancy,omitempty"` // zones: tracks inside now
 	DwellS    float64          `json:"dwell_s,omitempty"`   // dwell: seconds inside
 	Counts    map[string]int64 `json:"counts"`              // the rule's counts after this event
+	// LeaseEpoch is the lease epoch of the node that ran the camera when
+	// the event happened; it grows with each new owner. A consumer ignores
+	// an event whose epoch is older than one it already saw for the camera
+	// (a late event of an old owner). 0: the camera is not run by a fleet.
+	LeaseEpoch uint64 `json:"lease_epoch,omitempty"`
 }
 
 // EventSubject is "<prefix>.<camera>.events.<rule>"; MQTT clients see it as
@@ -112,4 +117,7 @@ type CountsValue struct {
 	Occupied  bool             `json:"occupied"`  // zones: at or above the threshold, as reported
 	Counts    map[string]int64 `json:"counts"`
 	UpdatedAt time.Time        `json:"updated_at"`
+	// LeaseEpoch is the writer's lease epoch, as in Message: a value never
+	// replaces one of a greater epoch. 0: not run by a fleet.
+	LeaseEpoch uint64 `json:"lease_epoch,omitempty"`
 }

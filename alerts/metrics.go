@@ -17,6 +17,9 @@ type metrics struct {
 	bytes      prometheus.Gauge
 	append     prometheus.Histogram
 	events     *prometheus.CounterVec
+	// countsFenced: counts values a newer owner's value kept out of the
+	// bucket.
+	countsFenced prometheus.Counter
 }
 
 func (m *metrics) errorsVec() *prometheus.CounterVec {
@@ -57,10 +60,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_rule_events_total", Help: "Events reported by the rules.",
 		}, []string{"camera", "rule", "type"}),
+		countsFenced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_alerts_counts_fenced_total",
+			Help: "Counts values not written because the bucket held one of a greater lease epoch (a newer owner's).",
+		}),
 	}
 	if err := errors.Join(promreg.Reuse(reg, &m.accepted), promreg.Reuse(reg, &m.published), promreg.Reuse(reg, &m.duplicates),
 		promreg.Reuse(reg, &m.errors), promreg.Reuse(reg, &m.dropped), promreg.Reuse(reg, &m.pending), promreg.Reuse(reg, &m.bytes),
-		promreg.Reuse(reg, &m.append), promreg.Reuse(reg, &m.events)); err != nil {
+		promreg.Reuse(reg, &m.append), promreg.Reuse(reg, &m.events), promreg.Reuse(reg, &m.countsFenced)); err != nil {
 		return nil, err
 	}
 	return m, nil

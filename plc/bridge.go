@@ -28,6 +28,15 @@ type Bridge struct {
 
 	mu     sync.Mutex
 	health Health
+
+	// epochs is each camera's greatest lease epoch seen, the floor below
+	// which its events are an old owner's and skipped; fenceLogged, the
+	// floor at which skipping was last logged. The bridge keeps no state
+	// of its own between runs, so these live in memory only: after a
+	// restart the first event of each camera sets its floor again. Only
+	// the consuming goroutine touches them.
+	epochs      map[string]uint64
+	fenceLogged map[string]uint64
 }
 
 // Health is what /healthz reports.
@@ -44,7 +53,8 @@ type Health struct {
 
 // New makes a bridge; Run starts it.
 func New(cfg *Config, nc *nats.Conn, w Writer, reg prometheus.Registerer, log zerolog.Logger) (*Bridge, error) {
-	b := &Bridge{cfg: cfg, nc: nc, plc: w, log: log.With().Str("stage", "plc").Logger(), health: Health{PLC: "unknown"}}
+	b := &Bridge{cfg: cfg, nc: nc, plc: w, log: log.With().Str("stage", "plc").Logger(), health: Health{PLC: "unknown"},
+		epochs: map[string]uint64{}, fenceLogged: map[string]uint64{}}
 	if reg != nil {
 		m, err := newMetrics(reg)
 		if err != nil {
@@ -147,6 +157,11 @@ func (b *Bridge) handle(ctx context.Context, msg jetstream.Msg) {
 		b.count("malformed")
 		return
 	}
+	if b.fenced(ev) {
+		msg.Ack() // never to be written: not again either
+		b.count("fenced")
+		return
+	}
 	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
 		b.log.Warn().Str("id", ev.ID).Uint64("delivery", md.NumDelivered).Msg("event delivered again: its writes are repeated (at-least-once)")
 	}
@@ -185,6 +200,34 @@ func (b *Bridge) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	b.log.Info().Str("id", ev.ID).Str("camera", ev.Camera).Str("rule", ev.Rule).Str("type", string(ev.Type)).
 		Int("writes", len(matched)).Msg("event written to the PLC")
+}
+
+// fenced says whether ev is a late event of an old owner of its camera:
+// its lease epoch is older than one already seen for the camera. Otherwise
+// ev's epoch becomes the camera's floor. Epoch 0 (no fleet) is never
+// fenced and leaves the floor as it is.
+func (b *Bridge) fenced(ev alerts.Message) bool {
+	if ev.LeaseEpoch == 0 {
+		return false
+	}
+	floor := b.epochs[ev.Camera]
+	if ev.LeaseEpoch >= floor {
+		if ev.LeaseEpoch > floor {
+			b.epochs[ev.Camera] = ev.LeaseEpoch
+			b.log.Info().Str("camera", ev.Camera).Uint64("lease_epoch", ev.LeaseEpoch).Uint64("previous_epoch", floor).
+				Msg("the camera's events come from a newer lease epoch (owner): events of older epochs are skipped from now on")
+		}
+		return false
+	}
+	if b.fenceLogged[ev.Camera] != floor {
+		b.fenceLogged[ev.Camera] = floor
+		b.log.Info().Str("id", ev.ID).Str("camera", ev.Camera).Str("rule", ev.Rule).Uint64("lease_epoch", ev.LeaseEpoch).
+			Uint64("floor", floor).Msg("late event of the camera's old owner skipped (older lease epoch); more are counted in vigil_plc_events_fenced_total")
+	}
+	if b.m != nil {
+		b.m.fenced.WithLabelValues(ev.Camera).Inc()
+	}
+	return true
 }
 
 func (b *Bridge) count(result string) {

@@ -377,3 +377,74 @@ func TestMalformedEventIsTerminated(t *testing.T) {
 		t.Errorf("writes %q", got)
 	}
 }
+
+// TestOldOwnersEventsAreFenced: a camera moves from one vigil node (lease
+// epoch 5) to another (epoch 9); the first node's late events are
+// acknowledged but not written.
+func TestOldOwnersEventsAreFenced(t *testing.T) {
+	sim := &plcSim{}
+	_, addr := startPLC(t, "127.0.0.1:0", sim)
+	srv := startNATS(t)
+	nc, _ := nats.Connect(srv.ClientURL())
+	defer nc.Close()
+	first, second := newEvents(t, nc), newEvents(t, nc)
+	r := runBridge(t, testConfig(addr), nc)
+
+	// Each event reaches the stream before the next is sent, so the stream
+	// holds them in this order.
+	enter := func(owner *events, camera string, epoch uint64, entered int64) {
+		t.Helper()
+		owner.send(t, "robot_cell", rules.TypeZoneEnter, func(m *alerts.Message) {
+			m.Camera, m.LeaseEpoch, m.Counts["entered"] = camera, epoch, entered
+		})
+		waitFor(t, "the event on the stream", func() bool { return owner.pub.Stats().Pending == 0 })
+	}
+	enter(first, "cell-4", 5, 1)
+	enter(second, "cell-4", 9, 2)
+	enter(first, "cell-4", 5, 3)                                                                          // late: fenced
+	first.send(t, "robot_cell", rules.TypeOccupancyReached, func(m *alerts.Message) { m.LeaseEpoch = 5 }) // late: fenced
+	waitFor(t, "the event on the stream", func() bool { return first.pub.Stats().Pending == 0 })
+	enter(second, "cell-4", 9, 4)
+	enter(first, "cell-4", 0, 5) // no fleet: always taken
+	enter(first, "cell-5", 3, 6) // another camera, its own floor
+	waitFor(t, "every event acknowledged", func() bool {
+		i := consumerInfo(t, nc)
+		return i.AckFloor.Stream == 7 && i.NumAckPending == 0 && i.NumPending == 0 && !r.b.Health().Holding
+	})
+	want := []string{"register 10 = 1", "register 10 = 2", "register 10 = 4", "register 10 = 5", "register 10 = 6"}
+	if got := sim.log(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("PLC writes %q, want %q: no write of the old owner's late events", got, want)
+	}
+	if n := counterValue(t, r.reg, "vigil_plc_events_fenced_total", "camera", "cell-4"); n != 2 {
+		t.Errorf("vigil_plc_events_fenced_total{camera=\"cell-4\"} %v, want 2", n)
+	}
+	if n := counterValue(t, r.reg, "vigil_plc_events_total", "result", "fenced"); n != 2 {
+		t.Errorf("vigil_plc_events_total{result=\"fenced\"} %v, want 2", n)
+	}
+	if n := counterValue(t, r.reg, "vigil_plc_events_fenced_total", "camera", "cell-5"); n != 0 {
+		t.Errorf("vigil_plc_events_fenced_total{camera=\"cell-5\"} %v, want 0", n)
+	}
+}
+
+// counterValue is the value of a counter's series with label = value; 0
+// when there is none.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}

@@ -14,4 +14,10 @@
 // the event again and the write is repeated. Map events to writes that may
 // be repeated safely (set and clear a coil, write a count); a pulse may then
 // come twice.
+//
+// When vigil runs as a fleet, events carry their camera owner's lease epoch
+// (lease_epoch). An event of an epoch older than the greatest seen for its
+// camera is a late event of an old owner: acknowledged, not written, and
+// counted in vigil_plc_events_fenced_total. The epochs are kept in memory
+// only: after a restart the first event of each camera sets its floor.
 package plc

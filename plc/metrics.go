@@ -8,6 +8,7 @@ import (
 
 type metrics struct {
 	events       *prometheus.CounterVec
+	fenced       *prometheus.CounterVec
 	writes       *prometheus.CounterVec
 	writeSeconds prometheus.Histogram
 	retries      prometheus.Counter
@@ -18,8 +19,11 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_plc_events_total", Help: "Events handled, by result: written, ignored (no mapping), malformed, unmappable.",
+			Name: "vigil_plc_events_total", Help: "Events handled, by result: written, ignored (no mapping), fenced (an old owner's), malformed, unmappable.",
 		}, []string{"result"}),
+		fenced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_plc_events_fenced_total", Help: "Events skipped because their lease_epoch is older than one already seen for their camera: a late event of the camera's old owner.",
+		}, []string{"camera"}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_plc_writes_total", Help: "Modbus writes, by kind (coil, register) and result (ok, error).",
 		}, []string{"kind", "result"}),
@@ -38,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.events, m.writes, m.writeSeconds, m.retries, m.up, m.latency} {
+	for _, c := range []prometheus.Collector{m.events, m.fenced, m.writes, m.writeSeconds, m.retries, m.up, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -6,7 +6,8 @@
 //
 // It consumes the JetStream stream VIGIL_EVENTS with a durable consumer and
 // acknowledges an event only after the PLC took every write the event maps
-// to: delivery is at least once (see package plc).
+// to: delivery is at least once (see package plc). Late events of a
+// camera's old owner in a fleet (an older lease_epoch) are skipped.
 package main
 
 import (
