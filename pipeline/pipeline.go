@@ -123,6 +123,7 @@ type Pipeline struct {
 	postUp   atomic.Bool
 
 	processed atomic.Int64
+	busy      atomic.Int64 // ns the detectors spent in inference, all groups together
 	taken     atomic.Int64
 }
 
@@ -363,7 +364,13 @@ func (p *Pipeline) detected(r *Result, dets []detect.Detection, tm detect.Timing
 	p.m.stage.WithLabelValues("infer").Observe(tm.Infer.Seconds())
 	p.m.stage.WithLabelValues("postprocess").Observe(tm.Postprocess.Seconds())
 	p.m.inference.WithLabelValues(r.Detector).Observe(tm.Infer.Seconds())
+	p.busy.Add(int64(tm.Infer))
 }
+
+// DetectorBusy is the time the detectors have spent in inference since
+// the start, all groups together: its growth over a window, divided by the
+// window, is how busy they are (1 = one detector never idle).
+func (p *Pipeline) DetectorBusy() time.Duration { return time.Duration(p.busy.Load()) }
 
 // detectFailed drops a frame the detector failed on.
 func (p *Pipeline) detectFailed(r *Result, err error) {
