@@ -20,14 +20,24 @@ func (n *Node) startAlerts(cfg *config.Config, compiled map[string][]rules.Rule)
 		}
 	}
 	a := cfg.Alerts
-	al, err := alerts.New(alerts.Options{
+	o := alerts.Options{
 		Conn: n.nc, Prefix: cfg.NATS.SubjectPrefix, Cameras: cams,
 		Spool: alerts.SpoolOptions{Dir: cfg.SpoolPath(), MaxBytes: int64(a.SpoolMaxBytes), MaxAge: a.SpoolMaxAge.D()},
 		Stream: alerts.StreamOptions{Name: a.Stream.Name, MaxAge: a.Stream.MaxAge.D(), MaxBytes: int64(a.Stream.MaxBytes),
 			Duplicates: a.Stream.DuplicateWindow.D(), Replicas: a.Stream.Replicas},
 		CountsBucket: a.CountsBucket, RestoreCounts: a.RestoreCounts == nil || *a.RestoreCounts,
 		Registerer: n.reg, Logger: n.log,
-	})
+	}
+	if cfg.Fleet.Enabled {
+		// A camera's events and counts must survive the node that wrote
+		// them: in a fleet they get the fleet's copies, unless the file
+		// asks for more.
+		o.Fence = n.fence
+		r := fleetReplicas(cfg)
+		o.Stream.Replicas = max(o.Stream.Replicas, r)
+		o.CountsReplicas = r
+	}
+	al, err := alerts.New(o)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-vision/vigil/alerts"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/config"
+	"github.com/vigil-vision/vigil/fleet"
 	"github.com/vigil-vision/vigil/internal/cvthreads"
 	"github.com/vigil-vision/vigil/liveview"
 	"github.com/vigil-vision/vigil/pipeline"
@@ -36,6 +37,8 @@ type Options struct {
 	// OpenMats counts gocv Mats still open, for the last log line; nil or
 	// negative: not counted.
 	OpenMats func() int
+	// Version is vigil's, told to the fleet.
+	Version string
 }
 
 // Node is one running vigil.
@@ -60,6 +63,10 @@ type Node struct {
 	desired   atomic.Pointer[config.Config]     // cfg, for readers that must not wait for a change
 	reloadReq chan struct{}
 
+	fleet    fleetState                   // the cameras the fleet handed this node
+	member   atomic.Pointer[fleet.Member] // nil until joined, or without a fleet
+	fleetErr atomic.Pointer[error]        // why the node has not joined yet
+
 	mu   sync.Mutex // one change at a time; guards cfg and dets
 	cfg  *config.Config
 	dets map[string]*detector
@@ -75,7 +82,8 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	n := &Node{o: o, log: o.Logger, start: time.Now(), reg: prometheus.NewRegistry(), dets: map[string]*detector{}, reloadReq: make(chan struct{}, 1)}
+	n := &Node{o: o, log: o.Logger, start: time.Now(), reg: prometheus.NewRegistry(), dets: map[string]*detector{}, reloadReq: make(chan struct{}, 1),
+		fleet: fleetState{ids: map[string]bool{}}}
 	defer func() {
 		if err != nil {
 			n.shutdown(false)
@@ -105,9 +113,16 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 	if n.nc, n.stopNATS, err = connectNATS(cfg, n.log); err != nil {
 		return nil, err
 	}
-	n.pub, err = sinks.NewTracksPublisher(n.nc, sinks.PublisherOptions{
+	po := sinks.PublisherOptions{
 		Prefix: cfg.NATS.SubjectPrefix, Registerer: n.reg, Logger: n.log.With().Str("stage", "publish").Logger(),
-	})
+	}
+	if cfg.Fleet.Enabled {
+		if po.Node, err = cfg.Fleet.NodeName(); err != nil {
+			return nil, err
+		}
+		po.Fence = n.fence
+	}
+	n.pub, err = sinks.NewTracksPublisher(n.nc, po)
 	if err != nil {
 		return nil, err
 	}
@@ -177,16 +192,32 @@ func (n *Node) observeRules(r *pipeline.Result) {
 // Run runs the pipeline until ctx ends (or, with max_frames or files that
 // end, until it is done), answering reload requests meanwhile, then stops
 // everything, flushing what it holds: tracks, then alerts to NATS.
+//
+// In a fleet, the node joins it and runs the cameras it is handed; when
+// ctx ends it gives their leases up first, so that other nodes take them
+// while this one stops.
 func (n *Node) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	reloads := make(chan struct{})
 	go func() { defer close(reloads); n.serveReloads(runCtx) }()
+	fleetDone := make(chan struct{})
+	go func() {
+		defer close(fleetDone)
+		if cfg := n.Config(); cfg.Fleet.Enabled {
+			n.runFleet(runCtx, cfg)
+		}
+	}()
 	runErr := n.p.Run(runCtx)
 	cancel()
 	<-reloads
+	<-fleetDone
 	n.shutdown(true)
 	return runErr
 }
+
+// Member is the node's part in its fleet; nil without one, or before it
+// has joined.
+func (n *Node) Member() *fleet.Member { return n.member.Load() }
 
 // RequestReload asks for the file to be read and applied again, soon, on
 // the node's own goroutine (SIGHUP). Requests that come while one waits
@@ -219,7 +250,9 @@ func (n *Node) Reload(source string) (Report, error) {
 	if err != nil {
 		return n.status.failed(source, err), err
 	}
-	return n.Apply(cfg, source)
+	return n.Change(source, func(running *config.Config) (*config.Config, error) {
+		return n.withFleetCameras(cfg, running)
+	})
 }
 
 // Addr is the HTTP server's address; "" without one.

@@ -2,6 +2,8 @@
 //
 //	vigil run [--config FILE] [flags]   the pipeline (the demo without a config)
 //	vigil reload [--config FILE | --url URL]
+//	vigil cameras apply FILE | list | rm ID…
+//	vigil fleet status
 //	vigil detect [--json] [-o DIR] IMAGE...
 //	vigil config check FILE
 //	vigil track --det DET.txt -o OUT.txt [--fps N] [tracker flags]
@@ -27,6 +29,11 @@ usage:
   vigil reload [--config FILE | --url URL]
                                          make a running vigil read its config file
                                          again and apply it (as SIGHUP does)
+  vigil cameras apply FILE [--prune]     store a file's cameras: in the fleet's bucket
+  vigil cameras list [--json]            the fleet's cameras, each with its owner node
+  vigil cameras rm ID…                   remove cameras from the fleet
+  vigil fleet status [--json]            the fleet's nodes, their load, and its cameras
+                                         (fleet commands: --config NODE.yaml or --nats URL)
   vigil detect [--json] [-o DIR] IMAGE…  detect objects in images
   vigil config check FILE                validate a config file
   vigil config example                   print a commented example config
@@ -67,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(args[1:], stdout, stderr)
 	case "reload":
 		err = cmdReload(args[1:], stdout, stderr)
+	case "cameras":
+		err = cmdCameras(args[1:], stdout, stderr)
+	case "fleet":
+		err = cmdFleet(args[1:], stdout, stderr)
 	case "detect":
 		err = cmdDetect(args[1:], stdout, stderr)
 	case "config":

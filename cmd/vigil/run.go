@@ -108,7 +108,7 @@ func loadConfig(f *runFlags) (*config.Config, error) {
 			cfg.Cameras = append(cfg.Cameras, c)
 		}
 	}
-	if len(cfg.Cameras) == 0 {
+	if len(cfg.Cameras) == 0 && !cfg.Fleet.Enabled { // a fleet node runs what the fleet hands it
 		cfg.Cameras = []config.Camera{config.DemoCamera(assets.Media("vtest.avi"))}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -136,7 +136,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext(log)
 	defer stop()
-	o := node.Options{Logger: log, OpenMats: openMats}
+	o := node.Options{Logger: log, OpenMats: openMats, Version: vigilVersion()}
 	if f.config != "" {
 		o.Load = func() (*config.Config, error) { return loadConfig(f) }
 	}
