@@ -324,3 +324,23 @@ func TestParseCameraAs(t *testing.T) {
 		t.Fatalf("another id: %v", err)
 	}
 }
+
+func TestSourceURLReadsThePasswordFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(file, []byte("s3cr:t@x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cam := Camera{ID: "gate", URL: "rtsp://admin@10.0.0.7:554/stream1", PasswordFile: file}
+	got, err := cam.SourceURL()
+	if err != nil || got != "rtsp://admin:s3cr%3At%40x@10.0.0.7:554/stream1" {
+		t.Errorf("SourceURL = %q, %v", got, err)
+	}
+	cam.PasswordFile = filepath.Join(t.TempDir(), "missing")
+	if _, err := cam.SourceURL(); err == nil || !strings.Contains(err.Error(), "camera gate: read password_file") {
+		t.Errorf("missing file: %v", err)
+	}
+	cam.PasswordFile = ""
+	if got, _ := cam.SourceURL(); got != cam.URL {
+		t.Errorf("without a file: %q", got)
+	}
+}

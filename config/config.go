@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -112,6 +113,11 @@ type Camera struct {
 	// it first.
 	Require []string `yaml:"require,omitempty"`
 	Prefer  []string `yaml:"prefer,omitempty"`
+	// PasswordFile holds the camera's password, read by the node that
+	// runs it; the URL names the user (rtsp://admin@10.0.0.7/stream1).
+	// It keeps the password out of the file, and out of a fleet's bucket,
+	// which every node can read.
+	PasswordFile string `yaml:"password_file,omitempty"`
 }
 
 // Backoff bounds the pause between reconnect attempts: the first waits Min,
@@ -310,6 +316,28 @@ func (c Camera) Kind() (string, error) {
 		return KindHTTP, nil
 	}
 	return "", fmt.Errorf("unsupported scheme %q; use rtsp://, http(s)://, a file path or /dev/videoN", m[1])
+}
+
+// SourceURL is the URL to open: URL with the password from PasswordFile
+// when there is one. The error names the file, never its content.
+func (c Camera) SourceURL() (string, error) {
+	if c.PasswordFile == "" {
+		return c.URL, nil
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil || u.User == nil {
+		return "", fmt.Errorf("camera %s: password_file needs a user in the URL, e.g. rtsp://admin@10.0.0.7/stream1", c.ID)
+	}
+	b, err := os.ReadFile(c.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("camera %s: read password_file: %w", c.ID, err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("camera %s: password_file %q is empty; put the camera's password in it", c.ID, c.PasswordFile)
+	}
+	u.User = url.UserPassword(u.User.Username(), pw)
+	return u.String(), nil
 }
 
 // RedactedURL is the URL safe to log: a password in it (rtsp://user:pw@host)

@@ -50,6 +50,11 @@ func TestBadFixtures(t *testing.T) {
 			`:7: nats.cluster.routes[1]: "http://10.0.0.12:6222": scheme "http"; write host:port or nats-route://host:port`,
 			`:8: nats.cluster.routes[2]: "10.0.0.13": no host or port`,
 		}},
+		{"password_file.yaml", []string{
+			`:2: cameras[0].password_file: needs a user in the URL`,
+			`:3: cameras[1].password_file: the URL holds a password too`,
+			`:4: cameras[2].password_file: only for rtsp:// and http(s):// cameras`,
+		}},
 		{"fleet.yaml", []string{
 			`:6: cameras[0].require[1]: "line 3"; use 1-64 letters`,
 			`:9: fleet.node: "box.1"; use 1-64 letters`,
@@ -260,6 +265,9 @@ func TestFullFixture(t *testing.T) {
 
 	// The fixture is the reference: it must set every field of the schema.
 	for _, p := range leafPaths(reflect.TypeOf(Config{}), "") {
+		if p == "cameras[0].password_file" { // the first camera is a file; an RTSP one sets it
+			p = "cameras[1].password_file"
+		}
 		if !w.set[p] {
 			t.Errorf("full.yaml does not set %s", p)
 		}
@@ -329,7 +337,11 @@ func TestFullFixture(t *testing.T) {
 				}},
 				Require: []string{"gpu"}, Prefer: []string{"line-3"},
 			},
-			withID(DemoCamera("rtsps://192.168.1.10:322/stream1"), "dock-1"),
+			func() Camera {
+				c := withID(DemoCamera("rtsps://admin@192.168.1.10:322/stream1"), "dock-1")
+				c.PasswordFile = "/run/secrets/dock-1"
+				return c
+			}(),
 			withID(DemoCamera("https://10.0.0.7/mjpeg"), "gate"),
 			withID(DemoCamera("/dev/video0"), "bench"),
 			func() Camera {

@@ -236,6 +236,19 @@ func (cam *Camera) validate(p *problems, path string) {
 	if lo > 0 && hi > 0 && lo > hi {
 		p.add(at("reconnect.max"), "%s is below reconnect.min %s; make min <= max", hi, lo)
 	}
+	if cam.PasswordFile != "" {
+		u, err := url.Parse(cam.URL)
+		switch {
+		case kind != KindRTSP && kind != KindHTTP:
+			p.add(at("password_file"), "only for rtsp:// and http(s):// cameras")
+		case err != nil || u.User == nil:
+			p.add(at("password_file"), "needs a user in the URL, e.g. rtsp://admin@10.0.0.7/stream1")
+		default:
+			if _, set := u.User.Password(); set {
+				p.add(at("password_file"), "the URL holds a password too; keep it in the file only")
+			}
+		}
+	}
 	validateLabels(p, at("require"), cam.Require)
 	validateLabels(p, at("prefer"), cam.Prefer)
 }

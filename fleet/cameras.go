@@ -49,7 +49,7 @@ func (c *Cameras) Put(ctx context.Context, cfg *config.Config, cams []config.Cam
 	for i, cam := range cams {
 		if u, err := url.Parse(cam.URL); err == nil && u.User != nil {
 			if _, ok := u.User.Password(); ok {
-				errs = append(errs, fmt.Errorf("cameras[%d].url: holds a password; the fleet's bucket is readable by every node: give the camera a URL without one", i))
+				errs = append(errs, fmt.Errorf("cameras[%d].url: holds a password; the fleet's bucket is readable by every node: name only the user in the URL and give the password in password_file, a file each node has", i))
 				continue
 			}
 		}

@@ -92,7 +92,8 @@ type Member struct {
 	held     map[string]*heldCamera // what this node holds
 	load     float64
 	unplaced map[string]string
-	lastMove time.Time // the last handover for balance
+	lastMove time.Time            // the last handover for balance
+	handed   map[string]time.Time // cameras handed over for balance: not taken back late for min_hold
 	closed   bool
 }
 
@@ -131,6 +132,7 @@ func Join(ctx context.Context, o Options) (*Member, error) {
 		period: min(o.TTL/4, 5*time.Second), margin: o.TTL / 4, instance: hex.EncodeToString(id[:]),
 		wake: make(chan struct{}, 1), desired: map[string]Entry{}, holders: map[string]lease.Entry{},
 		freeAt: map[string]time.Time{}, peers: map[string]peer{}, held: map[string]*heldCamera{}, unplaced: map[string]string{},
+		handed: map[string]time.Time{},
 	}
 	m.fence.Store(&map[string]*lease.Lease{})
 	var err error
@@ -622,7 +624,7 @@ func (m *Member) planLocked(now time.Time) []Entry {
 	for _, cam := range free {
 		to := pl.to[cam.ID]
 		late := to != m.o.Node && to != "" && now.Sub(m.freeSince(cam.ID, now)) > 2*m.period &&
-			me.eligible(cam) == "" && me.headroom(len(m.held)+len(mine))
+			me.eligible(cam) == "" && me.headroom(len(m.held)+len(mine)) && now.Sub(m.handed[cam.ID]) > m.o.MinHold
 		if to == m.o.Node || late {
 			mine = append(mine, m.desired[cam.ID])
 		}
@@ -732,6 +734,12 @@ func (m *Member) balance(ctx context.Context, now time.Time) {
 	}
 	if pick != "" {
 		m.lastMove = now
+		m.handed[pick] = now
+		for id, at := range m.handed {
+			if now.Sub(at) > m.o.MinHold {
+				delete(m.handed, id)
+			}
+		}
 	}
 	m.mu.Unlock()
 	if pick != "" {

@@ -58,7 +58,7 @@ func (s *Server) serveAsset(name, contentType string) http.HandlerFunc {
 func (s *Server) cameraOr404(w http.ResponseWriter, r *http.Request) *camera {
 	id := r.PathValue("camera")
 	c := s.camera(id)
-	if c == nil {
+	if c == nil && (s.opts.Forward == nil || !s.opts.Forward(w, r, id)) {
 		s.unknownCamera(w, id)
 	}
 	return c
@@ -190,6 +190,10 @@ type liveCamera struct {
 	WHEP           string        `json:"whep"`
 	MJPEG          string        `json:"mjpeg"`
 	Snapshot       string        `json:"snapshot"`
+	// In a fleet: the node that runs the camera; a remote one is served
+	// through this node from its owner.
+	Node   string `json:"node,omitempty"`
+	Remote bool   `json:"remote,omitempty"`
 }
 
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
@@ -203,7 +207,7 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		cs := c.src.Status()
 		lc := liveCamera{
 			Camera: id, State: cs.State, LastError: cs.LastError, CameraFPS: round2(cs.FPS),
-			DrawFPS: round2(c.outFPS()), ResultAgeMS: -1,
+			DrawFPS: round2(c.outFPS()), ResultAgeMS: -1, Node: s.opts.Node,
 			WHEP: "/api/whep/" + id, MJPEG: "/api/cameras/" + id + "/mjpeg", Snapshot: "/api/cameras/" + id + "/snapshot.jpg",
 		}
 		if res := c.latest(); res != nil {
@@ -215,6 +219,16 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 		lc.Viewers, lc.EncoderRunning, lc.MJPEGClients = len(c.sessions), c.enc != nil, len(c.mjpeg)
 		c.mu.Unlock()
 		st.Cameras = append(st.Cameras, lc)
+	}
+	if s.opts.Remote != nil {
+		for _, rc := range s.opts.Remote() {
+			if s.camera(rc.Camera) != nil {
+				continue // moving here right now
+			}
+			st.Cameras = append(st.Cameras, liveCamera{Camera: rc.Camera, State: capture.State(rc.State), ResultAgeMS: -1,
+				Node: rc.Node, Remote: true, WHEP: "/api/whep/" + rc.Camera,
+				MJPEG: "/api/cameras/" + rc.Camera + "/mjpeg", Snapshot: "/api/cameras/" + rc.Camera + "/snapshot.jpg"})
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

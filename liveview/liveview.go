@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -35,6 +36,19 @@ type Options struct {
 	Overlay  func(camera string, width, height int) Overlay
 	Registry prometheus.Registerer // nil: metrics are kept but not exported
 	Logger   zerolog.Logger
+
+	// In a fleet: Node is this node's name; Remote lists the fleet's
+	// cameras that other nodes run, shown on the page with their owner;
+	// Forward serves a request for a camera not run here from its owner
+	// (a proxy), reporting whether it did. nil: none.
+	Node    string
+	Remote  func() []RemoteCamera
+	Forward func(w http.ResponseWriter, r *http.Request, camera string) bool
+}
+
+// RemoteCamera is a fleet camera another node runs.
+type RemoteCamera struct {
+	Camera, Node, State string
 }
 
 // ICE configures how browsers reach the WebRTC sessions. With no servers

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/fleet"
+	"github.com/vigil-vision/vigil/liveview"
 )
 
 // fleetState is the node's part in a fleet: which of its running cameras
@@ -145,14 +148,14 @@ func (n *Node) runFleet(ctx context.Context, cfg *config.Config) {
 		n.log.Error().Err(err).Msg("fleet: not joined")
 		return
 	}
-	url := cfg.Fleet.Advertise
-	if url == "" && n.web != nil {
-		url = "http://" + n.web.Addr()
+	advertise := cfg.Fleet.Advertise
+	if advertise == "" && n.web != nil {
+		advertise = "http://" + n.web.Addr()
 	}
 	f := cfg.Fleet
 	o := fleet.Options{
 		JS: js, Node: name, Labels: f.Labels, TTL: f.LeaseTTL.D(), MaxCameras: f.MaxCameras, MaxLoad: f.MaxLoad,
-		MinHold: f.MinHold.D(), Replicas: fleetReplicas(cfg), URL: url, Version: n.o.Version,
+		MinHold: f.MinHold.D(), Replicas: fleetReplicas(cfg), URL: advertise, Version: n.o.Version,
 		Runner: fleetRunner{n}, Registerer: n.reg, Logger: n.log,
 	}
 	var m *fleet.Member
@@ -219,4 +222,55 @@ func (n *Node) serveFleet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, m.Status())
+}
+
+// remoteCameras are the fleet's cameras other nodes run, for the live
+// view's page.
+func (n *Node) remoteCameras() []liveview.RemoteCamera {
+	m := n.member.Load()
+	if m == nil {
+		return nil
+	}
+	var out []liveview.RemoteCamera
+	for _, c := range m.Status().Cameras {
+		if c.Owner == m.Node() || m.Held(c.ID) {
+			continue
+		}
+		out = append(out, liveview.RemoteCamera{Camera: c.ID, Node: c.Owner, State: c.State})
+	}
+	return out
+}
+
+// forwardedHeader marks a request one node forwarded to another, which
+// never forwards it again (two nodes with stale views would bounce it).
+const forwardedHeader = "X-Vigil-Forwarded-By"
+
+// forwardCamera serves a live-view request for a fleet camera another
+// node runs from that node, through this one: the page needs one
+// address, and the owner's token is the fleet's.
+func (n *Node) forwardCamera(w http.ResponseWriter, r *http.Request, camera string) bool {
+	m := n.member.Load()
+	if m == nil || r.Header.Get(forwardedHeader) != "" {
+		return false
+	}
+	owner, base := m.Owner(camera)
+	if owner == "" || owner == m.Node() || base == "" {
+		return false
+	}
+	target, err := url.Parse(base)
+	if err != nil {
+		return false
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Header.Set(forwardedHeader, m.Node())
+		},
+		FlushInterval: -1, // MJPEG streams
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			http.Error(w, fmt.Sprintf("camera %q runs on node %s, which does not answer at %s: %v", camera, owner, base, err), http.StatusBadGateway)
+		},
+	}
+	proxy.ServeHTTP(w, r)
+	return true
 }

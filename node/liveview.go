@@ -11,8 +11,9 @@ import (
 	"github.com/vigil-vision/vigil/liveview"
 )
 
-// newLiveView builds the browser live view from the config.
-func newLiveView(cfg *config.Config, cams []*capture.Camera, overlay func(string, int, int) liveview.Overlay, reg prometheus.Registerer, log zerolog.Logger) (*liveview.Server, error) {
+// newLiveView builds the browser live view from the config; fleet holds
+// its fleet options (Node, Remote, Forward), zero without a fleet.
+func newLiveView(cfg *config.Config, cams []*capture.Camera, overlay func(string, int, int) liveview.Overlay, fleet liveview.Options, reg prometheus.Registerer, log zerolog.Logger) (*liveview.Server, error) {
 	l := cfg.LiveView
 	ice := liveview.ICE{
 		STUN: l.ICE.STUN, NAT1To1IPs: l.ICE.NAT1To1IPs,
@@ -28,6 +29,7 @@ func newLiveView(cfg *config.Config, cams []*capture.Camera, overlay func(string
 	return liveview.New(liveview.Options{
 		Cameras: cams, Codec: l.Codec, Bitrate: l.Bitrate, MaxFPS: l.MaxFPS, ProcessedOnly: l.ProcessedOnly,
 		ICE: ice, Overlay: overlay, Registry: reg, Logger: log,
+		Node: fleet.Node, Remote: fleet.Remote, Forward: fleet.Forward,
 	})
 }
 

@@ -141,7 +141,11 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 		if n.token, err = cfg.HTTPToken(); err != nil {
 			return nil, err
 		}
-		if n.live, err = newLiveView(cfg, plan.cameras, n.overlay, n.reg, n.log); err != nil {
+		var fleetView liveview.Options
+		if cfg.Fleet.Enabled {
+			fleetView = liveview.Options{Node: po.Node, Remote: n.remoteCameras, Forward: n.forwardCamera}
+		}
+		if n.live, err = newLiveView(cfg, plan.cameras, n.overlay, fleetView, n.reg, n.log); err != nil {
 			return nil, err
 		}
 	}
@@ -414,6 +418,15 @@ func mqttListen(cfg *config.Config) string {
 		return ""
 	}
 	return cfg.NATS.MQTT.Listen
+}
+
+// sourceConfig is captureConfig with the URL to open: the password from
+// the camera's password_file in it.
+func sourceConfig(c config.Camera) (capture.Config, error) {
+	cc := captureConfig(c)
+	var err error
+	cc.URL, err = c.SourceURL()
+	return cc, err
 }
 
 // captureConfig maps a camera of the config to the capture package's.

@@ -100,7 +100,11 @@ func (n *Node) prepare(cfg *config.Config) (_ *plan, err error) {
 		}
 		old, ok := running[c.ID]
 		if !ok {
-			cam, err := capture.New(captureConfig(c), n.log)
+			cc, err := sourceConfig(c)
+			if err != nil {
+				return nil, fmt.Errorf("cameras: %w", err)
+			}
+			cam, err := capture.New(cc, n.log)
 			if err != nil {
 				return nil, fmt.Errorf("cameras: %w", err)
 			}
@@ -231,7 +235,11 @@ func (n *Node) apply(pl *plan, rep *Report) error {
 	}
 	desired := enabled(pl.cfg)
 	for _, id := range pl.reconnected {
-		fail(n.p.ReconfigureCamera(id, captureConfig(desired[id])))
+		cc, err := sourceConfig(desired[id])
+		if err == nil {
+			err = n.p.ReconfigureCamera(id, cc)
+		}
+		fail(err)
 		rep.Reconnected = append(rep.Reconnected, id)
 	}
 	for _, id := range pl.moved {

@@ -208,6 +208,12 @@ type cameraState struct {
 	Model     string `json:"model"`    // what that detector runs: file@version
 	Processed uint64 `json:"processed"`
 	Dropped   uint64 `json:"dropped"`
+	// In a fleet: the node that runs the camera and its lease epoch (0 for
+	// this node's own cameras); Remote: another node runs it, and State is
+	// the fleet's word for it (running, free, unplaced, …).
+	Node       string `json:"node,omitempty"`
+	LeaseEpoch uint64 `json:"lease_epoch,omitempty"`
+	Remote     bool   `json:"remote,omitempty"`
 }
 
 func (n *Node) cameraStates() []cameraState {
@@ -219,7 +225,21 @@ func (n *Node) cameraStates() []cameraState {
 		s := c.Status()
 		s.FPS = jsonnum.Round(s.FPS, 2)
 		det := n.p.DetectorOf(c.ID())
-		out = append(out, cameraState{Status: s, Detector: det, Model: models[det], Processed: pr, Dropped: dr})
+		cs := cameraState{Status: s, Detector: det, Model: models[det], Processed: pr, Dropped: dr}
+		if m := n.member.Load(); m != nil {
+			cs.Node = m.Node()
+			cs.LeaseEpoch, _ = m.Fence(c.ID())
+		}
+		out = append(out, cs)
+	}
+	if m := n.member.Load(); m != nil {
+		for _, c := range m.Status().Cameras {
+			if c.Owner == m.Node() || n.p.Camera(c.ID) != nil {
+				continue
+			}
+			st := capture.Status{Camera: c.ID, State: capture.State(c.State), LastError: c.Reason}
+			out = append(out, cameraState{Status: st, Node: c.Owner, LeaseEpoch: c.Epoch, Remote: true})
+		}
 	}
 	return out
 }

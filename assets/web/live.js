@@ -73,7 +73,8 @@ class Tile {
     const bar = el('div', 'bar');
     this.badge = el('span', 'badge connecting', 'connecting');
     this.stats = el('span', 'stats');
-    bar.append(el('span', 'name', camera), this.badge, this.stats);
+    this.name = el('span', 'name', camera);
+    bar.append(this.name, this.badge, this.stats);
     const view = el('div', 'view');
     this.video = el('video');
     this.video.muted = true;
@@ -94,6 +95,10 @@ class Tile {
   }
 
   update(st) {
+    // In a fleet: the node that runs the camera (a remote one plays
+    // through this node).
+    this.name.textContent = st.node ? this.camera + ' @ ' + st.node : this.camera;
+    this.name.title = st.remote ? 'run by ' + st.node + ', served through this node' : '';
     this.badge.textContent = st.state;
     this.badge.className = 'badge ' + st.state;
     this.err.textContent = st.state === 'down' && st.last_error ? st.last_error : '';
