@@ -10,6 +10,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vigil-vision/vigil/config"
+	"github.com/vigil-vision/vigil/internal/jskv"
 )
 
 // DefaultCamerasBucket is the bucket of the fleet's cameras.
@@ -21,20 +22,18 @@ type Cameras struct {
 	bucket string
 }
 
-// OpenCameras creates the bucket, or takes it as it is.
+// OpenCameras creates the bucket, or takes it as it is, raising its
+// replicas to replicas (0: as it is, 1 when made here).
 func OpenCameras(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (*Cameras, error) {
 	if bucket == "" {
 		bucket = DefaultCamerasBucket
 	}
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, _, err := jskv.Open(ctx, js, jetstream.KeyValueConfig{
 		Bucket: bucket, Description: "vigil fleet cameras: key = camera id, value = its block as under cameras:",
-		History: 5, Storage: jetstream.FileStorage, Replicas: max(replicas, 1),
+		History: 5, Storage: jetstream.FileStorage, Replicas: replicas,
 	})
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.KeyValue(ctx, bucket)
-	}
 	if err != nil {
-		return nil, fmt.Errorf("cameras bucket %s: %w", bucket, err)
+		return nil, fmt.Errorf("cameras %w", err)
 	}
 	return &Cameras{kv: kv, bucket: bucket}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vigil-vision/vigil/internal/jskv"
 )
 
 var (
@@ -45,20 +46,15 @@ func Open(ctx context.Context, js jetstream.JetStream, o Options) (*Bucket, erro
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, have, err := jskv.Open(ctx, js, jetstream.KeyValueConfig{
 		Bucket: o.Name, Description: "vigil leases: key = what is held, value = its holder",
-		History: 1, TTL: o.TTL, LimitMarkerTTL: o.TTL, Storage: jetstream.FileStorage, Replicas: max(o.Replicas, 1),
+		History: 1, TTL: o.TTL, LimitMarkerTTL: o.TTL, Storage: jetstream.FileStorage, Replicas: o.Replicas,
 	})
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		if kv, err = js.KeyValue(ctx, o.Name); err == nil {
-			var st jetstream.KeyValueStatus
-			if st, err = kv.Status(ctx); err == nil && st.TTL() != o.TTL {
-				return nil, fmt.Errorf("lease bucket %s exists with TTL %s, not %s; use the same TTL on every node, or delete the bucket", o.Name, st.TTL(), o.TTL)
-			}
-		}
-	}
 	if err != nil {
-		return nil, fmt.Errorf("lease bucket %s: %w", o.Name, err)
+		return nil, fmt.Errorf("lease %w", err)
+	}
+	if have.TTL != o.TTL {
+		return nil, fmt.Errorf("lease bucket %s exists with TTL %s, not %s; use the same TTL on every node, or delete the bucket", o.Name, have.TTL, o.TTL)
 	}
 	return &Bucket{kv: kv, ttl: o.TTL, now: o.Now}, nil
 }

@@ -1,11 +1,15 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vigil-vision/vigil/internal/jskv"
 )
 
 // TestThreeNodesFormOneNATS: three vigil nodes whose embedded servers
@@ -33,5 +37,28 @@ func TestThreeNodesFormOneNATS(t *testing.T) {
 	}
 	if s := nodes[2].nc.ConnectedServerName(); s != "vigil-3" {
 		t.Errorf("node 3 subscriber on server %q", s)
+	}
+
+	// A bucket a tool made with one copy gets the three a fleet asks for.
+	js, _ := jetstream.New(nodes[0].nc)
+	var created jetstream.KeyValue
+	waitUntil(t, "JetStream of the cluster taking a bucket", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var err error
+		created, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "RAISED", History: 3})
+		return err == nil
+	})
+	if _, err := created.Put(context.Background(), "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, cfg, err := jskv.Open(ctx, js, jetstream.KeyValueConfig{Bucket: "RAISED", Replicas: 3})
+	if err != nil || cfg.Replicas != 3 || cfg.History != 3 {
+		t.Fatalf("raising replicas: %v %+v", err, cfg)
+	}
+	if e, err := kv.Get(ctx, "k"); err != nil || string(e.Value()) != "v" {
+		t.Errorf("the value after raising: %v", err)
 	}
 }

@@ -75,6 +75,22 @@ func (f *fleetFlags) connect() (*config.Config, *nats.Conn, jetstream.JetStream,
 	return cfg, nc, js, nil
 }
 
+// cameras opens the fleet's cameras bucket; done closes what it opened.
+func (f *fleetFlags) cameras() (context.Context, *fleet.Cameras, func(), error) {
+	_, nc, js, err := f.connect()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	done := func() { cancel(); nc.Close() }
+	store, err := fleet.OpenCameras(ctx, js, "", 0)
+	if err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	return ctx, store, done, nil
+}
+
 // cmdCameras changes and lists the fleet's cameras:
 //
 //	vigil cameras apply FILE [--prune]   store the file's cameras: in the fleet
@@ -124,17 +140,11 @@ func camerasApply(ff *fleetFlags, file string, prune bool, stdout io.Writer) err
 	if len(cfg.Cameras) == 0 {
 		return fmt.Errorf("%s names no cameras; nothing stored (the fleet's cameras go under cameras:, as in a node's file)", file)
 	}
-	_, nc, js, err := ff.connect()
+	ctx, store, done, err := ff.cameras()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), ff.timeout)
-	defer cancel()
-	store, err := fleet.OpenCameras(ctx, js, "", 0)
-	if err != nil {
-		return err
-	}
+	defer done()
 	before, err := store.List(ctx)
 	if err != nil {
 		return err
@@ -175,17 +185,11 @@ func sameCamera(a, b config.Camera) bool {
 }
 
 func camerasRemove(ff *fleetFlags, ids []string, stdout io.Writer) error {
-	_, nc, js, err := ff.connect()
+	ctx, store, done, err := ff.cameras()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), ff.timeout)
-	defer cancel()
-	store, err := fleet.OpenCameras(ctx, js, "", 0)
-	if err != nil {
-		return err
-	}
+	defer done()
 	var errs []error
 	for _, id := range ids {
 		if err := store.Delete(ctx, id); err != nil {
