@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/internal/natstest"
@@ -73,6 +74,7 @@ type nodeOpts struct {
 	ttl, minHold time.Duration
 	max          int
 	labels       []string
+	reg          *prometheus.Registry
 }
 
 func startNode(t *testing.T, url, name string, r *runner, o nodeOpts) *node {
@@ -85,7 +87,7 @@ func startNode(t *testing.T, url, name string, r *runner, o nodeOpts) *node {
 		o.minHold = time.Hour // no balancing unless a test asks
 	}
 	m, err := Join(context.Background(), Options{JS: js, Node: name, Labels: o.labels, TTL: o.ttl, MaxCameras: o.max, MaxLoad: 0.9,
-		MinHold: o.minHold, Runner: r, Logger: zerolog.Nop()})
+		MinHold: o.minHold, Runner: r, Logger: zerolog.Nop(), Registerer: o.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,10 +160,11 @@ func TestNodesShareTheCamerasAndTakeOverADeadOnesCameras(t *testing.T) {
 	url := natstest.Server(t)
 	js, _ := natstest.Connect(t, url)
 	const ttl = time.Second
+	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry(), prometheus.NewRegistry()}
 	nodes := []*node{
-		startNode(t, url, "a", newRunner(), nodeOpts{ttl: ttl}),
-		startNode(t, url, "b", newRunner(), nodeOpts{ttl: ttl}),
-		startNode(t, url, "c", newRunner(), nodeOpts{ttl: ttl}),
+		startNode(t, url, "a", newRunner(), nodeOpts{ttl: ttl, reg: regs[0]}),
+		startNode(t, url, "b", newRunner(), nodeOpts{ttl: ttl, reg: regs[1]}),
+		startNode(t, url, "c", newRunner(), nodeOpts{ttl: ttl, reg: regs[2]}),
 	}
 	seeEachOther(t, nodes)
 	putCameras(t, js, sixCameras())
@@ -200,6 +203,11 @@ func TestNodesShareTheCamerasAndTakeOverADeadOnesCameras(t *testing.T) {
 		if e, ok := owner.m.Fence(id); !ok || e <= epochs[id] {
 			t.Errorf("%s on %s: epoch %d (ok %v) after %d", id, owner.m.Node(), e, ok, epochs[id])
 		}
+	}
+	takeovers := metric(t, regs[0], "vigil_fleet_takeovers_total") + metric(t, regs[2], "vigil_fleet_takeovers_total")
+	if int(takeovers) != len(lostOnB) || metric(t, regs[0], "vigil_fleet_leases_held") != 3 || metric(t, regs[1], "vigil_fleet_leases_lost_total") != 2 {
+		t.Errorf("metrics: takeovers %v (b had %d), a holds %v, b lost %v", takeovers, len(lostOnB),
+			metric(t, regs[0], "vigil_fleet_leases_held"), metric(t, regs[1], "vigil_fleet_leases_lost_total"))
 	}
 	eventually(t, "a's view: six running, none on b, b gone", func() bool {
 		st := nodes[0].m.Status()
@@ -344,6 +352,22 @@ func TestCorruptLeaseIsNotTaken(t *testing.T) {
 		t.Errorf("took a camera whose lease holds garbage: %v", got)
 	}
 	eventually(t, "cam-1 taken once the garbage expired", func() bool { return len(b.r.ids()) == 1 })
+}
+
+// metric is a counter's or gauge's value in reg.
+func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }
 
 // eventually polls cond; the bound guards against a hang only.
