@@ -77,6 +77,7 @@ type Alerts struct {
 	cancel   context.CancelFunc
 	done     sync.WaitGroup
 	closeOne sync.Once
+	quit     chan struct{} // closed by Close
 }
 
 // camera is one camera's rules and what serves them.
@@ -90,6 +91,11 @@ type camera struct {
 
 	fenced atomic.Bool   // Observe found it fenced last time
 	epoch  atomic.Uint64 // the lease epoch Observe last ran it under
+	// pending: its stored counts could not be loaded yet (JetStream did
+	// not answer: electing a leader, or away). It counts meanwhile but
+	// stores nothing, so that the stored counts are not overwritten; once
+	// they load, they are added to what it counted.
+	pending atomic.Bool
 }
 
 // New builds the engines (checking every rule) and opens the spool.
@@ -106,7 +112,7 @@ func New(o Options) (*Alerts, error) {
 	if o.RestoreWait <= 0 {
 		o.RestoreWait = DefaultRestoreWait
 	}
-	a := &Alerts{o: o, log: o.Logger.With().Str("stage", "alerts").Logger(), cams: map[string]*camera{}}
+	a := &Alerts{o: o, log: o.Logger.With().Str("stage", "alerts").Logger(), cams: map[string]*camera{}, quit: make(chan struct{})}
 	for _, c := range o.Cameras {
 		if _, dup := a.cams[c.Camera]; dup {
 			return nil, fmt.Errorf("alerts: camera %q twice", c.Camera)
@@ -217,7 +223,7 @@ func (a *Alerts) add(cam string, rs []rules.Rule) (bool, error) {
 	if a.o.RestoreCounts {
 		// Not under the lock: loading waits for NATS.
 		ctx, cancel := context.WithTimeout(context.Background(), a.o.RestoreWait)
-		a.restoreCounts(ctx, cam, e)
+		c.pending.Store(!a.restoreCounts(ctx, cam, e, false))
 		cancel()
 		c.restored = true
 	}
@@ -225,6 +231,11 @@ func (a *Alerts) add(cam string, rs []rules.Rule) (bool, error) {
 	defer a.mu.Unlock()
 	if a.cams[cam] != nil {
 		return false, nil
+	}
+	if c.pending.Load() {
+		a.log.Warn().Str("camera", cam).Msg("alerts: stored counts not loaded yet; counting on, and adding them once JetStream answers")
+		a.done.Add(1)
+		go func() { defer a.done.Done(); a.retryRestore(cam, c) }()
 	}
 	if a.serving {
 		if err := a.serve(cam, c); err != nil {
@@ -302,6 +313,9 @@ func (a *Alerts) serve(cam string, c *camera) error {
 // store stores c's counts now, unless the camera is fenced: then the next
 // frame Observe runs for it stores them.
 func (a *Alerts) store(cam string, c *camera) {
+	if c.pending.Load() {
+		return
+	}
 	v := c.engine.Version()
 	if a.storeCounts(cam, c.engine.States()) {
 		c.stored.Store(v)
@@ -340,6 +354,7 @@ func (a *Alerts) Start(restoreWait time.Duration) error {
 func (a *Alerts) restore(wait time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
+	failed := false
 	// Not under the lock: loading waits for NATS.
 	for _, cam := range a.Cameras() {
 		a.mu.RLock()
@@ -348,32 +363,87 @@ func (a *Alerts) restore(wait time.Duration) {
 		if c == nil || c.restored {
 			continue // removed meanwhile, or added with its counts
 		}
-		if !a.restoreCounts(ctx, cam, c.engine) {
-			return
+		if failed || !a.restoreCounts(ctx, cam, c.engine, false) {
+			// JetStream does not answer: this camera and the rest count
+			// on without storing, and add their stored counts later.
+			failed = true
+			c.pending.Store(true)
+			a.log.Warn().Str("camera", cam).Msg("alerts: stored counts not loaded yet; counting on, and adding them once JetStream answers")
+			a.done.Add(1)
+			go func() { defer a.done.Done(); a.retryRestore(cam, c) }()
 		}
 	}
 }
 
-// restoreCounts continues in e the counts stored for cam's rules. False
-// when NATS did not answer in time or is away: other cameras would only
-// wait for it too.
-func (a *Alerts) restoreCounts(ctx context.Context, cam string, e *rules.Engine) bool {
+// restoreCounts continues in e the counts stored for cam's rules; with
+// add, the stored counts are added to e's (counted while they could not be
+// loaded). False when NATS did not answer in time or is away: other
+// cameras would only wait for it too.
+func (a *Alerts) restoreCounts(ctx context.Context, cam string, e *rules.Engine, add bool) bool {
+	loaded := map[string]CountsValue{}
 	for _, st := range e.States() {
 		v, found, err := a.counts.load(ctx, cam, st.Rule)
 		if err != nil {
-			a.log.Warn().Err(err).Str("camera", cam).Str("rule", st.Rule).Msg("alerts: counts not restored; starting from zero")
 			if errors.Is(err, context.DeadlineExceeded) || !a.o.Conn.IsConnected() {
+				a.log.Warn().Err(err).Str("camera", cam).Str("rule", st.Rule).Msg("alerts: stored counts not loaded")
 				return false
 			}
+			a.log.Warn().Err(err).Str("camera", cam).Str("rule", st.Rule).Msg("alerts: counts not restored; starting from zero")
 			continue
 		}
 		if found && v.Kind == st.Kind {
-			e.Restore(st.Rule, v.Counts)
-			a.log.Info().Str("camera", cam).Str("rule", st.Rule).Interface("counts", v.Counts).Uint64("lease_epoch", v.LeaseEpoch).
-				Msg("alerts: counts restored")
+			loaded[st.Rule] = v
 		}
 	}
+	if add {
+		// Observe holds the read side for a whole frame: nothing counts
+		// between reading e's counts and writing the sums.
+		a.mu.Lock()
+		defer a.mu.Unlock()
+	}
+	for _, st := range e.States() {
+		v, ok := loaded[st.Rule]
+		if !ok {
+			continue
+		}
+		counts := v.Counts
+		if add {
+			counts = map[string]int64{}
+			for k, n := range v.Counts {
+				counts[k] = n + st.Counts[k]
+			}
+		}
+		e.Restore(st.Rule, counts)
+		a.log.Info().Str("camera", cam).Str("rule", st.Rule).Interface("counts", counts).Uint64("lease_epoch", v.LeaseEpoch).
+			Msg("alerts: counts restored")
+	}
 	return true
+}
+
+// retryRestore loads a pending camera's stored counts until JetStream
+// answers, the camera goes, or the alerts close.
+func (a *Alerts) retryRestore(cam string, c *camera) {
+	for {
+		select {
+		case <-a.quit:
+			return
+		case <-time.After(time.Second):
+		}
+		a.mu.RLock()
+		gone := a.cams[cam] != c
+		a.mu.RUnlock()
+		if gone {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), max(a.o.RestoreWait, DefaultRestoreWait))
+		ok := a.restoreCounts(ctx, cam, c.engine, true)
+		cancel()
+		if ok {
+			c.pending.Store(false)
+			c.stored.Store(0) // the next frame stores the sums
+			return
+		}
+	}
 }
 
 // fence is Options.Fence, standalone when there is none.
@@ -448,7 +518,7 @@ func (a *Alerts) Observe(camera string, seq uint64, at time.Time, width, height 
 			out = append(out, m)
 		}
 	}
-	if v := e.Version(); c.stored.Swap(v) != v {
+	if v := e.Version(); !c.pending.Load() && c.stored.Swap(v) != v {
 		a.storeCountsAt(camera, epoch, e.States())
 	}
 	return out
@@ -471,6 +541,7 @@ func (a *Alerts) unsubscribe() {
 func (a *Alerts) Close(flush time.Duration) error {
 	var err error
 	a.closeOne.Do(func() {
+		close(a.quit)
 		a.mu.Lock()
 		a.unsubscribe()
 		a.mu.Unlock()

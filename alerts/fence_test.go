@@ -253,3 +253,42 @@ func TestCountsFollowTheCameraToAnotherNode(t *testing.T) {
 		t.Errorf("the bucket after node A's late counts (in 3, out 2): %+v; want node B's (epoch 9, in 3, out 1)", v)
 	}
 }
+
+// TestCountsLoadedLateAreAdded: a camera added while its stored counts
+// cannot be loaded (JetStream electing a leader after its node died)
+// counts on without storing, so the stored counts survive, and adds them
+// once they load.
+func TestCountsLoadedLateAreAdded(t *testing.T) {
+	srv := startServer(t, -1, t.TempDir())
+	nc := connect(t, srv.ClientURL())
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	a := startAlertsWith(t, Options{Conn: nc, Cameras: []CameraRules{{Camera: "yard", Rules: []rules.Rule{gate()}}},
+		Spool: SpoolOptions{Dir: t.TempDir()}, RestoreCounts: true, Fence: holding(5).fence, Logger: zerolog.Nop()})
+	(&walker{a: a, cam: "yard", t0: t0}).walk(1, 50, 150, 50, 150)
+	waitFor(t, "the first owner's counts in the bucket", func() bool {
+		v := kvCounts(t, nc, "yard.gate")
+		return v.Counts["in"] == 2 && v.Counts["out"] == 1
+	})
+	a.Close(5 * time.Second)
+
+	// The next owner's first load cannot finish in time (1ns): it counts
+	// one crossing meanwhile, stores nothing, then adds the stored counts.
+	b := startAlertsWith(t, Options{Conn: nc, Spool: SpoolOptions{Dir: t.TempDir()}, RestoreCounts: true, RestoreWait: time.Nanosecond,
+		Fence: holding(9).fence, Logger: zerolog.Nop()})
+	if err := b.SetRules("yard", []rules.Rule{gate()}); err != nil {
+		t.Fatal(err)
+	}
+	(&walker{a: b, cam: "yard", t0: t0.Add(time.Minute)}).walk(7, 50, 150)
+	if v := kvCounts(t, nc, "yard.gate"); v.LeaseEpoch != 5 || v.Counts["in"] != 2 {
+		t.Errorf("the bucket while the load is pending: %+v; want the first owner's", v)
+	}
+	waitFor(t, "the stored counts added to the new owner's", func() bool {
+		st, _ := b.Engine("yard").State("gate")
+		return st.Counts["in"] == 3 && st.Counts["out"] == 1
+	})
+	(&walker{a: b, cam: "yard", t0: t0.Add(2 * time.Minute)}).walk(8, 50) // a frame, no crossing
+	waitFor(t, "the sums in the bucket under the new epoch", func() bool {
+		v := kvCounts(t, nc, "yard.gate")
+		return v.LeaseEpoch == 9 && v.Counts["in"] == 3 && v.Counts["out"] == 1
+	})
+}
