@@ -86,8 +86,12 @@ func startNode(t *testing.T, url, name string, r *runner, o nodeOpts) *node {
 	if o.minHold == 0 {
 		o.minHold = time.Hour // no balancing unless a test asks
 	}
-	m, err := Join(context.Background(), Options{JS: js, Node: name, Labels: o.labels, TTL: o.ttl, MaxCameras: o.max, MaxLoad: 0.9,
-		MinHold: o.minHold, Runner: r, Logger: zerolog.Nop(), Registerer: o.reg})
+	opts := Options{JS: js, Node: name, Labels: o.labels, TTL: o.ttl, MaxCameras: o.max, MaxLoad: 0.9,
+		MinHold: o.minHold, Runner: r, Logger: zerolog.Nop()}
+	if o.reg != nil { // a nil *Registry is not a nil Registerer
+		opts.Registerer = o.reg
+	}
+	m, err := Join(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

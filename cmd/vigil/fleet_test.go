@@ -87,50 +87,63 @@ type fleetWatch struct {
 	since  map[string]time.Time // when the owner's first message came
 	stale  []string
 	after  map[string][]time.Time // node → captured_at of its messages, all cameras
+	seen   map[string]bool        // camera/node/epoch/seq already counted
 	byNode map[string]map[string]time.Time
 }
 
-func watchFleet(t *testing.T, url string) *fleetWatch {
+// watchFleet starts a fleetWatch. It subscribes on every server of the cluster, each message counted
+// once: a subscriber on one server only would hear nothing while that
+// server is frozen with its node.
+func watchFleet(t *testing.T, urls []string) *fleetWatch {
 	w := &fleetWatch{owner: map[string]string{}, epoch: map[string]uint64{}, since: map[string]time.Time{},
-		after: map[string][]time.Time{}, byNode: map[string]map[string]time.Time{}}
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	_, err = nc.Subscribe("vigil.*.tracks", func(m *nats.Msg) {
-		var msg struct {
-			Camera     string    `json:"camera"`
-			Node       string    `json:"node"`
-			LeaseEpoch uint64    `json:"lease_epoch"`
-			CapturedAt time.Time `json:"captured_at"`
+		after: map[string][]time.Time{}, byNode: map[string]map[string]time.Time{}, seen: map[string]bool{}}
+	for _, url := range urls {
+		nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if json.Unmarshal(m.Data, &msg) != nil {
-			return
+		t.Cleanup(nc.Close)
+		if _, err := nc.Subscribe("vigil.*.tracks", w.receive); err != nil {
+			t.Fatal(err)
 		}
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if msg.Node == "" || msg.LeaseEpoch == 0 {
-			w.stale = append(w.stale, "no node or epoch: "+string(m.Data))
-			return
-		}
-		if w.byNode[msg.Node] == nil {
-			w.byNode[msg.Node] = map[string]time.Time{}
-		}
-		w.byNode[msg.Node][fmt.Sprintf("%s@%d", msg.Camera, msg.LeaseEpoch)] = msg.CapturedAt
-		switch e := w.epoch[msg.Camera]; {
-		case msg.LeaseEpoch < e:
-			w.stale = append(w.stale, fmt.Sprintf("%s from %s at epoch %d after epoch %d from %s", msg.Camera, msg.Node, msg.LeaseEpoch, e, w.owner[msg.Camera]))
-		case msg.LeaseEpoch > e:
-			w.epoch[msg.Camera], w.owner[msg.Camera], w.since[msg.Camera] = msg.LeaseEpoch, msg.Node, time.Now()
-		case msg.Node != w.owner[msg.Camera]:
-			w.stale = append(w.stale, fmt.Sprintf("%s: epoch %d from %s and %s", msg.Camera, e, msg.Node, w.owner[msg.Camera]))
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return w
+}
+
+func (w *fleetWatch) receive(m *nats.Msg) {
+	var msg struct {
+		Camera     string    `json:"camera"`
+		Node       string    `json:"node"`
+		LeaseEpoch uint64    `json:"lease_epoch"`
+		Seq        uint64    `json:"seq"`
+		CapturedAt time.Time `json:"captured_at"`
+	}
+	if json.Unmarshal(m.Data, &msg) != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := fmt.Sprintf("%s/%s/%d/%d", msg.Camera, msg.Node, msg.LeaseEpoch, msg.Seq)
+	if w.seen[key] {
+		return // the same message through another server
+	}
+	w.seen[key] = true
+	if msg.Node == "" || msg.LeaseEpoch == 0 {
+		w.stale = append(w.stale, "no node or epoch: "+string(m.Data))
+		return
+	}
+	if w.byNode[msg.Node] == nil {
+		w.byNode[msg.Node] = map[string]time.Time{}
+	}
+	w.byNode[msg.Node][fmt.Sprintf("%s@%d", msg.Camera, msg.LeaseEpoch)] = msg.CapturedAt
+	switch e := w.epoch[msg.Camera]; {
+	case msg.LeaseEpoch < e:
+		w.stale = append(w.stale, fmt.Sprintf("%s from %s at epoch %d after epoch %d from %s", msg.Camera, msg.Node, msg.LeaseEpoch, e, w.owner[msg.Camera]))
+	case msg.LeaseEpoch > e:
+		w.epoch[msg.Camera], w.owner[msg.Camera], w.since[msg.Camera] = msg.LeaseEpoch, msg.Node, time.Now()
+	case msg.Node != w.owner[msg.Camera]:
+		w.stale = append(w.stale, fmt.Sprintf("%s: epoch %d from %s and %s", msg.Camera, e, msg.Node, w.owner[msg.Camera]))
+	}
 }
 
 func (w *fleetWatch) owners() map[string]string {
@@ -226,7 +239,7 @@ func TestFleetOfThreeProcesses(t *testing.T) {
 		urls[i] = "nats://" + n.nats
 	}
 	all := strings.Join(urls, ",")
-	w := watchFleet(t, all)
+	w := watchFleet(t, urls)
 
 	// Counts stored by an earlier owner of gate: whoever runs it goes on
 	// from them.
