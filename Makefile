@@ -12,7 +12,7 @@ export CGO_ENABLED := 1
 STAMP := deps/.ready
 DEPS_INPUTS := scripts/deps.sh
 
-.PHONY: all deps build run test vet bench bench-long bench-model bench-liveview bench-reload clean
+.PHONY: all deps build run test vet bench bench-long bench-model bench-liveview bench-reload bench-fleet clean
 
 all: build
 
@@ -52,12 +52,20 @@ bench: deps
 	$(MAKE) bench-liveview
 	$(GO) run ./bench/cmd/alert-bench -results bench/results
 	$(MAKE) bench-reload
+	$(MAKE) bench-fleet
 
 # Changing a running vigil: frames the other cameras lose while a camera is
 # added or removed, and an added camera's first publish (file and RTSP);
 # results in bench/results/reload-*.txt.
 bench-reload: deps
 	$(GO) run ./bench/cmd/reload-bench $(RELOAD_BENCH_FLAGS)
+
+# Fleet mode: three vigil nodes in one NATS cluster, the node holding the
+# most cameras killed (-9) and stopped (SIGTERM) in rounds: failover and
+# handover times, double owner frames, and the leases' NATS messages and
+# CPU per 100 cameras; results in bench/results/fleet-*.txt.
+bench-fleet: deps
+	$(GO) run ./bench/cmd/fleet-bench $(FLEET_BENCH_FLAGS)
 
 # make bench, plus the long runs (about 25 minutes): latency per minute at
 # 10 and 30 fps, 1-8 cameras, a 10-minute memory run, allocations per frame
