@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -120,11 +121,9 @@ func Join(ctx context.Context, o Options) (*Member, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	for _, b := range []*string{&o.CamerasBucket, &o.LeasesBucket, &o.NodesBucket} {
-		if *b == "" {
-			*b = map[*string]string{&o.CamerasBucket: DefaultCamerasBucket, &o.LeasesBucket: DefaultLeasesBucket, &o.NodesBucket: DefaultNodesBucket}[b]
-		}
-	}
+	o.CamerasBucket = cmp.Or(o.CamerasBucket, DefaultCamerasBucket)
+	o.LeasesBucket = cmp.Or(o.LeasesBucket, DefaultLeasesBucket)
+	o.NodesBucket = cmp.Or(o.NodesBucket, DefaultNodesBucket)
 	var id [4]byte
 	rand.Read(id[:])
 	m := &Member{

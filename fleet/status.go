@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,15 +116,9 @@ func (m *Member) Owner(camera string) (node, url string) {
 // ReadStatus reads the fleet's status from its buckets, for a tool that
 // is not a node (vigil fleet status). Buckets not made yet read as empty.
 func ReadStatus(ctx context.Context, js jetstream.JetStream, camerasBucket, leasesBucket, nodesBucket string) (Status, error) {
-	if camerasBucket == "" {
-		camerasBucket = DefaultCamerasBucket
-	}
-	if leasesBucket == "" {
-		leasesBucket = DefaultLeasesBucket
-	}
-	if nodesBucket == "" {
-		nodesBucket = DefaultNodesBucket
-	}
+	camerasBucket = cmp.Or(camerasBucket, DefaultCamerasBucket)
+	leasesBucket = cmp.Or(leasesBucket, DefaultLeasesBucket)
+	nodesBucket = cmp.Or(nodesBucket, DefaultNodesBucket)
 	desired := map[string]Entry{}
 	if kv, err := js.KeyValue(ctx, camerasBucket); err == nil {
 		list, err := (&Cameras{kv: kv, bucket: camerasBucket}).List(ctx)
