@@ -111,9 +111,14 @@ func (c *Cameras) Get(ctx context.Context, id string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	e := Entry{ID: id, Revision: kve.Revision()}
-	e.Camera, e.Err = config.ParseCameraAs(kve.Value(), fmt.Sprintf("bucket %s key %s", c.bucket, id), id)
-	return e, nil
+	return c.entry(kve), nil
+}
+
+// entry reads a stored value: the camera, or in Err why it does not parse.
+func (c *Cameras) entry(kve jetstream.KeyValueEntry) Entry {
+	e := Entry{ID: kve.Key(), Revision: kve.Revision()}
+	e.Camera, e.Err = config.ParseCameraAs(kve.Value(), fmt.Sprintf("bucket %s key %s", c.bucket, e.ID), e.ID)
+	return e
 }
 
 // Delete removes a camera; an unknown id is an error that says so.

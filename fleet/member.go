@@ -182,9 +182,6 @@ func (m *Member) Node() string { return m.o.Node }
 // TTL is the lease TTL.
 func (m *Member) TTL() time.Duration { return m.o.TTL }
 
-// Cameras is the fleet's cameras bucket.
-func (m *Member) Cameras() *Cameras { return m.cameras }
-
 // Fence says whether this node may publish for camera now, and under
 // which epoch: its own cameras always (epoch 0); a fleet camera only while
 // its lease is valid, which ends before the lease can expire. Cheap: it
@@ -312,10 +309,10 @@ func (m *Member) watchCameras(ctx context.Context, touch func()) error {
 				m.desired, fresh = fresh, nil
 			case fresh != nil:
 				if kve.Operation() == jetstream.KeyValuePut {
-					fresh[kve.Key()] = m.cameraEntry(kve)
+					fresh[kve.Key()] = m.cameras.entry(kve)
 				}
 			case kve.Operation() == jetstream.KeyValuePut:
-				m.desired[kve.Key()] = m.cameraEntry(kve)
+				m.desired[kve.Key()] = m.cameras.entry(kve)
 			default:
 				delete(m.desired, kve.Key())
 			}
@@ -325,12 +322,6 @@ func (m *Member) watchCameras(ctx context.Context, touch func()) error {
 			}
 		}
 	}
-}
-
-func (m *Member) cameraEntry(kve jetstream.KeyValueEntry) Entry {
-	e := Entry{ID: kve.Key(), Revision: kve.Revision()}
-	e.Camera, e.Err = config.ParseCameraAs(kve.Value(), fmt.Sprintf("bucket %s key %s", m.cameras.bucket, e.ID), e.ID)
-	return e
 }
 
 // watchLeases follows who holds each camera.

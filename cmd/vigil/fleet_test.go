@@ -84,10 +84,8 @@ type fleetWatch struct {
 	mu     sync.Mutex
 	owner  map[string]string // camera → node of the newest epoch
 	epoch  map[string]uint64
-	since  map[string]time.Time // when the owner's first message came
 	stale  []string
-	after  map[string][]time.Time // node → captured_at of its messages, all cameras
-	seen   map[string]bool        // camera/node/epoch/seq already counted
+	seen   map[string]bool // camera/node/epoch/seq already counted
 	byNode map[string]map[string]time.Time
 }
 
@@ -95,8 +93,7 @@ type fleetWatch struct {
 // once: a subscriber on one server only would hear nothing while that
 // server is frozen with its node.
 func watchFleet(t *testing.T, urls []string) *fleetWatch {
-	w := &fleetWatch{owner: map[string]string{}, epoch: map[string]uint64{}, since: map[string]time.Time{},
-		after: map[string][]time.Time{}, byNode: map[string]map[string]time.Time{}, seen: map[string]bool{}}
+	w := &fleetWatch{owner: map[string]string{}, epoch: map[string]uint64{}, byNode: map[string]map[string]time.Time{}, seen: map[string]bool{}}
 	for _, url := range urls {
 		nc, err := nats.Connect(url, nats.MaxReconnects(-1))
 		if err != nil {
@@ -140,7 +137,7 @@ func (w *fleetWatch) receive(m *nats.Msg) {
 	case msg.LeaseEpoch < e:
 		w.stale = append(w.stale, fmt.Sprintf("%s from %s at epoch %d after epoch %d from %s", msg.Camera, msg.Node, msg.LeaseEpoch, e, w.owner[msg.Camera]))
 	case msg.LeaseEpoch > e:
-		w.epoch[msg.Camera], w.owner[msg.Camera], w.since[msg.Camera] = msg.LeaseEpoch, msg.Node, time.Now()
+		w.epoch[msg.Camera], w.owner[msg.Camera] = msg.LeaseEpoch, msg.Node
 	case msg.Node != w.owner[msg.Camera]:
 		w.stale = append(w.stale, fmt.Sprintf("%s: epoch %d from %s and %s", msg.Camera, e, msg.Node, w.owner[msg.Camera]))
 	}
