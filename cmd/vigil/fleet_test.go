@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vigil-vision/vigil/alerts"
+	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/fleet"
 	"github.com/vigil-vision/vigil/internal/rtsptest"
@@ -203,6 +205,57 @@ func getJSON(url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
+// streamEvents counts camera's events in the events stream by lease epoch;
+// dup is an event id found twice.
+func streamEvents(ctx context.Context, js jetstream.JetStream, camera string) (byEpoch map[uint64]int, dup string) {
+	byEpoch = map[uint64]int{}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, alerts.DefaultStream)
+	if err != nil {
+		return byEpoch, ""
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"vigil." + camera + ".events.>"}})
+	if err != nil {
+		return byEpoch, ""
+	}
+	ids := map[string]bool{}
+	for {
+		batch, err := cons.FetchNoWait(500)
+		if err != nil {
+			return byEpoch, ""
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			var ev alerts.Message
+			if json.Unmarshal(m.Data(), &ev) != nil {
+				continue
+			}
+			if ids[ev.ID] {
+				return byEpoch, ev.ID
+			}
+			ids[ev.ID] = true
+			byEpoch[ev.LeaseEpoch]++
+		}
+		if n == 0 {
+			return byEpoch, ""
+		}
+	}
+}
+
+// metricValue is the value of a series (name and labels, as exposed) in a
+// Prometheus text exposition, 0 when absent.
+func metricValue(body, name string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
 func held(own map[string]string, node string) []string {
 	var out []string
 	for c, n := range own {
@@ -214,10 +267,11 @@ func held(own map[string]string, node string) []string {
 }
 
 // TestFleetOfThreeProcesses: three vigil processes, one NATS cluster of
-// their embedded servers, six cameras (five testsrc, one RTSP). kill -9,
-// SIGSTOP past the TTL and SIGTERM each move the cameras to the others,
-// and a consumer that checks epochs never sees an old owner after a new
-// one; a rule's counts continue on the new owner.
+// their embedded servers, six cameras (the sample video, four testsrc, one
+// RTSP). kill -9, SIGSTOP past the TTL and SIGTERM each move the cameras to
+// the others, and a consumer that checks epochs never sees an old owner
+// after a new one; a rule's counts continue on the new owner, and every
+// event the killed node accepted reaches the replicated stream.
 func TestFleetOfThreeProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three vigil processes: not in -short")
@@ -265,14 +319,15 @@ func TestFleetOfThreeProcesses(t *testing.T) {
 
 	cams := writeFile(t, "cameras.yaml", fmt.Sprintf(`
 cameras:
-  - {id: gate, url: testsrc, fps: 2, width: 320, height: 240,
-     rules: [{name: door, type: line, points: [[0, 120], [320, 120]], directions: {a_to_b: in, b_to_a: out}}]}
+  - {id: gate, url: %q, realtime: true, loop: true, fps: 5,
+     rules: [{name: door, type: line, points: [[0, 0], [1, 0]], directions: {a_to_b: in, b_to_a: out}},
+             {name: floor, type: zone, normalized: true, points: [[0, 0], [1, 0], [1, 1], [0, 1]], classes: [person]}]}
   - {id: yard, url: testsrc, fps: 2, width: 320, height: 240}
   - {id: roof, url: testsrc, fps: 2, width: 320, height: 240}
   - {id: bay-1, url: testsrc, fps: 2, width: 320, height: 240}
   - {id: bay-2, url: testsrc, fps: 2, width: 320, height: 240}
   - {id: dock, url: %q, fps: 2}
-`, srv.URL("dock")))
+`, assets.Media("vtest.avi"), srv.URL("dock")))
 	var out strings.Builder
 	if code := run([]string{"cameras", "apply", cams, "--nats", urls[0]}, &out, &out); code != 0 {
 		t.Fatalf("cameras apply: %d %s", code, out.String())
@@ -288,10 +343,19 @@ cameras:
 		byName[n.name] = n
 	}
 
-	// kill -9 of gate's owner.
+	// kill -9 of gate's owner, once it has accepted events: people walk
+	// into the floor zone all through the video (door's line, along the
+	// picture's top edge, is never crossed: its counts stay as stored).
 	victim := byName[w.owners()["gate"]]
 	lost := held(w.owners(), victim.name)
 	before := w.epochOf("gate")
+	var accepted float64
+	waitUntil(t, "gate's events accepted on "+victim.name, func() bool {
+		time.Sleep(200 * time.Millisecond)
+		_, body := httpGet("http://" + victim.http + "/metrics")
+		accepted = metricValue(body, `vigil_alerts_accepted_total{camera="gate"}`)
+		return accepted >= 3
+	})
 	victim.p.cmd.Process.Kill()
 	w.moved(t, victim.name, lost)
 	waitUntil(t, "gate's counts continuing on its new owner", func() bool {
@@ -299,6 +363,18 @@ cameras:
 		return v.LeaseEpoch == w.epochOf("gate") && v.LeaseEpoch > before && v.Counts["in"] == 5 && v.Counts["out"] == 2
 	})
 	victim.start(t) // same name, same store: it waits out its old key
+
+	// Every event the killed node had accepted (its spool drained by its
+	// restart), and the new owner's, are in the stream, once each.
+	waitUntil(t, "gate's events from both owners in the stream", func() bool {
+		time.Sleep(time.Second)
+		byEpoch, dup := streamEvents(ctx, js, "gate")
+		if dup != "" {
+			t.Fatalf("event %s twice in the stream", dup)
+		}
+		after := w.epochOf("gate")
+		return float64(byEpoch[before]) >= accepted && byEpoch[after] > 0 && after > before
+	})
 	// Back, it takes cameras again (balance, min_hold 5s): its JetStream
 	// has caught up with the cluster's.
 	waitUntil(t, victim.name+" back in the fleet, running cameras", func() bool { return len(held(w.owners(), victim.name)) > 0 })
