@@ -41,11 +41,11 @@ func ParseCameraAs(data []byte, name, id string) (Camera, error) {
 	}
 	cam.validate(&p, "")
 	cam.validateRules(&p, "")
-	if len(p) > 0 {
-		// Settings the camera lacks (a missing url) are blamed on its first
-		// line.
-		w.lines[""] = w.bodyLine
-		return Camera{}, locate(errors.Join(p...), name, w.lines)
+	// Settings the camera lacks (a missing url) are blamed on its first
+	// line.
+	w.lines[""] = w.bodyLine
+	if err := w.report(errors.Join(p...)); err != nil {
+		return Camera{}, err
 	}
 	return cam, nil
 }

@@ -90,7 +90,11 @@ func TestParseCameraBad(t *testing.T) {
 			`request body:3: fsp: unknown field; did you mean "fps"?`,
 			`request body:8: rules[0].anchr: unknown field; did you mean "anchor"?`,
 		}},
-		{"unknown_key.json", []string{`request body:3: urll: unknown field; did you mean "url"?`}},
+		{"unknown_key.json", []string{
+			// The typo leaves the camera without its url: both are said.
+			`request body:1: url: required; use rtsp://, http(s)://, a file path, /dev/videoN or testsrc`,
+			`request body:3: urll: unknown field; did you mean "url"?`,
+		}},
 		{"wrong_type.yaml", []string{
 			`request body:1: id: expected a string, got a list`,
 			`request body:3: loop: "yes" is not true or false`,

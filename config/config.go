@@ -1,9 +1,9 @@
 package config
 
 import (
-	"os"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"

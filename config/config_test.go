@@ -36,7 +36,24 @@ func TestBadFixtures(t *testing.T) {
 		file string
 		want []string // each a substring of one message, in order
 	}{
-		{"unknown_field.yaml", []string{`bad/unknown_field.yaml:6: cameras[1].urll: unknown field; did you mean "url"?`}},
+		{"unknown_field.yaml", []string{
+			// The typo leaves the camera without its url: both are said.
+			`bad/unknown_field.yaml:5: cameras[1].url: required;`,
+			`bad/unknown_field.yaml:6: cameras[1].urll: unknown field; did you mean "url"?`,
+		}},
+		{"unknown_and_value.yaml", []string{
+			`:3: log_level: unknown level "verbose"`,
+			`:5: model.confidence: 1.5 out of range`,
+			`:7: tracker.high_treshold: unknown field; did you mean "high_threshold"?`,
+			`:10: cameras[0].url: unsupported scheme "rtmp"`,
+			`:11: cameras[0].fsp: unknown field; did you mean "fps"?`,
+		}},
+		{"unknown_in_rule.yaml", []string{
+			`:10: cameras[0].rules[0].anchr: unknown field; did you mean "anchor"?`,
+			`:11: cameras[0].rules[0].min_score: 2 out of range; use a value in [0,1]`,
+			`:15: cameras[0].rules[1].dwel: unknown field; did you mean "dwell"?`,
+			`:16: cameras[0].rtsp_transport: unknown transport "http"; use tcp or udp`,
+		}},
 		{"unknown_top.yaml", []string{`unknown_top.yaml:1: camera: unknown field; did you mean "cameras"?`}},
 		{"unknown_many.yaml", []string{
 			`:2: model.confidance: unknown field; did you mean "confidence"?`,
@@ -44,8 +61,8 @@ func TestBadFixtures(t *testing.T) {
 			`:6: http.port: unknown field; use one of listen`,
 		}},
 		{"nats_cluster.yaml", []string{
-			`:3: nats.cluster.name: "plant 1"; use 1-64 letters, digits, _ or -`,
 			`:1: nats.server_name: empty, but the embedded server is in a cluster: every server needs its own name`,
+			`:3: nats.cluster.name: "plant 1"; use 1-64 letters, digits, _ or -`,
 			`:4: nats.cluster.listen: `,
 			`:7: nats.cluster.routes[1]: "http://10.0.0.12:6222": scheme "http"; write host:port or nats-route://host:port`,
 			`:8: nats.cluster.routes[2]: "10.0.0.13": no host or port`,
@@ -57,6 +74,7 @@ func TestBadFixtures(t *testing.T) {
 		}},
 		{"fleet.yaml", []string{
 			`:6: cameras[0].require[1]: "line 3"; use 1-64 letters`,
+			`:8: fleet.enabled: needs JetStream`,
 			`:9: fleet.node: "box.1"; use 1-64 letters`,
 			`:10: fleet.labels[1]: "no/slash"`,
 			`:11: fleet.lease_ttl: 200ms; use 1s to 5m`,
@@ -64,7 +82,6 @@ func TestBadFixtures(t *testing.T) {
 			`:13: fleet.max_load: 1.5;`,
 			`:14: fleet.replicas: 7;`,
 			`:15: fleet.advertise: "10.0.0.11:8080"; use this node's HTTP base URL`,
-			`:8: fleet.enabled: needs JetStream`,
 		}},
 		{"nats_cluster_unnamed.yaml", []string{
 			`:2: nats.server_name: "vigil line 3"; use 1-64 letters, digits, ., _ or -`,
@@ -76,9 +93,9 @@ func TestBadFixtures(t *testing.T) {
 		{"camera_no_url.yaml", []string{`:2: cameras[0].url: required;`}},
 		{"provider.yaml", []string{`:2: model.providers[1]: unknown provider "rocm"; use cpu, cuda or tensorrt`}},
 		{"model_optimization.yaml", []string{
+			`:2: model.graph_optimization: unknown level "max"; use all, extended, basic or disabled`,
 			`:4: model.tensorrt.int8_calibration_table: set, but model.tensorrt.int8 is false`,
 			`:5: model.tensorrt.workspace_mb: -1 is negative`,
-			`:2: model.graph_optimization: unknown level "max"; use all, extended, basic or disabled`,
 		}},
 		{"intra_op_spinning.yaml", []string{`:2: model.intra_op_spinning: "spin"; use off (threads sleep while they wait, leaving the cores to capture and decoding) or on (they spin)`}},
 		{"detector_keys.yaml", []string{
@@ -96,9 +113,9 @@ func TestBadFixtures(t *testing.T) {
 			// Inherited by both detectors, reported once: where it is written.
 			`:2: model.confidence: 1.5 out of range; use a value in (0,1]`,
 			`:6: detectors[0].model.providers[1]: unknown provider "gpu"; use cpu, cuda or tensorrt`,
-			`:11: detectors[1].model.onnxruntime_lib: "/opt/ort-gpu/libonnxruntime.so.1" differs from model.onnxruntime_lib ""; a process loads one`,
-			`:10: detectors[1].model.intra_op_spinning: "sometimes"; use off`,
 			`:9: detectors[1].model.tensorrt.int8_calibration_table: set, but detectors[1].model.tensorrt.int8 is false; set int8: true`,
+			`:10: detectors[1].model.intra_op_spinning: "sometimes"; use off`,
+			`:11: detectors[1].model.onnxruntime_lib: "/opt/ort-gpu/libonnxruntime.so.1" differs from model.onnxruntime_lib ""; a process loads one`,
 		}},
 		{"detector_unknown.yaml", []string{
 			`:8: cameras[0].detector: unknown detector "dcoks"; did you mean "docks"? (known: default, docks, gate)`,
@@ -129,7 +146,7 @@ func TestBadFixtures(t *testing.T) {
 		{"password_no_user.yaml", []string{`:2: nats.password_file: needs nats.user`}},
 		{"tls_no_key.yaml", []string{`:3: nats.tls.cert: needs nats.tls.key`}},
 		{"subject_prefix.yaml", []string{`nats.subject_prefix: "vigil.>" holds a space or a wildcard`}},
-		{"pipeline.yaml", []string{`:3: pipeline.worker_nice: 20; use a nice value from 0`, `:4: pipeline.opencv_threads: -1 is negative`, `:2: pipeline.queue_size: 0; use 1 or more frames`}},
+		{"pipeline.yaml", []string{`:2: pipeline.queue_size: 0; use 1 or more frames`, `:3: pipeline.worker_nice: 20; use a nice value from 0`, `:4: pipeline.opencv_threads: -1 is negative`}},
 		{"three_mistakes.yaml", []string{
 			`:3: model.confidence: 1.5 out of range`,
 			`:6: cameras[0].url: unsupported scheme "rtmp"`,
@@ -151,9 +168,9 @@ func TestBadFixtures(t *testing.T) {
 		{"rules_fields.yaml", []string{
 			`:5: cameras[0].rules[0].name: "door.1" is not a valid name; use 1-64 letters, digits, _ or -`,
 			`:6: cameras[0].rules[0].type: unknown type "polygon"; use zone or line`,
-			`:10: cameras[0].rules[0].classes[0]: empty; use a label such as person`,
-			`:9: cameras[0].rules[0].min_score: 2 out of range; use a value in [0,1]`,
 			`:8: cameras[0].rules[0].anchor: unknown anchor "feet"; use bottom_center, center or top_center`,
+			`:9: cameras[0].rules[0].min_score: 2 out of range; use a value in [0,1]`,
+			`:10: cameras[0].rules[0].classes[0]: empty; use a label such as person`,
 			`:14: cameras[0].rules[1].dwell: applies to zones only`,
 			`:15: cameras[0].rules[1].directions: both directions are "in"; give them different names`,
 			`:16: cameras[0].rules[2].name: duplicate "gate"; rule names must be unique per camera (rules[1] has it too)`,
@@ -237,6 +254,134 @@ func TestErrorsAreFieldErrors(t *testing.T) {
 	if !reflect.DeepEqual(paths, want) {
 		t.Errorf("paths %q, want %q", paths, want)
 	}
+}
+
+// An unknown key fails the load, but not before the values of the keys that
+// are known have been validated: one report holds both, in the order of the
+// lines, so that one pass over the file fixes it.
+func TestUnknownKeysDoNotHideValues(t *testing.T) {
+	type problem struct {
+		line int
+		path string
+	}
+	cases := []struct {
+		name string
+		data string
+		want []problem
+	}{
+		{"testdata/bad/unknown_and_value.yaml", "", []problem{
+			{3, "log_level"}, {5, "model.confidence"}, {7, "tracker.high_treshold"},
+			{10, "cameras[0].url"}, {11, "cameras[0].fsp"},
+		}},
+		{"testdata/bad/unknown_in_rule.yaml", "", []problem{
+			{10, "cameras[0].rules[0].anchr"}, {11, "cameras[0].rules[0].min_score"},
+			{15, "cameras[0].rules[1].dwel"}, {16, "cameras[0].rtsp_transport"},
+		}},
+		// A key merged in is blamed where it is written.
+		{"merged.yaml", "cameras:\n  - &c {id: a, url: testsrc, fsp: 0}\n  - {<<: *c, id: b}\n  - {id: a, url: testsrc}\n", []problem{
+			{2, "cameras[0].fsp"}, {2, "cameras[1].fsp"}, {4, "cameras[2].id"},
+		}},
+		// The same problem twice is said once.
+		{"twice.yaml", "nats:\n  url: nats://a:4222,,nats://b:4222,\n  lisen: x\n", []problem{{2, "nats.url"}, {3, "nats.lisen"}}},
+		// A value that cannot be read leaves nothing to validate: the
+		// walk's problems alone, the unknown key among them.
+		{"mistyped.yaml", "model:\n  confidence: 1.5\n  max_detections: many\ntracker: {buffer: 3}\n", []problem{
+			{3, "model.max_detections"}, {4, "tracker.buffer"},
+		}},
+		// The decoder reads what is under an unknown key too: where it
+		// cannot, the unknown keys are the report.
+		{"alias.yaml", "foo: *nope\nlog_level: verbose\n", []problem{{1, "foo"}}},
+		// Malformed YAML stops at once.
+		{"syntax.yaml", "treshold: 1\nlog_level: verbose\ncameras: [\n", []problem{{3, ""}}},
+	}
+	for _, tc := range cases {
+		t.Run(filepath.Base(tc.name), func(t *testing.T) {
+			data := []byte(tc.data)
+			if tc.data == "" {
+				var err error
+				if data, err = os.ReadFile(tc.name); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg, err := Parse(data, tc.name)
+			if err == nil || cfg != nil {
+				t.Fatalf("got %v, %v; want an error alone", cfg, err)
+			}
+			var got []problem
+			for _, e := range unwrapAll(err) {
+				var fe *FieldError
+				if !errors.As(e, &fe) || fe.File != tc.name {
+					t.Fatalf("%v is a %T of file %q, not a *FieldError of %q", e, e, fe.File, tc.name)
+				}
+				got = append(got, problem{fe.Line, fe.Path})
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v:\n%v", got, tc.want, err)
+			}
+		})
+	}
+}
+
+// FuzzConfig feeds Parse, the reading of every configuration file, anything:
+// it must not panic; it must say the same of the same bytes; a rejection is
+// *FieldErrors of the file, in the order of their lines, each once; and a
+// Config it accepts is valid, and reads back the same once written out.
+func FuzzConfig(f *testing.F) {
+	seeds := []string{filepath.Join("..", "assets", "vigil.example.yaml")}
+	for _, dir := range []string{"good", "bad"} {
+		files, _ := filepath.Glob(filepath.Join("testdata", dir, "*.yaml"))
+		seeds = append(seeds, files...)
+	}
+	for _, file := range seeds {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, "fuzz")
+		again, errAgain := Parse(data, "fuzz")
+		if fmt.Sprint(err) != fmt.Sprint(errAgain) {
+			t.Fatalf("%q: read twice, says\n%v\nthen\n%v", data, err, errAgain)
+		}
+		if err != nil {
+			if cfg != nil {
+				t.Fatalf("%q: a Config along with %v", data, err)
+			}
+			line, seen := 0, map[string]bool{}
+			for _, e := range unwrapAll(err) {
+				var fe *FieldError
+				if !errors.As(e, &fe) || fe.File != "fuzz" {
+					t.Fatalf("%q: %v is not a *FieldError of file fuzz", data, e)
+				}
+				if fe.Line < line || seen[e.Error()] {
+					t.Fatalf("%q: out of order or repeated at %v:\n%v", data, e, err)
+				}
+				line, seen[e.Error()] = fe.Line, true
+			}
+			return
+		}
+		if !reflect.DeepEqual(cfg, again) {
+			t.Fatalf("%q: read twice, gives\n%+v\nthen\n%+v", data, cfg, again)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("%q: accepted, but %v", data, err)
+		}
+		// Written out as JSON (which is YAML, and writes every string
+		// whole), it reads back the same.
+		out, err := yaml.MarshalWithOptions(cfg, yaml.JSON())
+		if err != nil {
+			t.Fatalf("%q: marshal: %v", data, err)
+		}
+		back, err := Parse(out, "marshalled")
+		if err != nil {
+			t.Fatalf("%q: written as\n%s\nreads back with %v", data, out, err)
+		}
+		if err := equal(back, cfg); err != nil {
+			t.Fatalf("%q: written as\n%s\nreads back otherwise: %v", data, out, err)
+		}
+	})
 }
 
 func TestSecretsStayOutOfErrors(t *testing.T) {

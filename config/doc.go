@@ -2,7 +2,9 @@
 //
 // In: a YAML file (Load) or bytes (Parse). Decoding is strict: an unknown key
 // is an error that names the file, the line, the field path and, when one is
-// close, the key that was probably meant. Keys that are absent or null take
+// close, the key that was probably meant. It does not hide the other
+// problems: the known keys are still decoded and validated, and one report
+// holds both, in the order of their lines. Keys that are absent or null take
 // their defaults (Default, DemoCamera); keys that are present keep the value
 // given, so an explicit zero is validated rather than silently replaced. A
 // detectors: entry's model takes its absent keys from model: instead.

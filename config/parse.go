@@ -1,12 +1,14 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,7 +59,10 @@ func Load(path string) (*Config, error) {
 // Parse decodes a YAML configuration strictly, fills in the defaults of the
 // keys that are absent or null, and validates the result. name is used in
 // error messages, usually the file's path. The error, if any, lists every
-// problem found, each a *FieldError (see errors.Join).
+// problem found, each a *FieldError (see errors.Join), in the order of their
+// lines: unknown keys together with the invalid values of the keys that are
+// known, so that one pass over the file fixes both. Only a value that cannot
+// be read (malformed YAML, a mistyped value) leaves nothing to validate.
 func Parse(data []byte, name string) (*Config, error) {
 	cfg, _, err := parse(data, name)
 	return cfg, err
@@ -74,15 +79,18 @@ func parse(data []byte, name string) (*Config, *walker, error) {
 	fillDefaults(reflect.ValueOf(cfg).Elem(), reflect.ValueOf(Default()).Elem(), "", w.set)
 	fillDetectors(cfg, w.set)
 
-	if err := cfg.Validate(); err != nil {
-		return nil, w, locate(err, name, w.lines)
+	if err := w.report(cfg.Validate()); err != nil {
+		return nil, w, err
 	}
 	return cfg, w, nil
 }
 
 // decode parses data as one YAML document, walks it against the type v
 // points to, and decodes it into v; v is left as it is when the document is
-// empty. The error lists every problem the walk found.
+// empty. The error lists every problem the walk found, but when the only
+// problems are unknown keys it is nil and v holds the known ones: the caller
+// validates v and reports both (report), for an unknown key must not hide
+// the mistakes that follow it.
 func (w *walker) decode(data []byte, v any) error {
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
@@ -106,17 +114,72 @@ func (w *walker) decode(data []byte, v any) error {
 	w.budget = 2*len(data) + maxExpansion // each byte makes at most one value, or one mapping
 	w.walk(body, reflect.TypeOf(v).Elem(), "")
 	if len(w.problems) > 0 {
-		return errors.Join(w.problems...)
+		// A value the walk could not read leaves nothing to validate.
+		return byLine(slices.Concat(w.problems, w.unknown))
 	}
 	// The walk has checked keys and types; this decode repeats the check
-	// as a backstop. The parser has already refused duplicate keys;
-	// allowing them here lets a key override one merged in by "<<",
-	// which the decoder would otherwise call a duplicate.
-	if err := nodeToValue(body, v, yaml.DisallowUnknownField(), yaml.AllowDuplicateMapKey()); err != nil {
+	// as a backstop, and skips only the unknown keys the walk reported.
+	// The parser has already refused duplicate keys; allowing them here
+	// lets a key override one merged in by "<<", which the decoder would
+	// otherwise call a duplicate.
+	opts := []yaml.DecodeOption{yaml.AllowDuplicateMapKey()}
+	if len(w.unknown) == 0 {
+		opts = append(opts, yaml.DisallowUnknownField())
+	}
+	if err := nodeToValue(body, v, opts...); err != nil {
+		if len(w.unknown) > 0 {
+			// The decoder reads the values of unknown keys too, which
+			// the walk left alone ("foo: *undefined"): what it says may
+			// be about them, and they go anyway.
+			return byLine(w.unknown)
+		}
 		return yamlError(w.file, err)
 	}
 	dropEmpty(reflect.ValueOf(v).Elem())
 	return nil
+}
+
+// report joins the unknown keys the walk found with the problems of
+// validating what it decoded (invalid, Validate's error), these located in
+// the file; nil when there are neither.
+func (w *walker) report(invalid error) error {
+	errs := slices.Clone(w.unknown)
+	if invalid != nil {
+		errs = append(errs, unjoin(locate(invalid, w.file, w.lines))...)
+	}
+	return byLine(errs)
+}
+
+// byLine joins errs in the order of their lines, as a reader meets them, and
+// each once (two empty entries in one nats.url are one problem). The sort is
+// stable, so problems on one line keep the order they were found in, and
+// those without a line, about the file as a whole, come first.
+func byLine(errs []error) error {
+	line := func(err error) int {
+		if fe := (*FieldError)(nil); errors.As(err, &fe) {
+			return fe.Line
+		}
+		return 0
+	}
+	sorted := slices.Clone(errs)
+	slices.SortStableFunc(sorted, func(a, b error) int { return cmp.Compare(line(a), line(b)) })
+	seen := map[string]bool{}
+	out := sorted[:0]
+	for _, err := range sorted {
+		if text := err.Error(); !seen[text] {
+			seen[text] = true
+			out = append(out, err)
+		}
+	}
+	return errors.Join(out...)
+}
+
+// unjoin is the list of errors that errors.Join made err of, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // nodeToValue is yaml.NodeToValue, with a panic of the library's on a
@@ -176,10 +239,7 @@ func yamlError(name string, err error) error {
 // locate gives each FieldError of a Validate error the file and the line of
 // its field, or of the nearest enclosing field that the file sets.
 func locate(err error, name string, lines map[string]int) error {
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
+	errs := unjoin(err)
 	out := make([]error, 0, len(errs))
 	for _, e := range errs {
 		var fe *FieldError
@@ -220,9 +280,10 @@ func parentPath(p string) string {
 // paths the file sets (non-null) and where, for defaults and error lines.
 type walker struct {
 	file     string
-	root     string // what the top level must be, for "expected …, got a list"
-	whole    string // what one document holds, for "keep … in one"
-	problems []error
+	root     string  // what the top level must be, for "expected …, got a list"
+	whole    string  // what one document holds, for "keep … in one"
+	problems []error // values that cannot be decoded
+	unknown  []error // keys the decoder can skip, leaving the rest to validate
 	set      map[string]bool
 	lines    map[string]int
 	anchors  map[string]ast.Node
@@ -366,7 +427,7 @@ func (w *walker) walkStruct(n ast.Node, t reflect.Type, path string) {
 		p := joinPath(path, name)
 		f, ok := fields[name]
 		if !ok {
-			w.problem(key, p, "%s", unknownField(name, fields))
+			w.unknown = append(w.unknown, &FieldError{File: w.file, Line: nodeLine(key), Path: p, Msg: unknownField(name, fields)})
 			continue
 		}
 		w.lines[p] = nodeLine(key)

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"net"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -99,7 +101,9 @@ func (m *Model) validate(p *problems, path string) {
 		p.add(path+".decoder", "unknown decoder %q; use %s", m.Decoder, orList(decoders...))
 	}
 	p.fraction(path+".confidence", m.Confidence, false)
-	for class, v := range m.ClassConfidence {
+	// In the order of the classes, not of the map: one file, one report.
+	for _, class := range slices.Sorted(maps.Keys(m.ClassConfidence)) {
+		v := m.ClassConfidence[class]
 		at := fmt.Sprintf("%s.class_confidence[%q]", path, class)
 		if strings.TrimSpace(class) == "" {
 			p.add(at, "empty class; use a label such as person or a class id such as 0")

@@ -399,10 +399,16 @@ func TestRunBadInput(t *testing.T) {
 		{"missing model", []string{"run", "--model", "/nonexistent/model.onnx", "--http", "off"}, []string{"/nonexistent/model.onnx", "make deps"}},
 		{"wrong output shape", []string{"run", "--model", wrongShape, "--http", "off"}, []string{"wrong.onnx", "output", "[1,4+C,N]"}},
 		{"missing runtime", []string{"run", "--onnxruntime-lib", "/nonexistent/libonnxruntime.so.1"}, []string{"libonnxruntime.so.1", "make deps"}},
-		{"malformed config", []string{"run", "--config", badCfg}, []string{"cameras[1].urll", `did you mean "url"`}},
+		// The unknown key does not hide the invalid values: one report.
+		{"malformed config", []string{"run", "--config", badCfg}, []string{"bad.yaml:5: cameras[1].urll", `did you mean "url"`, `bad.yaml:3: cameras[0].url: unsupported scheme "rtmp"`, `bad.yaml:4: cameras[1].id: duplicate "a"`}},
 		{"missing config", []string{"run", "--config", "/nonexistent.yaml"}, []string{"/nonexistent.yaml"}},
 		{"bad flag", []string{"run", "--bogus"}, []string{"bogus"}},
-		{"config check", []string{"config", "check", badCfg}, []string{"cameras[1].urll"}},
+		{"config check", []string{"config", "check", badCfg}, []string{
+			"bad.yaml:3: cameras[0].url: unsupported scheme \"rtmp\"",
+			"bad.yaml:4: cameras[1].id: duplicate \"a\"",
+			"bad.yaml:4: cameras[1].url: required",
+			"bad.yaml:5: cameras[1].urll: unknown field; did you mean \"url\"?",
+		}},
 		{"detector without its provider", []string{"run", "--config", noGPU}, []string{`detector "gpu"`, "detectors[1].model.providers: cuda is not available", "detectors[1].model.fallback_to_cpu: true"}},
 	}
 	for _, c := range cases {
