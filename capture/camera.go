@@ -17,6 +17,7 @@ type State string
 const (
 	StateConnecting State = "connecting"
 	StateStreaming  State = "streaming"
+	StateStalled    State = "stalled" // connected, but no frame for the IO timeout
 	StateDown       State = "down"    // failed; a reconnect is scheduled
 	StateEnded      State = "ended"   // a file without loop reached its end
 	StateStopped    State = "stopped" // shut down
@@ -32,7 +33,10 @@ type Config struct {
 	FPS           float64 // testsrc rate; for other sources a cap (0 = none)
 	Width, Height int     // testsrc size
 	Backoff       Backoff // reconnect delays
-	IOTimeout     time.Duration
+	// IOTimeout bounds a network camera's silence: with no frame for
+	// this long it is reported stalled, and its connection given up a
+	// moment later. Default 5s.
+	IOTimeout time.Duration
 }
 
 // Status is what a camera reports about itself.
@@ -62,7 +66,13 @@ type Camera struct {
 	// reconnect ends the current connection, or the pause before the next
 	// one, when Reconfigure changes the source; nil outside Run.
 	reconnect context.CancelFunc
-	seq       uint64 // the last frame's; Run's own, and kept for a next Run
+	seq       uint64    // the last frame's; Run's own, and kept for a next Run
+	heard     time.Time // when a Read last got a frame in time (live sources)
+	// probed: the source has streamed since it was last configured, so
+	// its stream parameters are known and a reconnect may skip FFmpeg's
+	// stream probing (RTSP), which takes seconds.
+	probed bool
+	gen    uint64 // counts Reconfigure calls
 	// OnState, when set, is called after every state change (metrics).
 	OnState func(Status)
 }
@@ -86,6 +96,12 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.Backoff.Max < cfg.Backoff.Min {
 		cfg.Backoff.Max = max(30*time.Second, cfg.Backoff.Min)
+	}
+	switch {
+	case cfg.Backoff.Fast == 0:
+		cfg.Backoff.Fast = DefaultFast
+	case cfg.Backoff.Fast < 0:
+		cfg.Backoff.Fast = 0
 	}
 	if cfg.IOTimeout <= 0 {
 		cfg.IOTimeout = 5 * time.Second
@@ -118,7 +134,8 @@ func (c *Camera) Reconfigure(cfg Config) error {
 	}
 	cfg = withDefaults(cfg)
 	c.mu.Lock()
-	c.cfg, c.kind = cfg, kind
+	c.cfg, c.kind, c.probed = cfg, kind, false
+	c.gen++
 	c.status.URL, c.status.Kind = Redact(cfg.URL), kind
 	reconnect := c.reconnect
 	c.mu.Unlock()
@@ -140,6 +157,11 @@ func (c *Camera) Status() Status {
 
 func (c *Camera) setState(s State, err error) {
 	c.mu.Lock()
+	c.setStateLocked(s, err)
+}
+
+// setStateLocked is setState with c.mu held; it unlocks c.mu.
+func (c *Camera) setStateLocked(s State, err error) {
 	changed := c.status.State != s
 	c.status.State = s
 	if err != nil {
@@ -176,30 +198,40 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 		c.mu.Unlock()
 	}()
 	seq := &c.seq
-	failures := 0
+	var outage time.Time // when the current outage began; zero while the camera works
+	slow := 0            // failures since the outage's fast retries ended
 	for ctx.Err() == nil {
 		// conn ends with ctx, or early when Reconfigure changes the source.
 		conn, reconnect := context.WithCancel(ctx)
 		c.mu.Lock()
 		c.reconnect = reconnect
-		cfg, kind := c.cfg, c.kind
+		cfg, kind, probed, gen := c.cfg, c.kind, c.probed, c.gen
 		c.mu.Unlock()
 		c.setState(StateConnecting, nil)
 		src, err := open(sourceOptions{
 			Kind: kind, URL: cfg.URL, RTSPTransport: cfg.RTSPTransport,
 			Width: cfg.Width, Height: cfg.Height, FPS: cfg.FPS, IOTimeout: cfg.IOTimeout,
+			Probed: probed,
 		})
+		// A failure before the first frame is the open's; after it, the
+		// stream's.
+		what := "open camera"
 		if err == nil {
 			var got int
 			got, err = c.stream(conn, src, cfg, kind, seq, emit)
 			src.Close()
+			c.mu.Lock()
+			if c.gen == gen {
+				c.probed = got > 0 // a short open that read nothing probes in full next time
+			}
+			c.mu.Unlock()
 			if got > 0 {
-				failures = 0
+				outage, slow = time.Time{}, 0
 			}
 			if err == nil {
 				if conn.Err() != nil && ctx.Err() == nil {
 					reconnect()
-					failures = 0
+					outage, slow = time.Time{}, 0
 					continue // reconfigured: connect to the new source
 				}
 				reconnect()
@@ -209,19 +241,28 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 				}
 				return nil
 			}
+			if got > 0 {
+				what = "camera"
+			}
 		}
-		err = fmt.Errorf("open camera %q (%s): %w", cfg.ID, Redact(cfg.URL), err)
-		delay := cfg.Backoff.Delay(failures)
-		failures++
+		err = fmt.Errorf("%s %q (%s): %w", what, cfg.ID, Redact(cfg.URL), err)
+		if outage.IsZero() {
+			outage = c.now()
+		}
+		delay := cfg.Backoff.Next(c.now().Sub(outage), slow)
+		if c.now().Sub(outage) >= cfg.Backoff.Fast {
+			slow++
+		}
 		c.mu.Lock()
 		c.status.Reconnects++
 		c.mu.Unlock()
 		c.setState(StateDown, err)
-		c.log.Warn().Err(err).Dur("retry_in", delay).Msg("camera down")
+		c.log.Warn().Err(err).Stringer("retry_in", delay.Round(time.Millisecond)).
+			Stringer("down_for", c.now().Sub(outage).Round(time.Millisecond)).Msg("camera down")
 		select {
 		case <-conn.Done():
 			if ctx.Err() == nil {
-				failures = 0 // reconfigured: try the new source at once
+				outage, slow = time.Time{}, 0 // reconfigured: try the new source at once
 			}
 		case <-time.After(delay):
 		}
@@ -248,6 +289,24 @@ func (c *Camera) stream(ctx context.Context, src source, cfg Config, kind Kind, 
 			interval = time.Duration(float64(time.Second) / fps)
 		}
 	}
+	// A network camera that stops sending without closing its connection
+	// keeps Read waiting in FFmpeg for up to its socket timeout, a quarter
+	// of the IO timeout. Such a Read may still hand over a frame: one the
+	// decoder held back, not one just received. The camera is silent from
+	// the last frame a Read got in time: the watchdog reports it stalled
+	// once the IO timeout has passed since, even while Read waits, and the
+	// loop gives the connection up at the first Read that returns after.
+	live := kind != KindFile && kind != KindTestsrc
+	patience := socketTimeout(kind, cfg.IOTimeout)
+	heard := c.now()
+	var watchdog *time.Timer
+	if live {
+		c.mu.Lock()
+		c.heard = heard
+		c.mu.Unlock()
+		watchdog = time.AfterFunc(cfg.IOTimeout, func() { c.stalled(cfg.IOTimeout) })
+		defer watchdog.Stop()
+	}
 	next := c.now()
 	got := 0
 	for ctx.Err() == nil {
@@ -264,6 +323,7 @@ func (c *Camera) stream(ctx context.Context, src source, cfg Config, kind Kind, 
 			next = next.Add(interval)
 		}
 		img := gocv.NewMat()
+		asked := c.now()
 		err := src.Read(&img)
 		if errors.Is(err, errEnded) && cfg.Loop && got > 0 {
 			src.Rewind()
@@ -279,20 +339,50 @@ func (c *Camera) stream(ctx context.Context, src source, cfg Config, kind Kind, 
 			}
 			return got, err
 		}
-		if got == 0 {
-			c.setState(StateStreaming, nil)
-			c.log.Info().Int("width", img.Cols()).Int("height", img.Rows()).Float64("fps", src.FPS()).Msg("streaming")
+		t := c.now()
+		inTime := patience == 0 || t.Sub(asked) < patience
+		if live && !inTime && t.Sub(heard) >= cfg.IOTimeout && got > 0 {
+			img.Close()
+			return got, fmt.Errorf("no frame for %v: the stream stopped delivering frames", t.Sub(heard).Round(time.Millisecond))
 		}
 		got++
 		*seq++
-		t := c.now()
 		c.mu.Lock()
 		c.status.Frames++
 		c.fps.add(t)
-		c.mu.Unlock()
+		if live && inTime {
+			heard = t
+			c.heard = t
+			watchdog.Reset(cfg.IOTimeout)
+		}
+		switch {
+		case got == 1:
+			c.setStateLocked(StateStreaming, nil)
+			c.log.Info().Int("width", img.Cols()).Int("height", img.Rows()).Float64("fps", src.FPS()).Msg("streaming")
+		case inTime && c.status.State == StateStalled:
+			stalled := t.Sub(c.status.Since)
+			c.setStateLocked(StateStreaming, nil)
+			c.log.Info().Stringer("stalled_for", stalled.Round(time.Millisecond)).Msg("streaming again")
+		default:
+			c.mu.Unlock()
+		}
 		emit(&Frame{Camera: cfg.ID, Seq: *seq, Time: t, Image: img, Lossless: lossless})
 	}
 	return got, nil
+}
+
+// stalled reports a streaming camera stalled once timeout has passed
+// since a frame last came in time.
+func (c *Camera) stalled(timeout time.Duration) {
+	c.mu.Lock()
+	since := c.now().Sub(c.heard)
+	if c.status.State != StateStreaming || since < timeout {
+		c.mu.Unlock()
+		return
+	}
+	err := fmt.Errorf("camera %q (%s): no frame for %v: the stream stopped delivering frames", c.id, Redact(c.cfg.URL), since.Round(time.Millisecond))
+	c.setStateLocked(StateStalled, err)
+	c.log.Warn().Err(err).Msg("camera stalled")
 }
 
 // rate measures events per second over a sliding window of recent events.

@@ -70,6 +70,36 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// For the first Fast of an outage every retry waits about Min; then the
+// pauses grow from there to Max.
+func TestBackoffFastStart(t *testing.T) {
+	b := Backoff{Min: 100 * time.Millisecond, Max: 2 * time.Second, Fast: 3 * time.Second, Rand: func() float64 { return 0.999 }}
+	for _, outage := range []time.Duration{0, time.Second, 2900 * time.Millisecond} {
+		if d := b.Next(outage, 0); d < b.Min/2 || d > b.Min {
+			t.Errorf("%v into an outage: %v, want about %v", outage, d, b.Min)
+		}
+	}
+	prev := b.Min
+	for slow := 0; slow < 8; slow++ {
+		d := b.Next(4*time.Second, slow)
+		if d <= prev && d < b.Max*999/1000 || d > b.Max {
+			t.Errorf("slow failure %d: %v after %v (max %v)", slow, d, prev, b.Max)
+		}
+		prev = d
+	}
+	if d := b.Next(time.Hour, 100); d < b.Max/2 || d > b.Max {
+		t.Errorf("a long outage: %v, want at most %v", d, b.Max)
+	}
+	// A camera down from the start retries fast, then slower: the
+	// defaults as New sets them.
+	if got := withDefaults(Config{}).Backoff; got.Fast != DefaultFast || got.Min != 500*time.Millisecond || got.Max != 30*time.Second {
+		t.Errorf("defaults %+v", got)
+	}
+	if got := withDefaults(Config{Backoff: Backoff{Fast: -1}}).Backoff; got.Fast != 0 {
+		t.Errorf("Fast -1 gives %v, want none", got.Fast)
+	}
+}
+
 // collect runs a camera and keeps the frames' metadata, closing the images.
 type collector struct {
 	mu     sync.Mutex

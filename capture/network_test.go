@@ -233,7 +233,13 @@ func TestRTSPStalledStreamGoesDown(t *testing.T) {
 	if r.exited() {
 		t.Fatal("Run returned when the stream stalled; it must reconnect")
 	}
-	if e := cam.Status().LastError; !strings.Contains(e, `camera "hung"`) {
+	// Reported stalled first, then down: the connection given up. The
+	// error is the stream's, not an open's.
+	states := r.states()
+	if i, j := slices.Index(states, StateStalled), slices.Index(states, StateDown); i < 0 || j < i {
+		t.Errorf("states %v: want stalled, then down", states)
+	}
+	if e := cam.Status().LastError; !strings.HasPrefix(e, `camera "hung"`) || !strings.Contains(e, "stream stopped delivering frames") {
 		t.Errorf("last error %q", e)
 	}
 	// New connections through the proxy work, as after a network glitch.
@@ -241,15 +247,79 @@ func TestRTSPStalledStreamGoesDown(t *testing.T) {
 	r.checkFrames(t, 320, 240)
 }
 
+// A camera process stopped (SIGSTOP) keeps its connections open and sends
+// nothing; continued, it goes on. The camera is reported stalled while it
+// is stopped, and streams again once it is continued, whether its old
+// connection survived or a new one waited for the camera to answer.
+func TestRTSPFrozenCameraIsReportedAndComesBack(t *testing.T) {
+	s := rtsptest.Start(t)
+	publishAndWait(t, s, "cam", rtsptest.TestSource)
+	link := newStallProxy(t, s.Addr())
+	var logs syncBuffer
+	cam, err := New(Config{ID: "frozen", URL: "rtsp://" + link.addr() + "/cam", IOTimeout: time.Second,
+		Backoff: Backoff{Min: 100 * time.Millisecond, Max: 400 * time.Millisecond}}, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runCamera(t, cam)
+	r.streamed(t, 5)
+
+	link.freeze()
+	frozen := time.Now()
+	waitFor(t, "the frozen camera reported stalled", func() bool { return cam.Status().State == StateStalled })
+	t.Logf("stalled after %v (IO timeout 1s)", time.Since(frozen).Round(time.Millisecond))
+	st := cam.Status()
+	if !strings.HasPrefix(st.LastError, `camera "frozen"`) || !strings.Contains(st.LastError, "no frame for") {
+		t.Errorf("stalled with last error %q", st.LastError)
+	}
+	// Frozen past the read's timeout: the camera gives the connection up
+	// and its new ones hang, as the camera answers nothing.
+	waitFor(t, "the connection given up", func() bool { return cam.Status().Reconnects > 0 })
+	time.Sleep(2 * time.Second)
+	n := r.frames.count()
+	link.thaw()
+	thawed := time.Now()
+	r.streamed(t, n+5)
+	t.Logf("frames again %v after the camera was continued", time.Since(thawed).Round(time.Millisecond))
+	r.checkFrames(t, 320, 240)
+
+	log := logs.String()
+	for _, want := range []string{`"message":"camera stalled"`, `"message":"camera down"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+	// Durations in the log carry their unit.
+	for _, line := range strings.Split(log, "\n") {
+		var entry struct {
+			Message string `json:"message"`
+			RetryIn any    `json:"retry_in"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Message == "camera down" {
+			if d, ok := entry.RetryIn.(string); !ok || !strings.HasSuffix(d, "s") {
+				t.Errorf("retry_in %v (%T): want a duration with its unit", entry.RetryIn, entry.RetryIn)
+			}
+			if _, err := time.ParseDuration(fmt.Sprint(entry.RetryIn)); err != nil {
+				t.Errorf("retry_in %v: %v", entry.RetryIn, err)
+			}
+		}
+	}
+}
+
 // stallProxy forwards TCP connections to an address. stall freezes the
 // connections open at the time: from then on they forward nothing, and the
 // camera's end stays open when the server's closes, as with a camera that
 // hangs. Later connections forward normally.
+//
+// freeze is a camera process stopped (SIGSTOP) and thaw its SIGCONT:
+// nothing moves on any connection, old or new, while frozen (new ones are
+// accepted, as the kernel would), and then everything held goes on.
 type stallProxy struct {
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	links []*proxyLink
+	ln     net.Listener
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	links  []*proxyLink
+	thawed chan struct{} // nil unless frozen; closed by thaw
 }
 
 type proxyLink struct {
@@ -299,6 +369,12 @@ func (p *stallProxy) pipe(l *proxyLink, dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		p.mu.Lock()
+		thawed := p.thawed
+		p.mu.Unlock()
+		if thawed != nil {
+			<-thawed
+		}
 		if n > 0 && !l.stalled.Load() {
 			if _, werr := dst.Write(buf[:n]); werr != nil && err == nil {
 				err = werr
@@ -324,9 +400,26 @@ func (p *stallProxy) stall() {
 	}
 }
 
+func (p *stallProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.thawed = make(chan struct{})
+}
+
+func (p *stallProxy) thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	close(p.thawed)
+	p.thawed = nil
+}
+
 func (p *stallProxy) close() {
 	p.ln.Close()
 	p.mu.Lock()
+	if p.thawed != nil {
+		close(p.thawed)
+		p.thawed = nil
+	}
 	for _, l := range p.links {
 		l.camera.Close()
 		l.server.Close()

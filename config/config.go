@@ -105,7 +105,10 @@ type Camera struct {
 	Width         int     `yaml:"width"`          // testsrc only
 	Height        int     `yaml:"height"`         // testsrc only
 	Reconnect     Backoff `yaml:"reconnect"`
-	Enabled       *bool   `yaml:"enabled"`
+	// IOTimeout: a network camera silent this long is reported stalled,
+	// and its connection given up a moment later; 0 means 5s.
+	IOTimeout Duration `yaml:"io_timeout"`
+	Enabled   *bool    `yaml:"enabled"`
 	Rules         []Rule  `yaml:"rules,omitempty"` // zones and lines in this camera's picture (alerts.go)
 	Detector      string  `yaml:"detector"`        // name of a detectors: entry; "" or "default" = model:
 	// Require and Prefer are fleet node labels: only a node with every
@@ -120,11 +123,12 @@ type Camera struct {
 	PasswordFile string `yaml:"password_file,omitempty"`
 }
 
-// Backoff bounds the pause between reconnect attempts: the first waits Min,
-// later ones grow to at most Max.
+// Backoff paces reconnect attempts: for the first Fast of an outage each
+// waits about Min; later ones grow to at most Max.
 type Backoff struct {
-	Min Duration `yaml:"min"`
-	Max Duration `yaml:"max"`
+	Min  Duration `yaml:"min"`
+	Max  Duration `yaml:"max"`
+	Fast Duration `yaml:"fast"` // 0: none
 }
 
 // NATS configures the message bus. Secrets are never held here: only the
@@ -251,9 +255,11 @@ func defaultCamera() Camera {
 		Width:         640,
 		Height:        480,
 		Reconnect: Backoff{
-			Min: Duration(500 * time.Millisecond),
-			Max: Duration(30 * time.Second),
+			Min:  Duration(500 * time.Millisecond),
+			Max:  Duration(30 * time.Second),
+			Fast: Duration(10 * time.Second),
 		},
+		IOTimeout: Duration(5 * time.Second),
 		Enabled: boolPtr(true),
 	}
 }

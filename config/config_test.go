@@ -471,7 +471,8 @@ func TestFullFixture(t *testing.T) {
 			{
 				ID: "cell-4", URL: "clips/cell4.mp4", Loop: &f, Realtime: &f,
 				RTSPTransport: "udp", FPS: 5, Width: 1280, Height: 720,
-				Reconnect: Backoff{Min: Duration(time.Second), Max: Duration(time.Minute)},
+				Reconnect: Backoff{Min: Duration(time.Second), Max: Duration(time.Minute), Fast: Duration(5 * time.Second)},
+				IOTimeout: Duration(3 * time.Second),
 				Enabled:   &f,
 				Detector:  "docks",
 				Rules: []Rule{{
@@ -831,12 +832,12 @@ func TestDuration(t *testing.T) {
 	}
 
 	// Through YAML, as the config writes it.
-	b := Backoff{Min: Duration(500 * time.Millisecond), Max: Duration(30 * time.Second)}
+	b := Backoff{Min: Duration(500 * time.Millisecond), Max: Duration(30 * time.Second), Fast: Duration(10 * time.Second)}
 	out, err := yaml.Marshal(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(out) != "min: 500ms\nmax: 30s\n" {
+	if string(out) != "min: 500ms\nmax: 30s\nfast: 10s\n" {
 		t.Errorf("Backoff marshals as %q", out)
 	}
 	var back Backoff

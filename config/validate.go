@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type problems []error
@@ -239,6 +240,9 @@ func (cam *Camera) validate(p *problems, path string) {
 	}
 	if lo > 0 && hi > 0 && lo > hi {
 		p.add(at("reconnect.max"), "%s is below reconnect.min %s; make min <= max", hi, lo)
+	}
+	if cam.IOTimeout != 0 && cam.IOTimeout < Duration(100*time.Millisecond) {
+		p.add(at("io_timeout"), "%s; use at least 100ms, e.g. 5s (0: 5s)", cam.IOTimeout)
 	}
 	if cam.PasswordFile != "" {
 		u, err := url.Parse(cam.URL)

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -440,6 +441,7 @@ func captureConfig(c config.Camera) capture.Config {
 	return capture.Config{
 		ID: c.ID, URL: c.URL, Loop: b(c.Loop, true), Realtime: b(c.Realtime, true),
 		RTSPTransport: c.RTSPTransport, FPS: c.FPS, Width: c.Width, Height: c.Height,
-		Backoff: capture.Backoff{Min: c.Reconnect.Min.D(), Max: c.Reconnect.Max.D()},
+		Backoff:   capture.Backoff{Min: c.Reconnect.Min.D(), Max: c.Reconnect.Max.D(), Fast: cmp.Or(c.Reconnect.Fast.D(), -1)},
+		IOTimeout: c.IOTimeout.D(),
 	}
 }

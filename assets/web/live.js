@@ -101,7 +101,7 @@ class Tile {
     this.name.title = st.remote ? 'run by ' + st.node + ', served through this node' : '';
     this.badge.textContent = st.state;
     this.badge.className = 'badge ' + st.state;
-    this.err.textContent = st.state === 'down' && st.last_error ? st.last_error : '';
+    this.err.textContent = (st.state === 'down' || st.state === 'stalled') && st.last_error ? st.last_error : '';
     const lat = this.latency();
     this.stats.textContent = `${st.camera_fps.toFixed(1)} fps · ${st.objects} objects · ` +
       (lat === null ? 'latency –' : `${lat.toFixed(0)} ms`);
