@@ -307,10 +307,16 @@ func (c *Camera) stream(ctx context.Context, src source, cfg Config, kind Kind, 
 		watchdog = time.AfterFunc(cfg.IOTimeout, func() { c.stalled(cfg.IOTimeout) })
 		defer watchdog.Stop()
 	}
+	// Sources made on demand (testsrc, files in real time) are paced by
+	// waiting between reads. A live camera sends at its own rate and its
+	// frames queue in the socket and decoder while unread: a cap there
+	// reads every frame and keeps one per interval, so that what is kept
+	// is fresh.
+	pace := interval > 0 && !live
 	next := c.now()
 	got := 0
 	for ctx.Err() == nil {
-		if interval > 0 {
+		if pace {
 			if wait := next.Sub(c.now()); wait > 0 {
 				select {
 				case <-ctx.Done():
@@ -345,16 +351,29 @@ func (c *Camera) stream(ctx context.Context, src source, cfg Config, kind Kind, 
 			img.Close()
 			return got, fmt.Errorf("no frame for %v: the stream stopped delivering frames", t.Sub(heard).Round(time.Millisecond))
 		}
+		if live && inTime {
+			heard = t
+			c.mu.Lock()
+			c.heard = t
+			c.mu.Unlock()
+			watchdog.Reset(cfg.IOTimeout)
+		}
+		if live && interval > 0 {
+			// Keep a frame due within a quarter interval: a camera at
+			// twice the cap, with jitter, gives every other frame.
+			if t.Before(next.Add(-interval/4)) && got > 0 {
+				img.Close()
+				continue
+			}
+			if next = next.Add(interval); next.Before(t) {
+				next = t.Add(interval) // the camera is slower than the cap, or was away
+			}
+		}
 		got++
 		*seq++
 		c.mu.Lock()
 		c.status.Frames++
 		c.fps.add(t)
-		if live && inTime {
-			heard = t
-			c.heard = t
-			watchdog.Reset(cfg.IOTimeout)
-		}
 		switch {
 		case got == 1:
 			c.setStateLocked(StateStreaming, nil)

@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,13 +217,13 @@ func TestRTSPUnreachableThenRecovers(t *testing.T) {
 func TestRTSPStalledStreamGoesDown(t *testing.T) {
 	s := rtsptest.Start(t)
 	publishAndWait(t, s, "cam", rtsptest.TestSource)
-	link := newStallProxy(t, s.Addr())
-	cam := newCamera(t, Config{ID: "hung", URL: "rtsp://" + link.addr() + "/cam", IOTimeout: time.Second,
+	link := rtsptest.NewProxy(t, s.Addr())
+	cam := newCamera(t, Config{ID: "hung", URL: "rtsp://" + link.Addr() + "/cam", IOTimeout: time.Second,
 		Backoff: Backoff{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond}})
 	r := runCamera(t, cam)
 	r.streamed(t, 5)
 
-	link.stall()
+	link.Stall()
 	stalled := time.Now()
 	waitFor(t, "the camera to give up on a stalled stream", func() bool { return cam.Status().Reconnects > 0 })
 	t.Logf("a stalled stream was noticed after %v with IOTimeout %v",
@@ -254,9 +252,11 @@ func TestRTSPStalledStreamGoesDown(t *testing.T) {
 func TestRTSPFrozenCameraIsReportedAndComesBack(t *testing.T) {
 	s := rtsptest.Start(t)
 	publishAndWait(t, s, "cam", rtsptest.TestSource)
-	link := newStallProxy(t, s.Addr())
+	link := rtsptest.NewProxy(t, s.Addr())
 	var logs syncBuffer
-	cam, err := New(Config{ID: "frozen", URL: "rtsp://" + link.addr() + "/cam", IOTimeout: time.Second,
+	// Capped at half the camera's rate: the frames it does not keep must
+	// not queue up and hide the freeze behind seconds of old ones.
+	cam, err := New(Config{ID: "frozen", URL: "rtsp://" + link.Addr() + "/cam", IOTimeout: time.Second, FPS: 5,
 		Backoff: Backoff{Min: 100 * time.Millisecond, Max: 400 * time.Millisecond}}, zerolog.New(&logs))
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +264,7 @@ func TestRTSPFrozenCameraIsReportedAndComesBack(t *testing.T) {
 	r := runCamera(t, cam)
 	r.streamed(t, 5)
 
-	link.freeze()
+	link.Freeze()
 	frozen := time.Now()
 	waitFor(t, "the frozen camera reported stalled", func() bool { return cam.Status().State == StateStalled })
 	t.Logf("stalled after %v (IO timeout 1s)", time.Since(frozen).Round(time.Millisecond))
@@ -277,7 +277,7 @@ func TestRTSPFrozenCameraIsReportedAndComesBack(t *testing.T) {
 	waitFor(t, "the connection given up", func() bool { return cam.Status().Reconnects > 0 })
 	time.Sleep(2 * time.Second)
 	n := r.frames.count()
-	link.thaw()
+	link.Thaw()
 	thawed := time.Now()
 	r.streamed(t, n+5)
 	t.Logf("frames again %v after the camera was continued", time.Since(thawed).Round(time.Millisecond))
@@ -304,128 +304,6 @@ func TestRTSPFrozenCameraIsReportedAndComesBack(t *testing.T) {
 			}
 		}
 	}
-}
-
-// stallProxy forwards TCP connections to an address. stall freezes the
-// connections open at the time: from then on they forward nothing, and the
-// camera's end stays open when the server's closes, as with a camera that
-// hangs. Later connections forward normally.
-//
-// freeze is a camera process stopped (SIGSTOP) and thaw its SIGCONT:
-// nothing moves on any connection, old or new, while frozen (new ones are
-// accepted, as the kernel would), and then everything held goes on.
-type stallProxy struct {
-	ln     net.Listener
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	links  []*proxyLink
-	thawed chan struct{} // nil unless frozen; closed by thaw
-}
-
-type proxyLink struct {
-	camera, server net.Conn
-	stalled        atomic.Bool
-}
-
-func newStallProxy(t *testing.T, to string) *stallProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &stallProxy{ln: ln}
-	p.wg.Add(1)
-	go p.accept(to)
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *stallProxy) addr() string { return p.ln.Addr().String() }
-
-func (p *stallProxy) accept(to string) {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", to)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		l := &proxyLink{camera: c, server: s}
-		p.mu.Lock()
-		p.links = append(p.links, l)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(l, c, s)
-		go p.pipe(l, s, c)
-	}
-}
-
-func (p *stallProxy) pipe(l *proxyLink, dst, src net.Conn) {
-	defer p.wg.Done()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		p.mu.Lock()
-		thawed := p.thawed
-		p.mu.Unlock()
-		if thawed != nil {
-			<-thawed
-		}
-		if n > 0 && !l.stalled.Load() {
-			if _, werr := dst.Write(buf[:n]); werr != nil && err == nil {
-				err = werr
-			}
-		}
-		if err != nil {
-			if l.stalled.Load() {
-				src.Close()
-			} else {
-				l.camera.Close()
-				l.server.Close()
-			}
-			return
-		}
-	}
-}
-
-func (p *stallProxy) stall() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, l := range p.links {
-		l.stalled.Store(true)
-	}
-}
-
-func (p *stallProxy) freeze() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.thawed = make(chan struct{})
-}
-
-func (p *stallProxy) thaw() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	close(p.thawed)
-	p.thawed = nil
-}
-
-func (p *stallProxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	if p.thawed != nil {
-		close(p.thawed)
-		p.thawed = nil
-	}
-	for _, l := range p.links {
-		l.camera.Close()
-		l.server.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 func TestOneBadCameraDoesNotStopOthers(t *testing.T) {

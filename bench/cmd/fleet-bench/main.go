@@ -386,7 +386,7 @@ func rounds(r *results.Report, o options, bin, dir string) error {
 	})
 	r.Add("fleet_balance_moves", "%d", len(gaps))
 	if len(gaps) > 0 {
-		r.Add("fleet_balance_gap_p50_s", "%.3f", percentile(gaps, 50))
+		r.Add("fleet_balance_gap_p50_s", "%.3f", results.Percentile(gaps, 50))
 		r.Add("fleet_balance_gap_max_s", "%.3f", slices.Max(gaps))
 	}
 	r.Add("fleet_double_owner_frames", "%d (goal 0: %s)", len(stale), met(len(stale) == 0))
@@ -474,18 +474,18 @@ func report(r *results.Report, o options, done []round, ids []string) {
 	r.Add("fleet_failover_rounds", "%d", o.kills)
 	r.Add("fleet_failover_count", "%d", len(kill))
 	if len(kill) > 0 {
-		r.Add("fleet_failover_p50_s", "%.3f", percentile(kill, 50))
-		p99 := percentile(kill, 99)
+		r.Add("fleet_failover_p50_s", "%.3f", results.Percentile(kill, 50))
+		p99 := results.Percentile(kill, 99)
 		r.Add("fleet_failover_p99_s", "%.3f (goal ≤ 5: %s)", p99, met(p99 <= 5))
 		r.Add("fleet_failover_max_s", "%.3f", slices.Max(kill))
 		if len(killTaken) > 0 {
-			r.Add("fleet_failover_taken_p50_s", "%.3f", percentile(killTaken, 50))
-			r.Add("fleet_failover_taken_p99_s", "%.3f", percentile(killTaken, 99))
+			r.Add("fleet_failover_taken_p50_s", "%.3f", results.Percentile(killTaken, 50))
+			r.Add("fleet_failover_taken_p99_s", "%.3f", results.Percentile(killTaken, 99))
 		}
 		for _, led := range []bool{true, false} {
 			name := map[bool]string{true: "leases_leader_killed", false: "leases_follower_killed"}[led]
 			if v := byLeader[led]; len(v) > 0 {
-				r.Add("fleet_failover_"+name+"_p50_s", "%.3f", percentile(v, 50))
+				r.Add("fleet_failover_"+name+"_p50_s", "%.3f", results.Percentile(v, 50))
 				r.Add("fleet_failover_"+name+"_max_s", "%.3f", slices.Max(v))
 				r.Add("fleet_failover_"+name+"_count", "%d", len(v))
 			}
@@ -497,22 +497,22 @@ func report(r *results.Report, o options, done []round, ids []string) {
 	r.Add("fleet_handover_rounds", "%d", o.terms)
 	r.Add("fleet_handover_count", "%d", len(term))
 	if len(term) > 0 {
-		r.Add("fleet_handover_p50_s", "%.3f", percentile(term, 50))
-		p99 := percentile(term, 99)
+		r.Add("fleet_handover_p50_s", "%.3f", results.Percentile(term, 50))
+		p99 := results.Percentile(term, 99)
 		r.Add("fleet_handover_p99_s", "%.3f (goal ≤ 1.5: %s)", p99, met(p99 <= 1.5))
 		r.Add("fleet_handover_max_s", "%.3f", slices.Max(term))
 		if len(termTaken) > 0 {
-			r.Add("fleet_handover_taken_p50_s", "%.3f", percentile(termTaken, 50))
-			r.Add("fleet_handover_taken_p99_s", "%.3f", percentile(termTaken, 99))
+			r.Add("fleet_handover_taken_p50_s", "%.3f", results.Percentile(termTaken, 50))
+			r.Add("fleet_handover_taken_p99_s", "%.3f", results.Percentile(termTaken, 99))
 		}
-		r.Add("fleet_handover_exit_p50_s", "%.2f", percentile(exitTerm, 50))
+		r.Add("fleet_handover_exit_p50_s", "%.2f", results.Percentile(exitTerm, 50))
 		r.Add("fleet_handover_exit_max_s", "%.2f", slices.Max(exitTerm))
 	}
 	r.Add("fleet_handover_others_stopped", "%d of %d", stopped["term"], bystanders["term"])
 	r.Add("fleet_handover_others_longest_gap_s", "%.3f", gapMax["term"].Seconds())
 	r.Add("fleet_cameras_not_moved", "%d (goal 0: %s)", unmoved, met(unmoved == 0))
 	if len(rejoin) > 0 {
-		r.Add("fleet_rejoin_p50_s", "%.1f", percentile(rejoin, 50))
+		r.Add("fleet_rejoin_p50_s", "%.1f", results.Percentile(rejoin, 50))
 		r.Add("fleet_rejoin_max_s", "%.1f", slices.Max(rejoin))
 	}
 	r.Add("fleet_rounds_began_unbalanced", "%d", unbalanced)
@@ -673,14 +673,4 @@ func stopAll(nodes []*node) {
 			n.waitExit(5 * time.Second)
 		}
 	}
-}
-
-func percentile(v []float64, p float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	sort.Float64s(s)
-	i := int(float64(len(s)-1)*p/100 + 0.5)
-	return s[i]
 }

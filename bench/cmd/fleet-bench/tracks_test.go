@@ -75,12 +75,3 @@ func TestRecorderTimes(t *testing.T) {
 		t.Errorf("moveGaps with every move caused = %v", gaps)
 	}
 }
-
-func TestPercentileIsNearestRank(t *testing.T) {
-	v := []float64{5, 1, 4, 2, 3}
-	for p, want := range map[float64]float64{50: 3, 99: 5, 0: 1} {
-		if got := percentile(v, p); got != want {
-			t.Errorf("percentile(%g) = %g, want %g", p, got, want)
-		}
-	}
-}

@@ -33,7 +33,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -53,37 +52,13 @@ func main() {
 	threads := flag.Int("threads", 2, "onnxruntime intra-op threads")
 	out := flag.String("results", "bench/results", "folder for reload-<date>.txt and reload-latest.txt; empty: write none")
 	flag.Parse()
-	t := &benchT{}
+	t := &results.T{}
 	err := run(t, *cycles, *hold, *fps, *threads, *out)
-	t.cleanup()
+	t.RunCleanups()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reload-bench:", err)
 		os.Exit(1)
 	}
-}
-
-// benchT is what rtsptest needs of a test, for a program.
-type benchT struct {
-	cleanups []func()
-	failed   bool
-}
-
-func (t *benchT) Helper()                 {}
-func (t *benchT) Cleanup(f func())        { t.cleanups = append(t.cleanups, f) }
-func (t *benchT) Failed() bool            { return t.failed }
-func (t *benchT) Logf(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
-func (t *benchT) Fatalf(f string, a ...any) {
-	t.failed = true
-	t.Logf(f, a...)
-	t.cleanup()
-	os.Exit(1)
-}
-
-func (t *benchT) cleanup() {
-	for i := len(t.cleanups) - 1; i >= 0; i-- {
-		t.cleanups[i]()
-	}
-	t.cleanups = nil
 }
 
 // arrival is one tracks message as received.
@@ -151,7 +126,7 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
-func run(t *benchT, cycles int, hold time.Duration, fps float64, threads int, out string) error {
+func run(t *results.T, cycles int, hold time.Duration, fps float64, threads int, out string) error {
 	dir, err := os.MkdirTemp("", "reload-bench")
 	if err != nil {
 		return err
@@ -288,12 +263,12 @@ func run(t *benchT, cycles int, hold time.Duration, fps float64, threads int, ou
 	r.Add("reload_changes", "%d", len(changes))
 	for _, kind := range []string{"file", "rtsp"} {
 		if len(first[kind]) > 0 {
-			r.Add("add_camera_to_first_publish_ms_"+kind+"_p50", "%.1f", percentile(first[kind], 50))
-			r.Add("add_camera_to_first_publish_ms_"+kind+"_p99", "%.1f", percentile(first[kind], 99))
+			r.Add("add_camera_to_first_publish_ms_"+kind+"_p50", "%.1f", results.Percentile(first[kind], 50))
+			r.Add("add_camera_to_first_publish_ms_"+kind+"_p99", "%.1f", results.Percentile(first[kind], 99))
 		}
 	}
-	r.Add("reload_apply_ms_p50", "%.1f", percentile(applyMS, 50))
-	r.Add("reload_apply_ms_p99", "%.1f", percentile(applyMS, 99))
+	r.Add("reload_apply_ms_p50", "%.1f", results.Percentile(applyMS, 50))
+	r.Add("reload_apply_ms_p99", "%.1f", results.Percentile(applyMS, 99))
 	if m := median(baseLat); m > 0 {
 		r.Add("reload_steady_latency_p50_ms", "%.1f", float64(m.Microseconds())/1000)
 		r.Add("reload_steady_latency_p50_ratio", "%.3f", float64(median(lat))/float64(m))
@@ -313,16 +288,6 @@ func run(t *benchT, cycles int, hold time.Duration, fps float64, threads int, ou
 		fmt.Fprintln(os.Stderr, "reload-bench: wrote", path)
 	}
 	return err
-}
-
-func percentile(v []float64, p float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	sort.Float64s(s)
-	i := int(float64(len(s)-1)*p/100 + 0.5)
-	return s[i]
 }
 
 func median(v []time.Duration) time.Duration {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -155,4 +156,41 @@ func CPUTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Percentile is the p-th percentile (0–100) of v by nearest rank, 0 when v
+// is empty; v is left as it is.
+func Percentile(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p/100+0.5)]
+}
+
+// T is what internal/rtsptest needs of a test, for a benchmark program:
+// cleanups run by Cleanup, in reverse; Fatalf runs them and exits.
+type T struct {
+	cleanups []func()
+	failed   bool
+}
+
+func (t *T) Helper()                 {}
+func (t *T) Cleanup(f func())        { t.cleanups = append(t.cleanups, f) }
+func (t *T) Failed() bool            { return t.failed }
+func (t *T) Logf(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+func (t *T) Fatalf(f string, a ...any) {
+	t.failed = true
+	t.Logf(f, a...)
+	t.RunCleanups()
+	os.Exit(1)
+}
+
+// RunCleanups runs the cleanups registered so far, newest first.
+func (t *T) RunCleanups() {
+	for i := len(t.cleanups) - 1; i >= 0; i-- {
+		t.cleanups[i]()
+	}
+	t.cleanups = nil
 }

@@ -56,3 +56,12 @@ func TestMachine(t *testing.T) {
 		t.Error("a missing key is not unknown")
 	}
 }
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	v := []float64{5, 1, 4, 2, 3}
+	for p, want := range map[float64]float64{50: 3, 99: 5, 0: 1} {
+		if got := Percentile(v, p); got != want {
+			t.Errorf("Percentile(%g) = %g, want %g", p, got, want)
+		}
+	}
+}
