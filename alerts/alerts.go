@@ -27,7 +27,8 @@ type Options struct {
 	Conn         *nats.Conn
 	Prefix       string // subject prefix; default "vigil"
 	Cameras      []CameraRules
-	Spool        SpoolOptions // Dir is required
+	Spool        SpoolOptions    // Dir is required
+	Overflow     OverflowOptions // bounds what is held in memory while the spool cannot be written
 	Stream       StreamOptions
 	CountsBucket string // default DefaultCountsBucket
 	// CountsReplicas is how many copies of the counts bucket a cluster
@@ -149,7 +150,7 @@ func New(o Options) (*Alerts, error) {
 	}
 	a.spool = spool
 	a.pub, err = NewPublisher(PublisherOptions{Conn: o.Conn, Spool: spool, Prefix: o.Prefix, Stream: o.Stream,
-		Registerer: o.Registerer, Logger: o.Logger})
+		Overflow: o.Overflow, Registerer: o.Registerer, Logger: o.Logger})
 	if err != nil {
 		spool.Close()
 		return nil, err
@@ -536,8 +537,9 @@ func (a *Alerts) unsubscribe() {
 }
 
 // Close stops answering commands, gives the publisher up to flush to send
-// what is spooled, and stops. What is left stays in the spool for the next
-// start. Call it before closing the NATS connection.
+// what is spooled and held in memory, and stops. What is left stays in the
+// spool for the next start, but for what the spool still cannot write:
+// that is lost, and said so. Call it before closing the NATS connection.
 func (a *Alerts) Close(flush time.Duration) error {
 	var err error
 	a.closeOne.Do(func() {
@@ -554,6 +556,11 @@ func (a *Alerts) Close(flush time.Duration) error {
 				err = fmt.Errorf("alerts: counts: %w", ferr)
 			}
 			cancel()
+		}
+		a.pub.restore() // the spool may take now what it could not before
+		if n := a.pub.heldCount(); n > 0 {
+			a.log.Error().Int("lost", n).Str("spool", a.o.Spool.Dir).
+				Msgf("ALERTS LOST: %d alerts held in memory, because the spool could not write them, were not delivered before vigil stopped", n)
 		}
 		a.spool.Close()
 	})

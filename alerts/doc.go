@@ -27,4 +27,30 @@
 // acknowledgement before it moves on, so events survive NATS outages and
 // vigil restarts. The spool is bounded by size and age; when full it drops
 // the oldest events, counts them and says so loudly.
+//
+// A spool that cannot be written (a full disk, any write error) neither
+// blocks the frames nor loses the event quietly: Accept holds the event in
+// memory and returns at once. That is the one way an event is taken
+// without being on disk; it reaches the stream unless vigil stops before
+// the disk has room again. What is held is bounded (Options.Overflow,
+// 10,000 events or 16 MiB by default); beyond that the oldest held event
+// is dropped and counted in vigil_alerts_dropped_total{reason="disk_full"}.
+// Held events are written to the spool, oldest first, as soon as it takes
+// them again (tried every second) and, meanwhile, published straight from
+// memory: an alert still reaches JetStream, and the PLC, while the disk
+// is full. Order holds, because nothing goes to the spool while anything
+// is held, the spool is published before what is held, and only the
+// oldest held event is ever published; should one be sent twice, its
+// Nats-Msg-Id drops the second. One log line says when the spool fails
+// and one when it writes again; Stats, the vigil_alerts_unspooled_total,
+// vigil_alerts_held and vigil_alerts_spool_failing metrics and /healthz
+// say the rest.
+//
+// JetStream's own store filling up is a failed publish like NATS being
+// away: the events wait in the spool and are retried until the stream
+// acknowledges them. nats-server 2.15 keeps a stream's first write error
+// and answers no publish to it after, even once the disk has room again:
+// a standalone embedded server (sinks.Embedded) restarts its JetStream
+// then; one in a cluster, whose JetStream turns off, and an external one
+// need restarting (see sinks.Embedded.StoreError).
 package alerts

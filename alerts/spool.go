@@ -244,15 +244,18 @@ func encodeRecord(e Entry) []byte {
 	return b
 }
 
-// ErrSpoolClosed is returned by Append after Close.
-var ErrSpoolClosed = errors.New("spool closed")
+// Append's errors that no retry mends; any other is the disk's.
+var (
+	ErrSpoolClosed   = errors.New("spool closed")
+	ErrEntryTooLarge = errors.New("spool: entry too large")
+)
 
 // Append writes an entry and syncs it to disk before it returns: an entry
 // appended is not lost by a crash. When the spool would grow beyond its
 // size, it drops the oldest pending entries first.
 func (s *Spool) Append(subject, msgID string, data []byte) (uint64, error) {
 	if len(subject) > 0xffff || len(msgID) > 0xffff {
-		return 0, errors.New("spool: subject or id too long")
+		return 0, fmt.Errorf("%w: subject or id longer than 65535 bytes", ErrEntryTooLarge)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -263,7 +266,7 @@ func (s *Spool) Append(subject, msgID string, data []byte) (uint64, error) {
 	rec := encodeRecord(e)
 	e.size = int64(len(rec))
 	if e.size > min(s.o.MaxBytes, maxRecord) {
-		return 0, fmt.Errorf("spool: entry of %d bytes is larger than the spool (%d bytes)", e.size, s.o.MaxBytes)
+		return 0, fmt.Errorf("%w: %d bytes, beyond the spool's %d bytes or a record's %d", ErrEntryTooLarge, e.size, s.o.MaxBytes, maxRecord)
 	}
 	s.expire()
 	dropped := 0
@@ -285,13 +288,13 @@ func (s *Spool) Append(subject, msgID string, data []byte) (uint64, error) {
 			return 0, err
 		}
 	}
+	seg := &s.segs[len(s.segs)-1]
 	if _, err := s.cur.Write(rec); err != nil {
-		return 0, fmt.Errorf("spool: write: %w", err)
+		return 0, s.unwrite(seg, fmt.Errorf("spool: %w", err))
 	}
 	if err := s.cur.Sync(); err != nil {
-		return 0, fmt.Errorf("spool: sync: %w", err)
+		return 0, s.unwrite(seg, fmt.Errorf("spool: %w", err))
 	}
-	seg := &s.segs[len(s.segs)-1]
 	seg.size += e.size
 	seg.last = e.Seq
 	s.next++
@@ -303,6 +306,19 @@ func (s *Spool) Append(subject, msgID string, data []byte) (uint64, error) {
 	default:
 	}
 	return e.Seq, nil
+}
+
+// unwrite cuts a record that failed to write or sync (a full disk writes
+// part of it) off the segment, so that the next append follows good data;
+// the record's seq is used again. Should the cut fail too, the next append
+// starts a new segment: a torn record only ends the segment it is in.
+func (s *Spool) unwrite(seg *segment, err error) error {
+	if terr := s.cur.Truncate(seg.size); terr != nil {
+		s.cur.Close()
+		s.cur = nil
+		seg.size = s.o.SegmentBytes // never appended to again
+	}
+	return err
 }
 
 // rotate starts a new segment named after the next seq.

@@ -50,6 +50,7 @@ type Node struct {
 	start time.Time
 
 	nc        *nats.Conn
+	natsd     *sinks.Embedded // nil with an external server
 	stopNATS  func()
 	pub       *sinks.TracksPublisher
 	stopPub   context.CancelFunc
@@ -111,7 +112,7 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 		groups = append(groups, g)
 	}
 
-	if n.nc, n.stopNATS, err = connectNATS(cfg, n.log); err != nil {
+	if n.nc, n.natsd, n.stopNATS, err = connectNATS(cfg, n.log); err != nil {
 		return nil, err
 	}
 	po := sinks.PublisherOptions{
@@ -353,13 +354,13 @@ func (n *Node) shutdown(ran bool) {
 
 // connectNATS starts the embedded server unless nats.url names one, and
 // connects to it.
-func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), error) {
+func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, *sinks.Embedded, func(), error) {
 	url := cfg.NATS.URL
 	var emb *sinks.Embedded
 	if url == "" {
 		host, portStr, err := net.SplitHostPort(cfg.NATS.Listen)
 		if err != nil {
-			return nil, nil, fmt.Errorf("nats.listen %q: %w", cfg.NATS.Listen, err)
+			return nil, nil, nil, fmt.Errorf("nats.listen %q: %w", cfg.NATS.Listen, err)
 		}
 		port, _ := strconv.Atoi(portStr)
 		if port == 0 {
@@ -372,7 +373,7 @@ func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), er
 			for _, r := range c.Routes {
 				u, err := config.RouteURL(r) // valid: the config was validated
 				if err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				cluster.Routes = append(cluster.Routes, u)
 			}
@@ -383,7 +384,7 @@ func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), er
 			Logger: log.With().Str("stage", "nats").Logger(),
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		url = emb.ClientURL()
 	}
@@ -392,7 +393,7 @@ func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), er
 		if emb != nil {
 			emb.Shutdown()
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	nc, err := sinks.Connect(sinks.ConnOptions{
 		URL: url, Name: "vigil", User: cfg.NATS.User, Password: password, Token: token,
@@ -403,9 +404,9 @@ func connectNATS(cfg *config.Config, log zerolog.Logger) (*nats.Conn, func(), er
 		if emb != nil {
 			emb.Shutdown()
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return nc, func() {
+	return nc, emb, func() {
 		nc.Close()
 		if emb != nil {
 			emb.Shutdown()

@@ -55,6 +55,11 @@ func TestRuleLineMovedByReload(t *testing.T) {
 	tn.nc.Flush()
 	nEvents := func() int { mu.Lock(); defer mu.Unlock(); return len(events) }
 	waitUntil(t, "two crossings of the middle line", func() bool { return nEvents() >= 2 })
+	var h struct{ Alerts alertsState }
+	tn.call("GET", "/healthz", "", &h)
+	if h.Alerts.Spool != "ok" || h.Alerts.Held != 0 || h.Alerts.JetStreamStore != "" {
+		t.Errorf("/healthz alerts %+v", h.Alerts)
+	}
 
 	tn.write(camera(nowhere))
 	rep, err := tn.Reload("file")

@@ -199,7 +199,39 @@ func (n *Node) health() sinks.Health {
 		ready = ready && up
 	}
 	st := n.status.get()
-	return sinks.Health{Ready: ready, Stages: stages, Cameras: n.cameraStates(), Config: st}
+	h := sinks.Health{Ready: ready, Stages: stages, Cameras: n.cameraStates(), Config: st}
+	if a := n.alertsHealth(); a != nil {
+		h.Alerts = a
+	}
+	return h
+}
+
+// alertsState is the alerts' part of /healthz. A full disk does not make
+// vigil unready: a restart would lose the alerts held in memory.
+type alertsState struct {
+	Spool   string `json:"spool,omitempty"` // "ok", or why it cannot be written: "disk_full: …"
+	Pending int    `json:"pending"`         // in the spool, not yet in JetStream
+	Held    int    `json:"held,omitempty"`  // in memory: the spool could not write them
+	Dropped uint64 `json:"dropped,omitempty"`
+	// JetStreamStore is why the embedded server's JetStream cannot store
+	// (a full disk); "" while it can.
+	JetStreamStore string `json:"jetstream_store,omitempty"`
+}
+
+func (n *Node) alertsHealth() *alertsState {
+	var a alertsState
+	if n.natsd != nil {
+		a.JetStreamStore = n.natsd.StoreError()
+	}
+	al := n.alerts.Load()
+	if al == nil && a.JetStreamStore == "" {
+		return nil
+	}
+	if al != nil {
+		st := al.Stats()
+		a.Spool, a.Pending, a.Held, a.Dropped = st.Spool, st.Pending, st.Held, st.Dropped
+	}
+	return &a
 }
 
 type cameraState struct {

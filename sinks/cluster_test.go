@@ -18,6 +18,18 @@ import (
 // same route list (its own included, as every box's config would be).
 func startCluster(t *testing.T, n int) []*Embedded {
 	t.Helper()
+	stores := make([]string, n)
+	for i := range stores {
+		stores[i] = t.TempDir()
+	}
+	return startClusterOn(t, stores, EmbeddedOptions{})
+}
+
+// startClusterOn runs one server per store, with o's StoreCheck and
+// StoreMinFree.
+func startClusterOn(t *testing.T, stores []string, o EmbeddedOptions) []*Embedded {
+	t.Helper()
+	n := len(stores)
 	var routes []*url.URL
 	var listens []string
 	for range n {
@@ -28,7 +40,8 @@ func startCluster(t *testing.T, n int) []*Embedded {
 	out := make([]*Embedded, n)
 	for i := range n {
 		e, err := StartEmbedded(EmbeddedOptions{
-			Port: -1, StoreDir: t.TempDir(), JetStream: true, Logger: testLogger(t),
+			Port: -1, StoreDir: stores[i], JetStream: true, Logger: testLogger(t),
+			StoreCheck: o.StoreCheck, StoreMinFree: o.StoreMinFree,
 			ServerName: fmt.Sprintf("vigil-%d", i+1),
 			Cluster:    ClusterOptions{Name: "plant", Listen: listens[i], Routes: routes},
 		})

@@ -1,6 +1,7 @@
 package sinks
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +23,13 @@ const (
 	DefaultEmbeddedPort = 4222
 
 	embeddedReadyTimeout = 10 * time.Second
+
+	// DefaultStoreCheck is how often the JetStream store is checked for a
+	// write error.
+	DefaultStoreCheck = 2 * time.Second
+	// DefaultStoreMinFree is the room JetStream's file system needs before
+	// a JetStream stopped by a write error is restarted.
+	DefaultStoreMinFree = 4 << 20
 )
 
 // EmbeddedOptions configures the in-process NATS server.
@@ -40,6 +49,12 @@ type EmbeddedOptions struct {
 	ServerName string
 	// Cluster, with a Name, makes the server one of a cluster.
 	Cluster ClusterOptions
+	// StoreCheck is how often JetStream's store is checked for a write
+	// error (a full disk); 0 = DefaultStoreCheck. StoreMinFree is the room
+	// its file system needs before JetStream is restarted after one; 0 =
+	// DefaultStoreMinFree. See Embedded.StoreError.
+	StoreCheck   time.Duration
+	StoreMinFree int64
 }
 
 // ClusterOptions join the embedded server to a NATS cluster.
@@ -53,6 +68,10 @@ type ClusterOptions struct {
 type Embedded struct {
 	srv  *server.Server
 	once sync.Once
+
+	storeErr atomic.Pointer[string] // why JetStream cannot store; nil while it can
+	quit     chan struct{}          // closed by Shutdown
+	watching sync.WaitGroup
 }
 
 // StartEmbedded starts nats-server in-process and returns once it accepts
@@ -164,7 +183,14 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 			return nil, fmt.Errorf("embedded NATS on %s: not ready for connections after %s", addr, embeddedReadyTimeout)
 		}
 	}
-	e := &Embedded{srv: srv}
+	e := &Embedded{srv: srv, quit: make(chan struct{})}
+	if cfg := srv.JetStreamConfig(); opts.JetStream && cfg != nil {
+		w := storeWatch{e: e, dir: opts.StoreDir, every: cmp.Or(opts.StoreCheck, DefaultStoreCheck),
+			minFree: cmp.Or(opts.StoreMinFree, DefaultStoreMinFree), cfg: *cfg,
+			clustered: opts.Cluster.Name != "", log: opts.Logger.With().Str("component", "nats-server").Logger()}
+		e.watching.Add(1)
+		go func() { defer e.watching.Done(); w.run() }()
+	}
 	ev := opts.Logger.Info().Str("component", "nats-server").Str("url", e.ClientURL()).
 		Bool("jetstream", opts.JetStream).Str("mqtt", e.MQTTAddr())
 	if opts.Cluster.Name != "" {
@@ -232,6 +258,8 @@ func (e *Embedded) MQTTAddr() string {
 // call more than once.
 func (e *Embedded) Shutdown() {
 	e.once.Do(func() {
+		close(e.quit)
+		e.watching.Wait()
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
 	})

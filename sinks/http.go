@@ -25,6 +25,9 @@ type Health struct {
 	// Config is the configuration's generation and how the last change to
 	// it went (a reload, an API call); omitted when the caller has none.
 	Config any `json:"config,omitempty"`
+	// Alerts is how the alerts get out: whether their spool can be
+	// written (a full disk), what waits; omitted when the caller has none.
+	Alerts any `json:"alerts,omitempty"`
 }
 
 // HTTPOptions configure the HTTP server.
