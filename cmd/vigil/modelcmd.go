@@ -22,8 +22,16 @@ const modelUsage = `usage:
   vigil model fp16 MODEL -o OUT
   vigil model compare REF CANDIDATE --on PATH… [--json] [flags]
 
+  vigil model push FILE --name NAME      store FILE as NAME's next version
+  vigil model list [--json]              every name, its versions, the promoted one
+  vigil model promote NAME@VERSION       serve VERSION where detectors follow NAME
+  vigil model rollback NAME              back to the version promoted before
+
 PATH is a video file, an image, or a folder of images. Frames are
-letterboxed as the pipeline does. Run 'vigil model COMMAND -h' for flags.`
+letterboxed as the pipeline does. push, list, promote and rollback use a
+fleet's NATS (--nats URL or --config FILE, as vigil cameras does) or, for a
+standalone vigil, a folder (--dir DIR). Run 'vigil model COMMAND -h' for
+flags.`
 
 func cmdModel(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -40,11 +48,19 @@ func cmdModel(args []string, stdout, stderr io.Writer) error {
 		return cmdModelFP16(args[1:], stdout, stderr)
 	case "compare":
 		return cmdModelCompare(args[1:], stdout, stderr)
+	case "push":
+		return cmdModelPush(args[1:], stdout, stderr)
+	case "list":
+		return cmdModelList(args[1:], stdout, stderr)
+	case "promote":
+		return cmdModelPromote(args[1:], stdout, stderr)
+	case "rollback":
+		return cmdModelRollback(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, modelUsage)
 		return nil
 	}
-	return fmt.Errorf("%w: unknown model command %q; use inspect, quantize, sensitivity, fp16 or compare", errUsage, args[0])
+	return fmt.Errorf("%w: unknown model command %q; use inspect, quantize, sensitivity, fp16, compare, push, list, promote or rollback", errUsage, args[0])
 }
 
 // parseMixed parses flags given before, between or after the positional
