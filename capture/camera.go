@@ -67,6 +67,7 @@ type Camera struct {
 	// one, when Reconfigure changes the source; nil outside Run.
 	reconnect context.CancelFunc
 	seq       uint64    // the last frame's; Run's own, and kept for a next Run
+	last      time.Time // the last frame's Time; Run's own, like seq
 	heard     time.Time // when a Read last got a frame in time (live sources)
 	// probed: the source has streamed since it was last configured, so
 	// its stream parameters are known and a reconnect may skip FFmpeg's
@@ -95,7 +96,7 @@ func withDefaults(cfg Config) Config {
 		cfg.Backoff.Min = 500 * time.Millisecond
 	}
 	if cfg.Backoff.Max < cfg.Backoff.Min {
-		cfg.Backoff.Max = max(30*time.Second, cfg.Backoff.Min)
+		cfg.Backoff.Max = max(10*time.Second, cfg.Backoff.Min)
 	}
 	switch {
 	case cfg.Backoff.Fast == 0:
@@ -278,11 +279,21 @@ func (c *Camera) stream(ctx context.Context, src source, cfg Config, kind Kind, 
 	interval := time.Duration(0)
 	fps := cfg.FPS
 	lossless := kind == KindFile && !cfg.Realtime
-	if kind == KindFile && cfg.Realtime && fps <= 0 {
-		fps = src.FPS()
-		if fps <= 0 {
-			fps = 25
+	clock := frameClock{after: c.last}
+	switch kind {
+	case KindFile:
+		// The container's rate, not the frame's POS_MSEC: OpenCV 4.6 gives
+		// Megamind.avi's frame n the time of frame n+1, and its last frame
+		// 0.
+		clock.fps = src.FPS()
+		if clock.fps <= 0 {
+			clock.fps = 25
 		}
+	case KindTestsrc:
+		clock.fps = src.FPS()
+	}
+	if kind == KindFile && cfg.Realtime && fps <= 0 {
+		fps = clock.fps
 	}
 	if kind == KindTestsrc || kind == KindFile && cfg.Realtime || fps > 0 && kind != KindFile {
 		if fps > 0 {
@@ -385,9 +396,46 @@ func (c *Camera) stream(ctx context.Context, src source, cfg Config, kind Kind, 
 		default:
 			c.mu.Unlock()
 		}
-		emit(&Frame{Camera: cfg.ID, Seq: *seq, Time: t, Image: img, Lossless: lossless})
+		c.last = clock.stamp(t)
+		emit(&Frame{Camera: cfg.ID, Seq: *seq, Time: c.last, Read: t, Image: img, Lossless: lossless})
 	}
 	return got, nil
+}
+
+// frameClock gives one connection's frames their Time (see Frame.Time).
+// A source on a media clock (fps > 0: files, testsrc) gives its n-th frame
+// from 0 the time origin + n/fps, loops included: a file's next pass
+// starts one frame after its last frame. A live source's frames get the
+// time they were read. The origin is the first frame's read time, unless
+// that is not after the camera's last Time (a file read without real-time
+// pacing runs ahead of the wall clock, and a source changed at run time
+// must not take the camera back in time): then it is the last Time plus
+// one frame, and a live source's times are moved on by as much.
+type frameClock struct {
+	fps    float64   // media frames per second; 0 for a live source
+	after  time.Time // the camera's last Time before this connection; zero if none
+	origin time.Time
+	shift  time.Duration // live: Time minus read time
+	n      int           // frames stamped
+}
+
+func (k *frameClock) stamp(read time.Time) time.Time {
+	if k.n == 0 {
+		k.origin = read
+		gap := time.Millisecond
+		if k.fps > 0 {
+			gap = time.Duration(float64(time.Second) / k.fps)
+		}
+		if floor := k.after.Add(gap); !k.after.IsZero() && read.Before(floor) {
+			k.origin = floor
+		}
+		k.shift = k.origin.Sub(read)
+	}
+	k.n++
+	if k.fps <= 0 {
+		return read.Add(k.shift)
+	}
+	return k.origin.Add(time.Duration(float64(k.n-1) * float64(time.Second) / k.fps))
 }
 
 // stalled reports a streaming camera stalled once timeout has passed

@@ -92,7 +92,7 @@ func TestBackoffFastStart(t *testing.T) {
 	}
 	// A camera down from the start retries fast, then slower: the
 	// defaults as New sets them.
-	if got := withDefaults(Config{}).Backoff; got.Fast != DefaultFast || got.Min != 500*time.Millisecond || got.Max != 30*time.Second {
+	if got := withDefaults(Config{}).Backoff; got.Fast != DefaultFast || got.Min != 500*time.Millisecond || got.Max != 10*time.Second {
 		t.Errorf("defaults %+v", got)
 	}
 	if got := withDefaults(Config{Backoff: Backoff{Fast: -1}}).Backoff; got.Fast != 0 {
@@ -104,6 +104,8 @@ func TestBackoffFastStart(t *testing.T) {
 type collector struct {
 	mu     sync.Mutex
 	seqs   []uint64
+	times  []time.Time // Frame.Time
+	reads  []time.Time // Frame.Read
 	sizes  map[[2]int]int
 	closed int
 }
@@ -111,6 +113,8 @@ type collector struct {
 func (c *collector) emit(f *Frame) {
 	c.mu.Lock()
 	c.seqs = append(c.seqs, f.Seq)
+	c.times = append(c.times, f.Time)
+	c.reads = append(c.reads, f.Read)
 	if c.sizes == nil {
 		c.sizes = map[[2]int]int{}
 	}
@@ -197,6 +201,13 @@ func TestTestsrc(t *testing.T) {
 	if _, ok := c.sizes[[2]int{320, 240}]; !ok || len(c.sizes) != 1 {
 		t.Errorf("sizes %v", c.sizes)
 	}
+	// Its clock is the media's: frame n at the first's time plus n/fps,
+	// however late the reads.
+	for i := range c.times {
+		if d := c.times[i].Sub(c.times[0]); d != mediaOffset(i, 200) {
+			t.Fatalf("frame %d is %v after the first, want %v", i+1, d, mediaOffset(i, 200))
+		}
+	}
 }
 
 func TestMissingFileGoesDownAndRetries(t *testing.T) {
@@ -277,6 +288,101 @@ func TestReconfigureSwitchesSource(t *testing.T) {
 	for i, s := range c.seqs {
 		if s != uint64(i+1) {
 			t.Fatalf("frame %d has seq %d across the source changes", i, s)
+		}
+	}
+	for i := 1; i < len(c.times); i++ {
+		if !c.times[i].After(c.times[i-1]) {
+			t.Fatalf("frame %d's time %v is not after frame %d's %v across the source changes", i+1, c.times[i], i, c.times[i-1])
+		}
+	}
+}
+
+// mediaOffset is the presentation time of a file's frame n (from 0) at fps.
+func mediaOffset(n int, fps float64) time.Duration {
+	return time.Duration(float64(n) * float64(time.Second) / fps)
+}
+
+// TestFileMediaClock: a file's frames are stamped with its media clock:
+// the first with the time it was read, each next one frame interval
+// (1/fps of the container) later, however fast they are read, and on
+// across a loop. A new connection to the file (here a reconfigure, while
+// the lossless read is far ahead of the wall clock) goes on from one frame
+// after the last, never back.
+func TestFileMediaClock(t *testing.T) {
+	const fps = 23.976 // Megamind.avi's header says so; 270 frames
+	cfg := Config{ID: "mm", URL: assets.Media("Megamind.avi"), Loop: true}
+	cam, _ := New(cfg, zerolog.Nop())
+	var c collector
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { cam.Run(ctx, c.emit); close(done) }()
+	waitFor(t, "frames past the first loop", func() bool { return c.count() > 300 })
+	c.mu.Lock()
+	first := len(c.times)
+	c.mu.Unlock()
+	if err := cam.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "frames after the reconfigure", func() bool { return c.count() > first+30 })
+	cancel()
+	<-done
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.times[0].Equal(c.reads[0]) || c.times[0].Before(start) {
+		t.Errorf("first frame: time %v, read %v, run started %v; want the read time", c.times[0], c.reads[0], start)
+	}
+	for i := 1; i < first; i++ {
+		if d := c.times[i].Sub(c.times[0]) - mediaOffset(i, fps); d < -time.Microsecond || d > time.Microsecond {
+			t.Fatalf("frame %d is %v from the first, want %v", i+1, c.times[i].Sub(c.times[0]), mediaOffset(i, fps))
+		}
+	}
+	// From the new connection's first frame on, which the reconfigure
+	// makes at the first read after it.
+	for i := first; i < len(c.times); i++ {
+		if d := c.times[i].Sub(c.times[i-1]); d < mediaOffset(1, fps)-time.Microsecond {
+			t.Fatalf("frame %d is %v after frame %d, want at least one frame (%v)", i+1, d, i, mediaOffset(1, fps))
+		}
+	}
+	for i := 1; i < len(c.reads); i++ {
+		if c.reads[i].Before(c.reads[i-1]) {
+			t.Fatalf("frame %d read at %v, before frame %d (%v)", i+1, c.reads[i], i, c.reads[i-1])
+		}
+	}
+}
+
+// TestFrameClock: the stamps of one connection, given the camera's last
+// time before it and the read times of its frames.
+func TestFrameClock(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	cases := []struct {
+		name  string
+		fps   float64
+		after time.Time
+		reads []time.Time
+		want  []time.Time
+	}{
+		{"media: a first connection starts at its first read", 10, time.Time{},
+			[]time.Time{ms(0), ms(3), ms(500)}, []time.Time{ms(0), ms(100), ms(200)}},
+		{"media: after an earlier last time, from the first read", 10, ms(-1000),
+			[]time.Time{ms(0), ms(1)}, []time.Time{ms(0), ms(100)}},
+		{"media: the last time is ahead of the wall clock: one frame after it", 10, ms(5000),
+			[]time.Time{ms(0), ms(1)}, []time.Time{ms(5100), ms(5200)}},
+		{"media: the last time just before the read: one frame after it", 4, ms(-100),
+			[]time.Time{ms(0), ms(1)}, []time.Time{ms(150), ms(400)}},
+		{"live: the read time", 0, ms(-1000),
+			[]time.Time{ms(0), ms(40), ms(1000)}, []time.Time{ms(0), ms(40), ms(1000)}},
+		{"live: after a file ahead of the wall clock, moved on by as much", 0, ms(5000),
+			[]time.Time{ms(0), ms(40)}, []time.Time{ms(5001), ms(5041)}},
+	}
+	for _, c := range cases {
+		k := frameClock{fps: c.fps, after: c.after}
+		for i, r := range c.reads {
+			if got := k.stamp(r); !got.Equal(c.want[i]) {
+				t.Errorf("%s: frame %d read at %v: %v, want %v", c.name, i, r.Sub(t0), got.Sub(t0), c.want[i].Sub(t0))
+			}
 		}
 	}
 }

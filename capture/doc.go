@@ -1,8 +1,11 @@
 // Package capture turns camera URLs into stamped frames.
 //
 // In: a camera's id and URL — a file path, rtsp://, http(s):// MJPEG,
-// /dev/videoN or "testsrc". Out: Frames (camera id, sequence number, capture
-// time, a BGR gocv.Mat) handed to a callback that takes ownership.
+// /dev/videoN or "testsrc". Out: Frames (camera id, sequence number, the
+// frame's time, the time it was read, a BGR gocv.Mat) handed to a callback
+// that takes ownership. A frame's time is its media time for files and
+// testsrc, so a file replays identically however fast it is read, and the
+// wall clock for live sources (Frame.Time).
 //
 // Each Camera runs in its own goroutine and never touches another: when its
 // source fails or ends unexpectedly it reports "down" with the error and

@@ -19,7 +19,7 @@ import (
 // the encoder; whoever holds it last closes it.
 type job struct {
 	img gocv.Mat
-	at  time.Time // capture time
+	at  time.Time // capture.Frame.Read: pacing and the latency stamp are wall time
 	seq uint64
 	res *result // ProcessedOnly: the frame's own result
 }
@@ -93,7 +93,7 @@ func (s *slot) drain() {
 
 // result is what one processed frame says about the scene.
 type result struct {
-	at     time.Time // capture time of the processed frame
+	at     time.Time // read time of the processed frame
 	seq    uint64
 	tracks []track.Track
 	labels []string
@@ -167,7 +167,7 @@ func (c *camera) admit(t time.Time) bool {
 
 func (c *camera) setResult(r *pipeline.Result) *result {
 	res := &result{
-		at: r.Frame.Time, seq: r.Frame.Seq, tracks: slices.Clone(r.Tracks),
+		at: r.Frame.Read, seq: r.Frame.Seq, tracks: slices.Clone(r.Tracks),
 		labels: r.Labels, infer: r.Timings.Infer,
 	}
 	c.resMu.Lock()

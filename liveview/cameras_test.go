@@ -343,7 +343,7 @@ func churn(t *testing.T, processedOnly bool) {
 	for _, id := range ids {
 		t0 := time.Now()
 		run(func(i int) { // a camera's capture goroutine
-			f := &capture.Frame{Camera: id, Seq: uint64(i + 1), Time: t0.Add(time.Duration(i) * time.Millisecond), Image: frames[i%len(frames)]}
+			f := &capture.Frame{Camera: id, Seq: uint64(i + 1), Read: t0.Add(time.Duration(i) * time.Millisecond), Image: frames[i%len(frames)]}
 			lv.Frame(f)
 			lv.Consume(&pipeline.Result{Frame: f})
 			lv.Viewers(id)
@@ -457,7 +457,7 @@ func TestIdleTapAllocatesNothing(t *testing.T) {
 	}
 	defer lv.Close()
 	for _, id := range []string{"a", "gone"} {
-		f := &capture.Frame{Camera: id, Seq: 1, Time: time.Now(), Image: frames[0]}
+		f := &capture.Frame{Camera: id, Seq: 1, Read: time.Now(), Image: frames[0]}
 		if n := testing.AllocsPerRun(100, func() { lv.Frame(f) }); n != 0 {
 			t.Errorf("Frame of %q: %.0f allocations", id, n)
 		}

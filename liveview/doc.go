@@ -22,7 +22,7 @@
 // tap and the sink look a camera up per frame under a read lock only.
 //
 // Frames are drawn on a copy, never on the detector's input. Between
-// detections the latest tracks are moved to each frame's capture time with
+// detections the latest tracks are moved to each frame's read time with
 // the tracker's constant-velocity model (track.Track.Predict), so boxes stay
 // on moving objects at the camera's frame rate.
 package liveview

@@ -249,10 +249,10 @@ func (s *Server) Frame(f *capture.Frame) {
 	if c == nil || !c.active.Load() || s.closed.Load() {
 		return
 	}
-	if !c.admit(f.Time) {
+	if !c.admit(f.Read) {
 		return
 	}
-	c.in.put(&job{img: f.Image.Clone(), at: f.Time, seq: f.Seq})
+	c.in.put(&job{img: f.Image.Clone(), at: f.Read, seq: f.Seq})
 }
 
 // Consume is the pipeline sink: it keeps each camera's latest tracks (and,
@@ -263,8 +263,8 @@ func (s *Server) Consume(r *pipeline.Result) {
 		return
 	}
 	res := c.setResult(r)
-	if s.opts.ProcessedOnly && c.active.Load() && c.admit(r.Frame.Time) {
-		c.in.put(&job{img: r.Frame.Image.Clone(), at: r.Frame.Time, seq: r.Frame.Seq, res: res})
+	if s.opts.ProcessedOnly && c.active.Load() && c.admit(r.Frame.Read) {
+		c.in.put(&job{img: r.Frame.Image.Clone(), at: r.Frame.Read, seq: r.Frame.Seq, res: res})
 	}
 }
 

@@ -22,7 +22,8 @@ type Detector interface {
 	Detect(img gocv.Mat, dst []detect.Detection) ([]detect.Detection, detect.Timings, error)
 }
 
-// Timings of one frame through the stages.
+// Timings of one frame through the stages, on the wall clock from the
+// frame's Read (a file's Time is media time, which a lossless run outpaces).
 type Timings struct {
 	Queue       time.Duration // capture → taken by the detector
 	Preprocess  time.Duration
@@ -351,7 +352,7 @@ func (p *Pipeline) finishRun() {
 
 func (p *Pipeline) newResult(f *capture.Frame, e *camEntry, st *detStage) *Result {
 	r := &Result{Frame: f, Labels: st.labels, Detector: st.group, Model: st.model, cam: e, st: st}
-	r.Timings.Queue = time.Since(f.Time)
+	r.Timings.Queue = time.Since(f.Read)
 	return r
 }
 
@@ -426,13 +427,13 @@ func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) 
 	t0 := time.Now()
 	r.Tracks = tracking.Update(f.Camera, r.Detections)
 	r.Timings.Track = time.Since(t0)
-	r.Timings.Total = time.Since(f.Time)
+	r.Timings.Total = time.Since(f.Read)
 	p.m.stage.WithLabelValues("track").Observe(r.Timings.Track.Seconds())
 	for _, s := range p.opts.Sinks {
 		s.Consume(r)
 	}
 	e.count(func() {
-		p.m.latency.WithLabelValues(f.Camera).Observe(time.Since(f.Time).Seconds())
+		p.m.latency.WithLabelValues(f.Camera).Observe(time.Since(f.Read).Seconds())
 		p.m.processed.WithLabelValues(f.Camera).Inc()
 	})
 	e.processed.Add(1)

@@ -187,8 +187,10 @@ func (b *Bridge) handle(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 	}
-	if b.m != nil && !ev.Time.IsZero() {
-		b.m.latency.Observe(time.Since(ev.Time).Seconds())
+	// A file's frames carry media time, which a lossless run may have
+	// run ahead of: no latency to tell then.
+	if d := time.Since(ev.Time); b.m != nil && !ev.Time.IsZero() && d >= 0 {
+		b.m.latency.Observe(d.Seconds())
 	}
 	b.count("written")
 	b.setHealth(func(h *Health) { h.EventsWritten++ })

@@ -43,7 +43,7 @@ func (s *publishSink) Consume(r *pipeline.Result) {
 	now := time.Now()
 	s.arrivals = append(s.arrivals, now)
 	s.cpu = append(s.cpu, results.CPUTime())
-	s.latencies = append(s.latencies, now.Sub(r.Frame.Time))
+	s.latencies = append(s.latencies, now.Sub(r.Frame.Read))
 	s.timings = append(s.timings, r.Timings)
 }
 
