@@ -23,7 +23,7 @@ func TestParseCameraGood(t *testing.T) {
 			switch {
 			case c.ID != "dock-1" || c.URL != "rtsp://vigil:secret@192.168.1.10:554/stream1" || c.RTSPTransport != "udp" || c.Detector != "docks":
 				return fmt.Errorf("id, url, transport or detector: %+v", c)
-			case c.Reconnect != (Backoff{Min: Duration(time.Second), Max: Duration(30 * time.Second), Fast: Duration(10 * time.Second)}):
+			case c.Reconnect != (Backoff{Min: Duration(time.Second), Max: Duration(10 * time.Second), Fast: Duration(10 * time.Second)}):
 				return fmt.Errorf("reconnect %+v; want min as written, max the default", c.Reconnect)
 			case c.FPS != 0 || c.Width != 640 || !*c.Loop || !*c.Enabled:
 				return fmt.Errorf("defaults not filled: %+v", c)

@@ -33,7 +33,11 @@ type Config struct {
 // Model configures a detector: the ONNX model, its output decoding, NMS and
 // the onnxruntime execution providers.
 type Model struct {
-	Path             string             `yaml:"path"`    // "" = the caller's default model
+	Path string `yaml:"path"` // "" = the caller's default model
+	// Store names a model in the model store (vigil model push) instead of
+	// a file: NAME follows its promoted version, swapped in when another
+	// is promoted; NAME@VERSION pins one.
+	Store            string             `yaml:"store"`
 	Labels           string             `yaml:"labels"`  // "" = labels from the model metadata
 	Decoder          string             `yaml:"decoder"` // auto|yolov8|yolov5|end2end
 	Confidence       float64            `yaml:"confidence"`
@@ -109,8 +113,8 @@ type Camera struct {
 	// and its connection given up a moment later; 0 means 5s.
 	IOTimeout Duration `yaml:"io_timeout"`
 	Enabled   *bool    `yaml:"enabled"`
-	Rules         []Rule  `yaml:"rules,omitempty"` // zones and lines in this camera's picture (alerts.go)
-	Detector      string  `yaml:"detector"`        // name of a detectors: entry; "" or "default" = model:
+	Rules     []Rule   `yaml:"rules,omitempty"` // zones and lines in this camera's picture (alerts.go)
+	Detector  string   `yaml:"detector"`        // name of a detectors: entry; "" or "default" = model:
 	// Require and Prefer are fleet node labels: only a node with every
 	// required label runs the camera; one with the preferred labels gets
 	// it first.
@@ -256,11 +260,11 @@ func defaultCamera() Camera {
 		Height:        480,
 		Reconnect: Backoff{
 			Min:  Duration(500 * time.Millisecond),
-			Max:  Duration(30 * time.Second),
+			Max:  Duration(10 * time.Second),
 			Fast: Duration(10 * time.Second),
 		},
 		IOTimeout: Duration(5 * time.Second),
-		Enabled: boolPtr(true),
+		Enabled:   boolPtr(true),
 	}
 }
 

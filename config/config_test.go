@@ -410,8 +410,11 @@ func TestFullFixture(t *testing.T) {
 
 	// The fixture is the reference: it must set every field of the schema.
 	for _, p := range leafPaths(reflect.TypeOf(Config{}), "") {
-		if p == "cameras[0].password_file" { // the first camera is a file; an RTSP one sets it
+		switch p {
+		case "cameras[0].password_file": // the first camera is a file; an RTSP one sets it
 			p = "cameras[1].password_file"
+		case "model.store": // model: names a file; a detector names a store model
+			p = "detectors[1].model.store"
 		}
 		if !w.set[p] {
 			t.Errorf("full.yaml does not set %s", p)
@@ -533,13 +536,19 @@ func TestFullFixture(t *testing.T) {
 		Fleet: Fleet{Enabled: true, Node: "line-3", Labels: []string{"gpu", "line-3"}, LeaseTTL: Duration(3 * time.Second),
 			MaxCameras: 12, MaxLoad: 0.7, MinHold: Duration(time.Minute), Replicas: 3, Advertise: "http://10.0.0.11:8081"},
 	}
+	// line3 is model: with a store model for its file.
+	line3 := cloneModel(want.Model)
+	line3.Path, line3.Store = "", "line3@2"
+	want.Detectors = append(want.Detectors, Detector{Name: "line3", Model: line3})
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("full.yaml parsed as\n%+v\nwant\n%+v", cfg, want)
 	}
 	// Every value differs from its default, so a field the decoder skipped
 	// would show.
 	for _, p := range diffPaths(reflect.ValueOf(*Default()), reflect.ValueOf(*want), "") {
-		t.Errorf("full.yaml leaves %s at its default", p)
+		if p != "model.store" { // set by detectors[1], model: names a file
+			t.Errorf("full.yaml leaves %s at its default", p)
+		}
 	}
 }
 
@@ -656,7 +665,7 @@ func TestDefaults(t *testing.T) {
 
 	demo := DemoCamera("deps/media/vtest.avi")
 	if demo.ID != "demo" || demo.URL != "deps/media/vtest.avi" || !*demo.Loop || !*demo.Realtime || !*demo.Enabled ||
-		demo.RTSPTransport != "tcp" || demo.Reconnect.Min.D() != 500*time.Millisecond || demo.Reconnect.Max.D() != 30*time.Second {
+		demo.RTSPTransport != "tcp" || demo.Reconnect.Min.D() != 500*time.Millisecond || demo.Reconnect.Max.D() != 10*time.Second {
 		t.Errorf("DemoCamera = %+v", demo)
 	}
 	d.Cameras = append(d.Cameras, demo)
@@ -1074,6 +1083,46 @@ func TestSuggestion(t *testing.T) {
 	for _, tc := range cases {
 		if got := unknownField(tc.key, fields); !strings.Contains(got, tc.want) {
 			t.Errorf("%q: %q, want %q", tc.key, got, tc.want)
+		}
+	}
+}
+
+// A model from the store: NAME or NAME@VERSION, instead of a path; a
+// detector naming a file or a store model replaces what model: names.
+func TestStoreModel(t *testing.T) {
+	cfg, err := Parse([]byte(`
+model: {store: line3}
+detectors:
+  - {name: pinned, model: {store: line3@4}}
+  - {name: file, model: {path: other.onnx}}
+cameras: [{id: a, url: testsrc}]
+`), "store.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Model{"default": cfg.Model}
+	for _, d := range cfg.Detectors {
+		byName[d.Name] = d.Model
+	}
+	for name, want := range map[string][2]string{"default": {"", "line3"}, "pinned": {"", "line3@4"}, "file": {"other.onnx", ""}} {
+		if m := byName[name]; m.Path != want[0] || m.Store != want[1] {
+			t.Errorf("detector %s: path %q store %q, want %q %q", name, m.Path, m.Store, want[0], want[1])
+		}
+	}
+	_, err = Parse([]byte(`
+model: {store: "line 3", path: a.onnx}
+detectors:
+  - {name: both, model: {store: x@0, path: b.onnx}}
+cameras: [{id: a, url: testsrc}]
+`), "bad.yaml")
+	for _, want := range []string{
+		`bad.yaml:2: model.store: "line 3"; name a model as NAME (its promoted version) or NAME@VERSION`,
+		`bad.yaml:2: model.store: a store model and path "a.onnx": set one of them`,
+		`bad.yaml:4: detectors[0].model.store: "x@0"; name a model as NAME`,
+		`bad.yaml:4: detectors[0].model.store: a store model and path "b.onnx": set one of them`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v\nlacks %s", err, want)
 		}
 	}
 }

@@ -62,7 +62,17 @@ func cloneModel(m Model) Model { return clone(reflect.ValueOf(m)).Interface().(M
 func fillDetectors(cfg *Config, set map[string]bool) {
 	for i := range cfg.Detectors {
 		def := Detector{Model: cfg.Model}
-		fillDefaults(reflect.ValueOf(&cfg.Detectors[i]).Elem(), reflect.ValueOf(def), fmt.Sprintf("detectors[%d]", i), set)
+		at := fmt.Sprintf("detectors[%d]", i)
+		fillDefaults(reflect.ValueOf(&cfg.Detectors[i]).Elem(), reflect.ValueOf(def), at, set)
+		// A file or a store model, whichever the detector names, replaces
+		// the other that model: names.
+		m := &cfg.Detectors[i].Model
+		switch path, store := set[at+".model.path"], set[at+".model.store"]; {
+		case path && !store:
+			m.Store = ""
+		case store && !path:
+			m.Path = ""
+		}
 	}
 }
 

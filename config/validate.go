@@ -95,9 +95,20 @@ func (c *Config) Validate() error {
 	return errors.Join(p...)
 }
 
+// storeRef is a model in the model store: NAME or NAME@VERSION.
+var storeRef = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}(@[1-9][0-9]{0,8})?$`)
+
 // validate checks a model: the top-level one at path "model", a detector's
 // at "detectors[i].model".
 func (m *Model) validate(p *problems, path string) {
+	if m.Store != "" {
+		if !storeRef.MatchString(m.Store) {
+			p.add(path+".store", "%q; name a model as NAME (its promoted version) or NAME@VERSION, NAME of letters, digits, _ and -, at most 64", m.Store)
+		}
+		if m.Path != "" {
+			p.add(path+".store", "a store model and path %q: set one of them", m.Path)
+		}
+	}
 	if !contains(decoders, m.Decoder) {
 		p.add(path+".decoder", "unknown decoder %q; use %s", m.Decoder, orList(decoders...))
 	}

@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/modelstore"
 )
 
 // detector is one loaded detectors: entry ("default" is model:).
@@ -20,7 +22,11 @@ type detector struct {
 	det   *detect.Detector
 	spec  detectorSpec
 	sum   string // the model file's sha256, hex
-	model string // what results say made them: file name@first 8 hex digits of sum
+	model string // what results say made them: file name@first 8 hex digits of sum, or the store's NAME@VERSION
+	// follows is the store model name whose promoted version this detector
+	// runs (store: NAME); version is the version it runs (store models).
+	follows string
+	version int
 }
 
 // detectorSpec is what a detector is built from: a change to it means
@@ -92,16 +98,11 @@ func RuntimePath(cfg *config.Config) string {
 // loadDetector loads one detector of cfg. The detectors keep detections
 // down to the tracker's low threshold: ByteTrack's second association
 // needs them, and only confirmed tracks leave vigil.
-func (n *Node) loadDetector(cfg *config.Config, d config.Detector, cameras []string) (*detector, error) {
+func (n *Node) loadDetector(cfg *config.Config, d config.Detector, stored modelstore.Version, cameras []string) (*detector, error) {
 	if err := detect.InitRuntime(RuntimePath(cfg)); err != nil {
 		return nil, err
 	}
-	path := "model" // where the detector's options stand in the config
-	for i, e := range cfg.Detectors {
-		if e.Name == d.Name && d.Name != config.DefaultDetector {
-			path = fmt.Sprintf("detectors[%d].model", i)
-		}
-	}
+	path := modelKey(cfg, d.Name)
 	dlog := n.log.With().Str("detector", d.Name).Logger()
 	o := DetectorOptions(d.Model, dlog)
 	o.ConfigPath = path
@@ -116,11 +117,27 @@ func (n *Node) loadDetector(cfg *config.Config, d config.Detector, cameras []str
 		return nil, detectorError(d.Name, fmt.Errorf("%s.path: %w", path, err))
 	}
 	out := &detector{det: det, spec: specOf(cfg, d.Model), sum: sum, model: filepath.Base(o.Model) + "@" + sum[:8]}
+	if d.Model.Store != "" {
+		out.model, out.version = stored.Ref(), stored.Version
+		if !strings.Contains(d.Model.Store, "@") {
+			out.follows = stored.Name
+		}
+	}
 	w, h := det.InputSize()
 	dlog.Info().Str("model", o.Model).Str("version", out.model).Str("decoder", det.Layout().String()).Int("classes", len(det.Labels())).
 		Str("input", fmt.Sprintf("%dx%d", w, h)).Strs("providers", det.Providers()).Int("intra_op_threads", d.Model.IntraOpThreads).
 		Strs("cameras", cameras).Msg("detector ready")
 	return out, nil
+}
+
+// modelKey is where a detector's model options stand in the config.
+func modelKey(cfg *config.Config, name string) string {
+	for i, e := range cfg.Detectors {
+		if e.Name == name && name != config.DefaultDetector {
+			return fmt.Sprintf("detectors[%d].model", i)
+		}
+	}
+	return "model"
 }
 
 func detectorError(name string, err error) error {

@@ -62,6 +62,7 @@ type Node struct {
 	p         *pipeline.Pipeline
 	overlays  atomic.Pointer[map[string][]config.Rule]
 	models    atomic.Pointer[map[string]string] // detector → model@version, for readers that must not wait for a change
+	store     storeModels                       // the model store, and the watches of the names detectors follow
 	desired   atomic.Pointer[config.Config]     // cfg, for readers that must not wait for a change
 	reloadReq chan struct{}
 
@@ -96,6 +97,10 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 	n.status.log = n.logReport
 	cvthreads.Set(cfg.Pipeline.OpenCVThreads)
 
+	// NATS first: a detector may run a model from the store in it.
+	if n.nc, n.natsd, n.stopNATS, err = connectNATS(cfg, n.log); err != nil {
+		return nil, err
+	}
 	plan, err := n.prepare(cfg)
 	if err != nil {
 		return nil, err
@@ -112,9 +117,6 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 		groups = append(groups, g)
 	}
 
-	if n.nc, n.natsd, n.stopNATS, err = connectNATS(cfg, n.log); err != nil {
-		return nil, err
-	}
 	po := sinks.PublisherOptions{
 		Prefix: cfg.NATS.SubjectPrefix, Registerer: n.reg, Logger: n.log.With().Str("stage", "publish").Logger(),
 	}
@@ -171,6 +173,7 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 		}
 	}
 	n.setDesired(cfg)
+	n.followModels(cfg)
 	if cfg.HTTP.Enabled() {
 		if err := n.startHTTP(cfg); err != nil {
 			return nil, err
@@ -303,6 +306,7 @@ func (n *Node) shutdown(ran bool) {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	n.stopModels()
 	if n.live != nil {
 		n.live.Close() // ends viewers and streams, so the HTTP server stops at once
 	}

@@ -77,6 +77,9 @@ type trackMsg struct {
 	Seq      uint64 `json:"seq"`
 	Detector string `json:"detector"`
 	Model    string `json:"model"`
+	Objects  []struct {
+		TrackID uint64 `json:"track_id"`
+	} `json:"objects"`
 }
 
 // header fills a config's ports and data directory; body is the rest.

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/config"
+	"github.com/vigil-vision/vigil/modelstore"
 	"github.com/vigil-vision/vigil/pipeline"
 	"github.com/vigil-vision/vigil/rules"
 )
@@ -68,11 +69,17 @@ func (n *Node) prepare(cfg *config.Config) (_ *plan, err error) {
 	wanted := map[string]bool{}
 	for _, d := range models {
 		wanted[d.Name] = true
+		var stored modelstore.Version
+		if d.Model.Store != "" {
+			if stored, err = n.resolveModel(cfg, &d.Model); err != nil {
+				return nil, detectorError(d.Name, fmt.Errorf("%s.store: %w", modelKey(cfg, d.Name), err))
+			}
+		}
 		if run := n.dets[d.Name]; run != nil && run.same(specOf(cfg, d.Model)) {
 			pl.labels[d.Name] = run.det.Labels()
 			continue
 		}
-		loaded, err := n.loadDetector(cfg, d, pl.served[d.Name])
+		loaded, err := n.loadDetector(cfg, d, stored, pl.served[d.Name])
 		if err != nil {
 			return nil, err
 		}
@@ -183,6 +190,7 @@ func (n *Node) Change(source string, change func(running *config.Config) (*confi
 	rep := Report{Source: source, RestartRequired: config.RestartNeeded(n.cfg, cfg)}
 	err = n.apply(pl, &rep)
 	n.setDesired(cfg)
+	n.followModels(cfg)
 	rep.DurationMS = float64(time.Since(t0).Microseconds()) / 1000
 	return n.status.applied(rep, err), err
 }
