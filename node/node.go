@@ -118,7 +118,7 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 	}
 
 	po := sinks.PublisherOptions{
-		Prefix: cfg.NATS.SubjectPrefix, Registerer: n.reg, Logger: n.log.With().Str("stage", "publish").Logger(),
+		Prefix: cfg.NATS.SubjectPrefix, Registerer: n.reg, Logger: n.log, // the publisher names its stage
 	}
 	if cfg.Fleet.Enabled {
 		if po.Node, err = cfg.Fleet.NodeName(); err != nil {
