@@ -8,7 +8,8 @@
 //	vigil config check FILE
 //	vigil track --det DET.txt -o OUT.txt [--fps N] [tracker flags]
 //	vigil eval mot --gt GT.txt --res RES.txt [--json]
-//	vigil model inspect|quantize|sensitivity|fp16|compare …
+//	vigil model inspect|quantize|sensitivity|fp16|compare|eval …
+//	vigil dataset export --from-images DIR --to OUT --format yolo|coco|labelstudio
 //	vigil version
 package main
 
@@ -51,6 +52,11 @@ usage:
   vigil model fp16 MODEL -o OUT          FP16 weights, FP32 inputs and outputs (GPUs)
   vigil model compare REF CANDIDATE --on PATH…
                                          detection agreement and speed of two models
+  vigil model eval MODEL --on DATASET    mAP50, mAP50-95, per-class precision and recall
+                                         on a labelled YOLO-layout dataset
+  vigil dataset export --from-images DIR --to OUT --format yolo|coco|labelstudio
+                                         pre-label images with a model and write them
+                                         as a training set (--split 80/20)
   vigil version                          print vigil's, OpenCV's and onnxruntime's versions
 
 Run 'vigil COMMAND -h' for a command's flags.
@@ -88,6 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdEval(args[1:], stdout, stderr)
 	case "model":
 		err = cmdModel(args[1:], stdout, stderr)
+	case "dataset":
+		err = cmdDataset(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		err = cmdVersion(stdout)
 	case "help", "-h", "--help":

@@ -21,6 +21,7 @@ const modelUsage = `usage:
   vigil model sensitivity MODEL --calib PATH… [--on PATH…] [flags]
   vigil model fp16 MODEL -o OUT
   vigil model compare REF CANDIDATE --on PATH… [--json] [flags]
+  vigil model eval MODEL --on DATASET [--split val] [--json] [flags]
 
   vigil model push FILE --name NAME      store FILE as NAME's next version
   vigil model list [--json]              every name, its versions, the promoted one
@@ -28,7 +29,9 @@ const modelUsage = `usage:
   vigil model rollback NAME              back to the version promoted before
 
 PATH is a video file, an image, or a folder of images. Frames are
-letterboxed as the pipeline does. push, list, promote and rollback use a
+letterboxed as the pipeline does. DATASET is a YOLO-layout folder with
+data.yaml (vigil dataset export writes one); eval prints mAP50, mAP50-95
+and each class's precision and recall. push, list, promote and rollback use a
 fleet's NATS (--nats URL or --config FILE, as vigil cameras does) or, for a
 standalone vigil, a folder (--dir DIR). Run 'vigil model COMMAND -h' for
 flags.`
@@ -48,6 +51,8 @@ func cmdModel(args []string, stdout, stderr io.Writer) error {
 		return cmdModelFP16(args[1:], stdout, stderr)
 	case "compare":
 		return cmdModelCompare(args[1:], stdout, stderr)
+	case "eval":
+		return cmdModelEval(args[1:], stdout, stderr)
 	case "push":
 		return cmdModelPush(args[1:], stdout, stderr)
 	case "list":
@@ -60,7 +65,7 @@ func cmdModel(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, modelUsage)
 		return nil
 	}
-	return fmt.Errorf("%w: unknown model command %q; use inspect, quantize, sensitivity, fp16, compare, push, list, promote or rollback", errUsage, args[0])
+	return fmt.Errorf("%w: unknown model command %q; use inspect, quantize, sensitivity, fp16, compare, eval, push, list, promote or rollback", errUsage, args[0])
 }
 
 // parseMixed parses flags given before, between or after the positional
