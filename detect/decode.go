@@ -49,6 +49,15 @@ func ParseLayout(s string) (Layout, error) {
 	return 0, fmt.Errorf("unknown decoder %q; use auto, yolov8, yolov5 or end2end", s)
 }
 
+// Limits on what a model may declare, checked before anything is made for
+// it: a damaged model file would otherwise have vigil allocate terabytes
+// for its tensors, or name 2^40 classes one by one.
+const (
+	MaxInputSide      = 8192    // pixels, each side of the input image
+	MaxOutputElements = 1 << 27 // floats in the output; a YOLOv8 at 8192×8192 has 116M
+	MaxClasses        = 100_000
+)
+
 const layoutHelp = "vigil decodes [1,4+C,N] (YOLOv8/YOLO11), [1,N,5+C] (YOLOv5) and [1,N,6] (end-to-end, NMS inside)"
 
 // ChooseLayout picks the decoder for an output shape, or checks the forced
@@ -64,6 +73,9 @@ func ChooseLayout(shape []int64, forced Layout) (Layout, int, error) {
 	a, b := shape[1], shape[2]
 	if a <= 0 || b <= 0 {
 		return 0, 0, fmt.Errorf("output shape %v has dynamic or empty dimensions; %s, with static sizes", shape, layoutHelp)
+	}
+	if a > MaxOutputElements/b {
+		return 0, 0, fmt.Errorf("output shape %v holds over %d values; vigil decodes smaller outputs: export the model at a smaller input size", shape, MaxOutputElements)
 	}
 	l := forced
 	if l == 0 {
@@ -81,12 +93,12 @@ func ChooseLayout(shape []int64, forced Layout) (Layout, int, error) {
 		if a < 5 {
 			return 0, 0, fmt.Errorf("output shape %v: yolov8 layout needs [1,4+C,N] with C ≥ 1", shape)
 		}
-		return l, int(a - 4), nil
+		return l, int(a - 4), checkClasses(shape, a-4)
 	case LayoutYOLOv5:
 		if b < 6 {
 			return 0, 0, fmt.Errorf("output shape %v: yolov5 layout needs [1,N,5+C] with C ≥ 1", shape)
 		}
-		return l, int(b - 5), nil
+		return l, int(b - 5), checkClasses(shape, b-5)
 	case LayoutEnd2End:
 		if b != 6 {
 			return 0, 0, fmt.Errorf("output shape %v: end2end layout needs [1,N,6]", shape)
@@ -94,6 +106,13 @@ func ChooseLayout(shape []int64, forced Layout) (Layout, int, error) {
 		return l, 0, nil
 	}
 	return 0, 0, fmt.Errorf("unknown layout %v", l)
+}
+
+func checkClasses(shape []int64, classes int64) error {
+	if classes > MaxClasses {
+		return fmt.Errorf("output shape %v: %d classes; vigil decodes at most %d", shape, classes, MaxClasses)
+	}
+	return nil
 }
 
 // Decoder turns a raw output tensor into candidate detections in input

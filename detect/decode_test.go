@@ -24,6 +24,12 @@ func TestChooseLayout(t *testing.T) {
 		{[]int64{1, 3, 640, 640}, 0, 0, 0, "not a detector output"},
 		{[]int64{1, -1, 8400}, 0, 0, 0, "dynamic"},
 		{[]int64{2, 84, 8400}, 0, 0, 0, "not a detector output"},
+		// Sizes a damaged model may declare (FuzzModelShapes): vigil would
+		// allocate the output, and name each class.
+		{[]int64{1, 1 << 40, 1 << 41}, 0, 0, 0, "holds over 134217728 values"},
+		{[]int64{1, 1 << 20, 1 << 20}, LayoutYOLOv5, 0, 0, "holds over 134217728 values"},
+		{[]int64{1, 6, 100_006}, LayoutYOLOv5, 0, 0, "100001 classes; vigil decodes at most 100000"},
+		{[]int64{1, 6, 100_005}, LayoutYOLOv5, LayoutYOLOv5, 100_000, ""},
 	}
 	for _, c := range cases {
 		l, n, err := ChooseLayout(c.shape, c.forced)

@@ -168,6 +168,9 @@ func (d *Detector) checkShapes(ins, outs []ort.InputOutputInfo) error {
 		return fmt.Errorf("input %q is %s %v; vigil needs float32 [1,3,H,W] (an image in CHW order); export the model with a fixed batch of 1", in.Name, in.DataType, dims)
 	}
 	d.inName = in.Name
+	if dims[2] > MaxInputSide || dims[3] > MaxInputSide {
+		return fmt.Errorf("input %q is %v; vigil takes images of at most %d pixels a side: export the model at a smaller size", in.Name, dims, MaxInputSide)
+	}
 	d.inH, d.inW = int(dims[2]), int(dims[3])
 	if d.inH <= 0 || d.inW <= 0 {
 		d.inH, d.inW = 640, 640 // dynamic size: the YOLO default
@@ -218,6 +221,9 @@ func parseNames(s string) []string {
 		}
 		byID[id] = g[2]
 		top = max(top, id)
+	}
+	if top < 0 {
+		return nil // every id out of range
 	}
 	names := make([]string, top+1)
 	for i := range names {

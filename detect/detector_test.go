@@ -147,6 +147,7 @@ func TestBadModels(t *testing.T) {
 		{"garbage", Options{Model: garbage}, []string{"garbage.onnx", "not a loadable ONNX model"}},
 		{"wrong output shape", Options{Model: writeModel(t, dir, []int64{1, 3, 64, 64}, []int64{1, 3, 64, 64})}, []string{"output", "[1 3 64 64]", "[1,4+C,N]"}},
 		{"wrong input", Options{Model: writeModel(t, dir, []int64{1, 84, 8400}, []int64{1, 84, 8400})}, []string{"input", "[1,3,H,W]"}},
+		{"input too large", Options{Model: writeNamedModel(t, dir, "tall.onnx", []int64{1, 3, 9000, 640}, []int64{1, 84, 8400})}, []string{"input", "at most 8192 pixels a side"}},
 		{"unknown class", Options{Model: assets.Model(), ClassConfidence: map[string]float32{"forklift": 0.5}}, []string{"class_confidence.forklift", "person"}},
 		{"unknown decoder", Options{Model: assets.Model(), Decoder: "yolov99"}, []string{"model.decoder", "yolov99"}},
 		{"cuda without fallback", Options{Model: assets.Model(), Providers: []string{"cuda"}}, []string{"cuda", "fallback_to_cpu"}},
@@ -183,6 +184,15 @@ func TestProviderFallback(t *testing.T) {
 	if err != nil || len(dets) == 0 {
 		t.Errorf("after fallback: %d detections, err %v", len(dets), err)
 	}
+}
+
+func writeNamedModel(t testing.TB, dir, name string, in, out []int64) string {
+	t.Helper()
+	p, err := onnxtest.Write(dir, name, in, out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func writeModel(t testing.TB, dir string, in, out []int64) string {

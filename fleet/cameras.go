@@ -57,7 +57,7 @@ func (c *Cameras) Put(ctx context.Context, cfg *config.Config, cams []config.Cam
 			errs = append(errs, err)
 			continue
 		}
-		if values[i], err = yaml.Marshal(cam); err != nil {
+		if values[i], err = encodeCamera(cam); err != nil {
 			errs = append(errs, fmt.Errorf("cameras[%d]: %w", i, err))
 		}
 	}
@@ -70,6 +70,14 @@ func (c *Cameras) Put(ctx context.Context, cfg *config.Config, cams []config.Cam
 		}
 	}
 	return nil
+}
+
+// encodeCamera is a camera's value in the bucket, which entry reads back:
+// its block in YAML's JSON form. goccy/go-yaml writes a string holding a
+// tab or another control character as plain YAML that reads back without
+// it ("test\tsrc" as "testsrc"); JSON's escapes come back whole.
+func encodeCamera(cam config.Camera) ([]byte, error) {
+	return yaml.MarshalWithOptions(cam, yaml.JSON())
 }
 
 // Entry is one camera of the bucket as read back.

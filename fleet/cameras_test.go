@@ -105,3 +105,21 @@ func TestCorruptCameraValue(t *testing.T) {
 		t.Errorf("corrupt value: %+v", e)
 	}
 }
+
+// TestCameraValueKeepsControlCharacters: a string with a tab, stored as
+// plain YAML, read back without it (found by FuzzCameraValue).
+func TestCameraValueKeepsControlCharacters(t *testing.T) {
+	c := &Cameras{bucket: DefaultCamerasBucket}
+	cam, err := config.ParseCameraAs([]byte(`url: "clips/dock\t1.mp4"`), "put", "dock-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := encodeCamera(cam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.entry(kvEntry{key: "dock-1", value: value})
+	if e.Err != nil || e.Camera.URL != cam.URL {
+		t.Fatalf("stored as %s, read back as %+v, %v", value, e.Camera, e.Err)
+	}
+}

@@ -371,8 +371,7 @@ func (m *Member) watchNodes(ctx context.Context, touch func()) error {
 	for e := range w {
 		touch()
 		m.mu.Lock()
-		var info NodeInfo
-		live := e.Holder != "" && e.Err == nil && json.Unmarshal(e.Info, &info) == nil
+		info, live := nodeInfo(e)
 		_, known := m.peers[e.Key]
 		switch {
 		case e.Key == "" && fresh != nil:

@@ -1,12 +1,14 @@
 package fleet
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/vigil-vision/vigil/config"
+	"github.com/vigil-vision/vigil/lease"
 )
 
 // NodeInfo is what a node tells the fleet about itself: the info of its
@@ -22,6 +24,16 @@ type NodeInfo struct {
 	Cameras []string `json:"cameras"` // the fleet cameras it runs, sorted
 	URL     string   `json:"url,omitempty"`
 	Version string   `json:"version,omitempty"`
+}
+
+// nodeInfo reads a node's key in the nodes bucket: its info, and whether
+// it is a live node (held, with an info that reads as a NodeInfo).
+func nodeInfo(e lease.Entry) (NodeInfo, bool) {
+	var info NodeInfo
+	if e.Holder == "" || e.Err != nil || json.Unmarshal(e.Info, &info) != nil {
+		return NodeInfo{}, false
+	}
+	return info, true
 }
 
 // headroom says whether the node may take one more camera.

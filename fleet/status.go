@@ -3,7 +3,6 @@ package fleet
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -154,8 +153,7 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, camerasBucket, leas
 		return Status{}, err
 	}
 	for _, e := range list {
-		var info NodeInfo
-		if e.Holder != "" && json.Unmarshal(e.Info, &info) == nil {
+		if info, live := nodeInfo(e); live {
 			nodes[e.Key] = info
 		}
 	}

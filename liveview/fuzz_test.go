@@ -9,6 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/internal/fuzztest"
 )
 
 // FuzzWHEPOffer posts any body as a WHEP offer to a camera that is never
@@ -47,6 +48,7 @@ func FuzzWHEPOffer(f *testing.F) {
 	mux := http.NewServeMux()
 	lv.Register(mux)
 	f.Fuzz(func(t *testing.T, body string) {
+		fuzztest.Watchdog(t)
 		req := httptest.NewRequest("POST", "/api/whep/demo", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/sdp")
 		rec := httptest.NewRecorder()

@@ -34,9 +34,19 @@ func Parse(b []byte) (*onnx.ModelProto, error) {
 	if m.Graph == nil || len(m.Graph.Node) == 0 || m.IrVersion <= 0 {
 		return nil, errors.New("not an ONNX model (no graph); give a .onnx file exported from PyTorch, Ultralytics or another ONNX exporter")
 	}
+	for _, n := range m.Graph.Node {
+		// Every reader here takes a node's first output: ONNX exporters
+		// never write a node without one.
+		if len(n.Output) == 0 {
+			return nil, fmt.Errorf("node %q (%s) has no outputs; the file is damaged, or not written by an ONNX exporter", n.Name, n.OpType)
+		}
+	}
 	for _, t := range m.Graph.Initializer {
 		if t.DataLocation == onnx.TensorProto_EXTERNAL {
 			return nil, fmt.Errorf("initializer %q keeps its data in an external file, which vigil does not read; save the model with its weights inside (onnx.save(model, path, save_as_external_data=False))", t.Name)
+		}
+		if !sizeable(t.Dims) {
+			return nil, fmt.Errorf("initializer %q has shape %v, not the shape of a tensor a model file can hold (sizes of 0 or more, at most 2^31 elements); the file is damaged", t.Name, t.Dims)
 		}
 	}
 	return m, nil
@@ -70,6 +80,26 @@ func opset(m *onnx.ModelProto) int64 {
 	return 0
 }
 
+// maxElements bounds an initializer's size: a protobuf message, and so
+// an ONNX file with its weights inside, holds at most 2 GiB. Within it,
+// numElements and the byte counts made from it cannot overflow.
+const maxElements = 1 << 31
+
+// sizeable says whether dims is the shape of a tensor of at most
+// maxElements elements.
+func sizeable(dims []int64) bool {
+	n := int64(1)
+	for _, d := range dims {
+		if d < 0 || d > maxElements {
+			return false
+		}
+		if n *= d; n > maxElements {
+			return false
+		}
+	}
+	return true
+}
+
 func numElements(dims []int64) int64 {
 	n := int64(1)
 	for _, d := range dims {
@@ -82,6 +112,9 @@ func numElements(dims []int64) int64 {
 func floatsOf(t *onnx.TensorProto) ([]float32, error) {
 	if t.DataType != int32(onnx.TensorProto_FLOAT) {
 		return nil, fmt.Errorf("tensor %q is %s, not float", t.Name, onnx.TensorProto_DataType(t.DataType))
+	}
+	if !sizeable(t.Dims) {
+		return nil, fmt.Errorf("tensor %q: shape %v is not the shape of a tensor a model file can hold", t.Name, t.Dims)
 	}
 	n := numElements(t.Dims)
 	if len(t.RawData) > 0 {

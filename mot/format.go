@@ -88,6 +88,15 @@ func (k Kind) columnName(i int) string {
 	return columnNames[i]
 }
 
+// MaxFrame is the last frame number Read accepts: over nine hours at 30
+// fps. ByFrame allocates a slot per frame up to the last, so a stray huge
+// frame number would otherwise take all memory.
+const MaxFrame = 1_000_000
+
+// maxExact bounds IDs and classes: every integer up to it is a float64,
+// and so reads back as written.
+const maxExact = 1 << 53
+
 // ParseError is one malformed line; Field is the 1-based column, 0 when the
 // line as a whole is wrong.
 type ParseError struct {
@@ -119,8 +128,9 @@ func ReadFile(path string, kind Kind) ([]Row, error) {
 // separated by commas (or, in a line without commas, by white space); blank
 // lines are skipped. A malformed line gives a *ParseError: a column count
 // the kind does not accept, a field that is not a finite number, a frame
-// below 1, a non-integer frame or ID, a negative width or height, or (in
-// ground truth and results) an ID used twice in one frame.
+// below 1 or above MaxFrame, a non-integer frame, ID or class, an ID or
+// class beyond ±2^53, a negative width or height, or (in ground truth and
+// results) an ID used twice in one frame.
 func Read(r io.Reader, name string, kind Kind) ([]Row, error) {
 	lo, hi, layout := kind.columns()
 	var rows []Row
@@ -161,11 +171,11 @@ func Read(r io.Reader, name string, kind Kind) ([]Row, error) {
 			vals[i] = x
 		}
 		row := Row{Conf: 1, Class: -1, Vis: -1}
-		if vals[0] != math.Trunc(vals[0]) || vals[0] < 1 {
-			return nil, bad(1, "%v is not a frame number; frames count from 1", vals[0])
+		if vals[0] != math.Trunc(vals[0]) || vals[0] < 1 || vals[0] > MaxFrame {
+			return nil, bad(1, "%v is not a frame number; frames count from 1 to %d", vals[0], MaxFrame)
 		}
-		if vals[1] != math.Trunc(vals[1]) {
-			return nil, bad(2, "%v is not an integer ID", vals[1])
+		if vals[1] != math.Trunc(vals[1]) || math.Abs(vals[1]) > maxExact {
+			return nil, bad(2, "%v is not an integer ID within ±2^53", vals[1])
 		}
 		if vals[4] < 0 {
 			return nil, bad(5, "%v is negative; a box's width must be >= 0", vals[4])
@@ -180,6 +190,9 @@ func Read(r io.Reader, name string, kind Kind) ([]Row, error) {
 		}
 		if kind == GroundTruth {
 			if len(fields) > 7 {
+				if vals[7] != math.Trunc(vals[7]) || math.Abs(vals[7]) > maxExact {
+					return nil, bad(8, "%v is not an integer class", vals[7])
+				}
 				row.Class = int(vals[7])
 			}
 			if len(fields) > 8 {

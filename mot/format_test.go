@@ -24,10 +24,13 @@ func TestReadMalformed(t *testing.T) {
 		{"det-negative-width.txt", Detections, 3, 5, "field 5 (w): -20 is negative"},
 		{"det-negative-height.txt", Detections, 1, 6, "field 6 (h): -4 is negative"},
 		{"det-frame-zero.txt", Detections, 1, 1, "field 1 (frame): 0 is not a frame number; frames count from 1"},
+		{"det-frame-too-large.txt", Detections, 2, 1, "field 1 (frame): 2.000001e+06 is not a frame number; frames count from 1 to 1000000"},
 		{"det-nan-score.txt", Detections, 1, 7, `field 7 (conf): "NaN" is not a finite number`},
 		{"gt-duplicate-id.txt", GroundTruth, 4, 2, "field 2 (id): ID 1 appears twice in frame 2 (first on line 3)"},
 		{"gt-bad-class.txt", GroundTruth, 2, 8, `field 8 (class): "one" is not a number`},
 		{"res-fractional-id.txt", Results, 1, 2, "field 2 (id): 1.5 is not an integer ID"},
+		{"res-huge-id.txt", Results, 1, 2, "field 2 (id): 1e+300 is not an integer ID within ±2^53"},
+		{"gt-fractional-class.txt", GroundTruth, 2, 8, "field 8 (class): 7.5 is not an integer class"},
 		{"res-bad-conf.txt", Results, 1, 7, `field 7 (conf): "x" is not a number`},
 	}
 	for _, tc := range tests {
@@ -125,6 +128,14 @@ func TestSeqInfo(t *testing.T) {
 	got, err := ReadSeqInfo(path)
 	if err != nil || got != in {
 		t.Fatalf("got %+v, %v; want %+v", got, err, in)
+	}
+	// A rate of 0 is unknown: left out, as a file without one reads.
+	unknown := SeqInfo{Name: "cam-3", Length: 90}
+	if err := WriteSeqInfo(path, unknown); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadSeqInfo(path); err != nil || got != unknown {
+		t.Fatalf("no frame rate: got %+v, %v; want %+v", got, err, unknown)
 	}
 	os.WriteFile(path, []byte("[Sequence]\nname=x\nframeRate=fast\n"), 0o644)
 	if _, err := ReadSeqInfo(path); err == nil || !strings.Contains(err.Error(), path+":3: frameRate") {

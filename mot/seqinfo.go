@@ -2,7 +2,9 @@ package mot
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -21,13 +23,18 @@ type SeqInfo struct {
 // ReadSeqInfo reads a seqinfo.ini. Unknown keys are ignored; a known numeric
 // key that is not a number is an error naming the file, line and key.
 func ReadSeqInfo(path string) (SeqInfo, error) {
-	var info SeqInfo
 	f, err := os.Open(path)
 	if err != nil {
-		return info, fmt.Errorf("read sequence info: %w", err)
+		return SeqInfo{}, fmt.Errorf("read sequence info: %w", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return readSeqInfo(f, path)
+}
+
+// readSeqInfo parses a seqinfo.ini from r; path is used in errors.
+func readSeqInfo(r io.Reader, path string) (SeqInfo, error) {
+	var info SeqInfo
+	sc := bufio.NewScanner(r)
 	section := ""
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
@@ -43,7 +50,7 @@ func ReadSeqInfo(path string) (SeqInfo, error) {
 		}
 		key, val, ok := strings.Cut(text, "=")
 		if !ok {
-			return info, fmt.Errorf("%s:%d: %q is not key=value", path, line, text)
+			return SeqInfo{}, fmt.Errorf("%s:%d: %q is not key=value", path, line, text)
 		}
 		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
 		num := func(dst *int) error {
@@ -76,14 +83,26 @@ func ReadSeqInfo(path string) (SeqInfo, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return info, fmt.Errorf("read %s: %w", path, err)
+		return SeqInfo{}, fmt.Errorf("read %s: %w", path, err)
 	}
 	return info, nil
 }
 
 // WriteSeqInfo writes info as a seqinfo.ini.
 func WriteSeqInfo(path string, info SeqInfo) error {
-	body := fmt.Sprintf("[Sequence]\nname=%s\nimDir=img1\nframeRate=%s\nseqLength=%d\nimWidth=%d\nimHeight=%d\nimExt=.jpg\n",
-		info.Name, strconv.FormatFloat(info.FrameRate, 'f', -1, 64), info.Length, info.Width, info.Height)
-	return os.WriteFile(path, []byte(body), 0o644)
+	var b bytes.Buffer
+	writeSeqInfo(&b, info)
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// writeSeqInfo leaves frameRate out when it is 0, unknown: readSeqInfo
+// refuses a rate of 0, and reads a missing one as 0.
+func writeSeqInfo(w io.Writer, info SeqInfo) error {
+	rate := ""
+	if info.FrameRate != 0 {
+		rate = "frameRate=" + strconv.FormatFloat(info.FrameRate, 'f', -1, 64) + "\n"
+	}
+	_, err := fmt.Fprintf(w, "[Sequence]\nname=%s\nimDir=img1\n%sseqLength=%d\nimWidth=%d\nimHeight=%d\nimExt=.jpg\n",
+		info.Name, rate, info.Length, info.Width, info.Height)
+	return err
 }

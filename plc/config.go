@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -98,14 +99,30 @@ func Load(path string) (*Config, error) {
 // validates; every problem is reported with its field path.
 func Parse(data []byte, name string) (*Config, error) {
 	var c Config
-	if err := yaml.UnmarshalWithOptions(data, &c, yaml.DisallowUnknownField(), yaml.Strict()); err != nil {
-		return nil, fmt.Errorf("%s: %s", name, yaml.FormatError(err, false, true))
+	if err := decode(data, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	c.defaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("%s:\n%w", name, err)
 	}
 	return &c, nil
+}
+
+// decode decodes strictly. goccy/go-yaml v1.19.2 panics on a tag where a
+// list belongs ("subjects: !x a", goccy/go-yaml#735, fixed upstream after
+// that release): a file that makes it panic gets an error like any other.
+func decode(data []byte, c *Config) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML library failed on this file (%v); a tag such as !x before a value where a list belongs makes it fail: remove the tag", r)
+		}
+	}()
+	if err := yaml.UnmarshalWithOptions(data, c, yaml.DisallowUnknownField(), yaml.Strict()); err != nil {
+		// The lines shown around the error may hold a URL with a password.
+		return errors.New(redactPasswords(yaml.FormatError(err, false, true)))
+	}
+	return nil
 }
 
 func (c *Config) defaults() {
@@ -152,9 +169,18 @@ func (c *Config) defaults() {
 
 type problems []error
 
+// add records a problem; a value it quotes may be a URL with a password.
 func (p *problems) add(path, format string, args ...any) {
-	*p = append(*p, &config.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	*p = append(*p, &config.FieldError{Path: path, Msg: redactPasswords(fmt.Sprintf(format, args...))})
 }
+
+// urlPassword is the password of a URL's user info, "//user:password@",
+// wherever the URL stands in a message.
+var urlPassword = regexp.MustCompile(`(//[^/?#@\s"':]*):[^/?#@\s"']*@`)
+
+// redactPasswords hides the passwords of the URLs in s as
+// url.URL.Redacted does.
+func redactPasswords(s string) string { return urlPassword.ReplaceAllString(s, "$1:xxxxx@") }
 
 func in(list []string, v string) bool {
 	for _, s := range list {

@@ -46,6 +46,12 @@ func TestBadConfigs(t *testing.T) {
 			`mappings[3].from: "count.up"; use occupancy or counts.<key>`,
 			`mappings[4]: from and value apply to write_register only`,
 		},
+		// Found by FuzzConfig: the lines shown around a YAML error, and a
+		// quoted value, showed a URL's password.
+		"unknown_key_near_password.yaml": {`unknown_key_near_password.yaml: [4:1] unknown field "bogus"`, `url: nats://vigil:xxxxx@127.0.0.1:4222`},
+		"plc_url_password.yaml":          {`plc.url: "tcp://vigil:xxxxx@10.0.0.9"; use tcp://host:port`},
+		// Found by FuzzConfig: goccy/go-yaml panicked.
+		"tag_on_list.yaml": {`tag_on_list.yaml: the YAML library failed on this file`, `remove the tag`},
 		"no_mappings.yaml": {
 			`nats.url: "nats://vigil:xxxxx@127.0.0.1:4222"; use nats://host:4222 with no credentials in it`,
 			`plc.url: required; e.g. tcp://192.168.1.50:502`,

@@ -115,6 +115,11 @@ func TestCheckShape(t *testing.T) {
 		{"negative", KindLine, pts(-1, 0, 100, 0), false, "point 0 (-1, 0) is negative"},
 		{"normalized outside", KindLine, pts(0, 0, 1.5, 1), true, "point 1 (1.5, 1) is outside [0,1]"},
 		{"normalized", KindZone, pts(0, 0, 1, 0, 1, 1), true, ""},
+		// Found by FuzzRuleShape: lines no track could cross.
+		{"beyond any frame", KindLine, pts(0, 0, 1e300, 1e300), false, "point 1 (1e+300, 1e+300) is beyond 1000000 pixels"},
+		{"shorter than a pixel", KindLine, pts(0, 0, 1e-300, 0), false, "the line is 1e-300 pixels long, shorter than a pixel; give two points at least 1 pixel apart"},
+		{"normalized, shorter than a pixel", KindLine, pts(0.5, 0.5, 0.5, 0.50001), true, "shorter than a pixel; give two points at least 0.0001 apart"},
+		{"one pixel", KindLine, pts(10, 10, 11, 10), false, ""},
 	}
 	for _, tc := range cases {
 		err := CheckShape(tc.kind, tc.points, tc.normalized)

@@ -162,6 +162,20 @@ func (r Rule) Check() error {
 	return errors.Join(errs...)
 }
 
+// MaxPixel bounds the coordinates of a rule in pixels: far beyond any
+// frame, and small enough that the squares and cross products the engine
+// takes of them stay finite.
+const MaxPixel = 1_000_000
+
+// Shortest lines, in pixels and as a fraction of the frame (a pixel of a
+// 10000-pixel frame): a line shorter than a pixel marks no place a box
+// crosses, and one far shorter has a squared length that underflows to 0,
+// which no track could ever cross.
+const (
+	minLinePixels     = 1
+	minLineNormalized = 1e-4
+)
+
 // CheckShape says what is wrong with the points of a zone or a line, as a
 // message that ends with the fix.
 func CheckShape(k Kind, pts []Point, normalized bool) error {
@@ -175,6 +189,9 @@ func CheckShape(k Kind, pts []Point, normalized bool) error {
 		if normalized && (p.X > 1 || p.Y > 1) {
 			return fmt.Errorf("point %d (%g, %g) is outside [0,1]; normalized points are fractions of the frame's width and height", i, p.X, p.Y)
 		}
+		if p.X > MaxPixel || p.Y > MaxPixel {
+			return fmt.Errorf("point %d (%g, %g) is beyond %d pixels; use frame pixels from the top-left corner", i, p.X, p.Y, MaxPixel)
+		}
 	}
 	switch k {
 	case KindLine:
@@ -183,6 +200,12 @@ func CheckShape(k Kind, pts []Point, normalized bool) error {
 		}
 		if pts[0] == pts[1] {
 			return fmt.Errorf("the line has zero length: both points are (%g, %g); give two different points", pts[0].X, pts[0].Y)
+		}
+		switch l := dist(pts[0], pts[1]); {
+		case normalized && l < minLineNormalized:
+			return fmt.Errorf("the line is %g of the frame long, shorter than a pixel; give two points at least %g apart", l, minLineNormalized)
+		case !normalized && l < minLinePixels:
+			return fmt.Errorf("the line is %g pixels long, shorter than a pixel; give two points at least %d pixel apart", l, minLinePixels)
 		}
 	case KindZone:
 		if len(pts) < 3 {
