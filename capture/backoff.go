@@ -11,7 +11,7 @@ const DefaultFast = 10 * time.Second
 
 // Backoff paces reconnects. A camera that reboots, or a link that blips,
 // is usually back within seconds: for the first Fast of an outage every
-// retry waits about Min (a refused dial or a 404 costs next to nothing).
+// retry waits about Min/2 (a refused dial or a 404 costs next to nothing).
 // After that the pauses grow: the n-th further failure waits about
 // Min·2ⁿ, never more than Max, so a camera that stays down is tried less
 // and less often. Every pause has full jitter in [d/2, d], so cameras that
@@ -26,7 +26,7 @@ type Backoff struct {
 // has seen slow failures since its fast retries ended.
 func (b Backoff) Next(outage time.Duration, slow int) time.Duration {
 	if outage < b.Fast {
-		return b.Delay(0)
+		return b.Delay(0) / 2
 	}
 	return b.Delay(slow + 1)
 }

@@ -23,6 +23,10 @@ const (
 	StateStopped    State = "stopped" // shut down
 )
 
+// logEvery is how often a camera that stays down with the same error says
+// so again.
+const logEvery = 10 * time.Second
+
 // Config describes one camera.
 type Config struct {
 	ID            string
@@ -201,6 +205,9 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 	seq := &c.seq
 	var outage time.Time // when the current outage began; zero while the camera works
 	slow := 0            // failures since the outage's fast retries ended
+	var logged string    // the last error logged, and when
+	var loggedAt time.Time
+	attempts := 0 // failures since the last line logged
 	for ctx.Err() == nil {
 		// conn ends with ctx, or early when Reconfigure changes the source.
 		conn, reconnect := context.WithCancel(ctx)
@@ -227,12 +234,12 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 			}
 			c.mu.Unlock()
 			if got > 0 {
-				outage, slow = time.Time{}, 0
+				outage, slow, logged, attempts = time.Time{}, 0, "", 0
 			}
 			if err == nil {
 				if conn.Err() != nil && ctx.Err() == nil {
 					reconnect()
-					outage, slow = time.Time{}, 0
+					outage, slow, logged, attempts = time.Time{}, 0, "", 0
 					continue // reconfigured: connect to the new source
 				}
 				reconnect()
@@ -258,12 +265,19 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 		c.status.Reconnects++
 		c.mu.Unlock()
 		c.setState(StateDown, err)
-		c.log.Warn().Err(err).Stringer("retry_in", delay.Round(time.Millisecond)).
-			Stringer("down_for", c.now().Sub(outage).Round(time.Millisecond)).Msg("camera down")
+		// One line when an outage begins or its error changes, then one
+		// every logEvery with the attempts since: fast retries would
+		// otherwise write several lines a second.
+		attempts++
+		if now := c.now(); err.Error() != logged || now.Sub(loggedAt) >= logEvery {
+			c.log.Warn().Err(err).Stringer("retry_in", delay.Round(time.Millisecond)).
+				Stringer("down_for", now.Sub(outage).Round(time.Millisecond)).Int("attempts", attempts).Msg("camera down")
+			logged, loggedAt, attempts = err.Error(), now, 0
+		}
 		select {
 		case <-conn.Done():
 			if ctx.Err() == nil {
-				outage, slow = time.Time{}, 0 // reconfigured: try the new source at once
+				outage, slow, logged, attempts = time.Time{}, 0, "", 0 // reconfigured: try the new source at once
 			}
 		case <-time.After(delay):
 		}

@@ -439,6 +439,22 @@ func TestPasswordNeverInStatus(t *testing.T) {
 	}
 }
 
+// A camera retrying fast with the same error says so once, then every
+// logEvery with the attempts since; its status counts every attempt.
+func TestCameraDownLoggedOncePerOutage(t *testing.T) {
+	var logs syncBuffer
+	cam, err := New(Config{ID: "away", URL: "rtsp://" + rtsptest.ReserveAddr(t) + "/x",
+		Backoff: Backoff{Min: 4 * time.Millisecond, Max: 8 * time.Millisecond}}, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCamera(t, cam)
+	waitFor(t, "20 failed connects", func() bool { return cam.Status().Reconnects >= 20 })
+	if n := strings.Count(logs.String(), `"message":"camera down"`); n != 1 {
+		t.Errorf("%d camera down lines for %d attempts with one error, want 1:\n%s", n, cam.Status().Reconnects, logs.String())
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for a logger and a test at once.
 type syncBuffer struct {
 	mu sync.Mutex
