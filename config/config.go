@@ -26,8 +26,9 @@ type Config struct {
 	HTTP      HTTP       `yaml:"http"`
 	Pipeline  Pipeline   `yaml:"pipeline"`
 	LiveView  LiveView   `yaml:"liveview"`
-	Alerts    Alerts     `yaml:"alerts"` // rule events: spool, stream, counts (alerts.go)
-	Fleet     Fleet      `yaml:"fleet"`  // one node of many sharing cameras (fleet.go)
+	Alerts    Alerts     `yaml:"alerts"`   // rule events: spool, stream, counts (alerts.go)
+	Fleet     Fleet      `yaml:"fleet"`    // one node of many sharing cameras (fleet.go)
+	Examples  Examples   `yaml:"examples"` // hard-example capture (examples.go)
 }
 
 // Model configures a detector: the ONNX model, its output decoding, NMS and
@@ -125,6 +126,8 @@ type Camera struct {
 	// It keeps the password out of the file, and out of a fleet's bucket,
 	// which every node can read.
 	PasswordFile string `yaml:"password_file,omitempty"`
+	// Examples overrides examples: for this camera (examples.go).
+	Examples *CameraExamples `yaml:"examples,omitempty"`
 }
 
 // Backoff paces reconnect attempts: for the first Fast of an outage each
@@ -246,6 +249,7 @@ func Default() *Config {
 		LiveView: defaultLiveView(),
 		Alerts:   defaultAlerts(),
 		Fleet:    defaultFleet(),
+		Examples: defaultExamples(),
 	}
 }
 

@@ -188,6 +188,13 @@ func TestBadFixtures(t *testing.T) {
 			`:5: alerts.stream.max_age: 1m0s is shorter than alerts.stream.duplicate_window 2m0s`,
 			`:7: alerts.stream.replicas: 0; use 1 to 5`,
 		}},
+		{"examples.yaml", []string{
+			`:6: cameras[0].examples.strategies.count.max: 2 is below count.min 5; make min <= max`,
+			`:10: examples.strategies.close_to_threshold.epsilon: 1.5 out of range; use a value in [0,1)`,
+			`:11: examples.strategies.random.fraction: 2 out of range; use a value in [0,1]`,
+			`:12: examples.limits.per_minute: -1 is negative`,
+			`:13: examples.jpeg_quality: 101; use 1 to 100`,
+		}},
 		{"liveview_codec.yaml", []string{`:2: liveview.codec: unknown codec "av1"; use vp8 or h264`}},
 		{"liveview_rates.yaml", []string{
 			`:2: liveview.bitrate: 1000 bits/s out of range; use 50000 to 50000000`,
@@ -485,6 +492,8 @@ func TestFullFixture(t *testing.T) {
 					ExitAfter: Duration(5 * time.Second), Directions: Directions{AToB: "in", BToA: "out"},
 				}},
 				Require: []string{"gpu"}, Prefer: []string{"line-3"},
+				Examples: &CameraExamples{Enabled: &tr, Strategies: &ExampleStrategies{
+					Classes: []string{"forklift"}, Tracker: TrackerStrategy{Missed: true}}},
 			},
 			func() Camera {
 				c := withID(DemoCamera("rtsps://admin@192.168.1.10:322/stream1"), "dock-1")
@@ -535,6 +544,11 @@ func TestFullFixture(t *testing.T) {
 		},
 		Fleet: Fleet{Enabled: true, Node: "line-3", Labels: []string{"gpu", "line-3"}, LeaseTTL: Duration(3 * time.Second),
 			MaxCameras: 12, MaxLoad: 0.7, MinHold: Duration(time.Minute), Replicas: 3, Advertise: "http://10.0.0.11:8081"},
+		Examples: Examples{Enabled: true,
+			Strategies: ExampleStrategies{CloseToThreshold: CloseToThreshold{Epsilon: 0.1}, Random: RandomStrategy{Fraction: 0.01},
+				Classes: []string{"person", "2"}, Count: CountStrategy{Min: 5, Max: 20}, Tracker: TrackerStrategy{Missed: true, Unmatched: true}},
+			Limits: ExampleLimits{PerMinute: 1, PerHour: 10, PerDay: 100}, JPEGQuality: 80,
+			Store: ExampleStore{MaxBytes: 10 << 30, MaxAge: Duration(2160 * time.Hour), Dir: "/var/lib/vigil/examples", Replicas: 3}},
 	}
 	// line3 is model: with a store model for its file.
 	line3 := cloneModel(want.Model)
@@ -1075,7 +1089,7 @@ func TestSuggestion(t *testing.T) {
 		{"rtsp_transprot", `did you mean "rtsp_transport"?`},
 		{"lopo", `did you mean "loop"?`}, // a swap is one edit
 		{"reconnect_min", `did you mean "reconnect"?`},
-		{"framerate", "use one of detector, enabled, fps,"},
+		{"framerate", "use one of detector, enabled, examples, fps,"},
 		{"re", "use one of"},     // too short to be a prefix
 		{"buffer", "use one of"}, // no camera key starts with it
 		{"x", "use one of"},

@@ -38,6 +38,8 @@ import (
 //     and the counts bucket, opened and created at start
 //   - fleet: the node's name, its leases and its place in the fleet are
 //     taken at start
+//   - examples: the store is opened and the limits set at start (a
+//     camera's own examples: applies while running, as the camera does)
 //
 // A key in neither list, one added to Config later, is listed when it
 // changes: when in doubt, restart.
@@ -68,6 +70,7 @@ var (
 		"liveview.codec", "liveview.bitrate", "liveview.max_fps", "liveview.processed_only", "liveview.ice",
 		"alerts.spool_dir", "alerts.spool_max_bytes", "alerts.spool_max_age", "alerts.stream", "alerts.counts_bucket",
 		"fleet",
+		"examples",
 	}
 	liveKeys = []string{
 		"log_level",

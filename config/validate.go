@@ -92,6 +92,7 @@ func (c *Config) Validate() error {
 	c.LiveView.validate(&p)
 	c.validateAlerts(&p)
 	c.Fleet.validate(&p, &c.NATS)
+	c.validateExamples(&p)
 	return errors.Join(p...)
 }
 

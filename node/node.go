@@ -56,6 +56,7 @@ type Node struct {
 	stopPub   context.CancelFunc
 	pubDone   chan struct{}
 	alerts    atomic.Pointer[alerts.Alerts] // nil until a camera has rules
+	examples  *examplesState                // nil unless a camera captures examples
 	live      *liveview.Server              // nil without HTTP
 	web       *sinks.HTTPServer
 	token     string
@@ -140,6 +141,11 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 		}
 	}
 	n.setOverlays(cfg)
+	if cfg.ExamplesUsed() {
+		if err := n.startExamples(cfg); err != nil {
+			return nil, err
+		}
+	}
 
 	if cfg.HTTP.Enabled() {
 		if n.token, err = cfg.HTTPToken(); err != nil {
@@ -154,6 +160,9 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 		}
 	}
 	sinkList := []pipeline.Sink{sinks.NATSSink{Publisher: n.pub}, pipeline.SinkFunc(n.observeRules)}
+	if n.examples != nil {
+		sinkList = append(sinkList, pipeline.SinkFunc(n.observeExamples))
+	}
 	var taps []pipeline.Tap
 	if n.live != nil {
 		sinkList = append(sinkList, n.live)
@@ -325,6 +334,7 @@ func (n *Node) shutdown(ran bool) {
 		n.log.Info().Uint64("accepted", st.Accepted).Uint64("published", st.Published).Int("spooled", st.Pending).
 			Uint64("dropped", st.Dropped).Msg("alerts stopped")
 	}
+	n.stopExamples() // stores what is queued, closing its Mats
 	for name, d := range n.dets {
 		d.close() // before counting Mats: their resize buffers are some
 		delete(n.dets, name)

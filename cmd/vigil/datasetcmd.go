@@ -14,16 +14,23 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/dataset"
 	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/examples"
 )
 
 const datasetUsage = `usage:
   vigil dataset export --from-images DIR --to OUT [--format yolo|coco|labelstudio]
         [--model MODEL] [--split 80/20] [--camera ID] [--since T] [flags]
+  vigil dataset export --from-store [--nats URL | --config FILE | --dir DIR] --to OUT
+        [--format yolo|coco|labelstudio] [--split 80/20] [--camera ID] [--since T]
 
 Pre-labels the images in DIR (and in its subfolders, one per camera) with
-MODEL and writes them to OUT, an empty or new folder, as a training set:
+MODEL, or takes the hard examples vigil captured (examples:), pre-labelled
+by the live model, from the fleet's NATS bucket VIGIL_EXAMPLES or from
+examples.store.dir (--dir, or the --config file's), and writes them to OUT,
+an empty or new folder, as a training set:
   yolo         Ultralytics: images/{train,val}, labels/{train,val}, data.yaml
   coco         images/{train,val}, annotations/instances_{train,val}.json
   labelstudio  images/{train,val}, tasks.json with the boxes as predictions,
@@ -59,14 +66,17 @@ func cmdDatasetExport(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "onnxruntime intra-op threads (0: onnxruntime's default)")
 	runtime := fs.String("onnxruntime-lib", "", "libonnxruntime.so `path`")
 	lsRoot := fs.String("ls-root", "", "labelstudio: Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT `folder`, which must hold --to (default: --to itself)")
+	fromStore := fs.Bool("from-store", false, "export the hard examples vigil captured (examples:) instead of --from-images")
+	var sf examplesStoreFlags
+	sf.add(fs)
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *to == "" {
 		return fmt.Errorf("%w: --to is required; e.g. vigil dataset export --from-images shots/ --to ds/ --format yolo", errUsage)
 	}
-	if *from == "" {
-		return fmt.Errorf("%w: --from-images is required: the hard-example store is not there yet, so examples come from a folder of images", errUsage)
+	if (*from == "") == !*fromStore {
+		return fmt.Errorf("%w: give --from-images DIR (a folder of images to pre-label) or --from-store (the hard examples vigil captured)", errUsage)
 	}
 	switch *format {
 	case "yolo", "coco", "labelstudio":
@@ -83,6 +93,9 @@ func cmdDatasetExport(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := emptyDir(*to); err != nil {
 		return err
+	}
+	if *fromStore {
+		return exportStore(&sf, *to, *format, *lsRoot, split, dataset.Filter{Camera: *camera, Since: since}, stdout, stderr)
 	}
 	if *modelPath == "" {
 		*modelPath = assets.Model()
@@ -114,24 +127,101 @@ func cmdDatasetExport(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("export to %s: %w", *to, err)
 	}
-	fmt.Fprintf(stdout, "wrote %d images (train %d, val %d) and %d boxes to %s (%s)\n", w.Images(), w.Train, w.Val, w.Boxes, *to, *format)
+	reportExport(w, *from, *to, *format, *lsRoot, stdout, stderr)
+	return nil
+}
+
+func reportExport(w dataset.Written, from, to, format, lsRoot string, stdout, stderr io.Writer) {
+	fmt.Fprintf(stdout, "wrote %d images (train %d, val %d) and %d boxes to %s (%s)\n", w.Images(), w.Train, w.Val, w.Boxes, to, format)
 	if w.Images() == 0 {
-		fmt.Fprintf(stderr, "warning: no image of %s passed --camera/--since\n", *from)
-	} else if w.Val == 0 && *format == "yolo" {
+		fmt.Fprintf(stderr, "warning: no image of %s passed --camera/--since\n", from)
+	} else if w.Val == 0 && format == "yolo" {
 		fmt.Fprintf(stderr, "warning: the val split is empty; Ultralytics and vigil model eval need images there (--split, e.g. 80/20)\n")
 	}
-	switch *format {
+	switch format {
 	case "yolo":
-		fmt.Fprintf(stdout, "next: check the labels, then vigil model eval MODEL --on %s\n", *to)
+		fmt.Fprintf(stdout, "next: check the labels, then vigil model eval MODEL --on %s\n", to)
 	case "labelstudio":
-		root := *lsRoot
+		root := lsRoot
 		if root == "" {
-			root = *to
+			root = to
 		}
 		fmt.Fprintf(stdout, "next: start Label Studio with LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED=true LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=%s,\n"+
 			"use %s as the project's labeling interface, and import %s\n",
-			root, filepath.Join(*to, "labeling-config.xml"), filepath.Join(*to, "tasks.json"))
+			root, filepath.Join(to, "labeling-config.xml"), filepath.Join(to, "tasks.json"))
 	}
+}
+
+// examplesStoreFlags say where the hard examples are: a fleet's NATS
+// (reached as vigil cameras reaches it), or a folder: --dir, or the
+// --config file's examples.store.dir.
+type examplesStoreFlags struct {
+	fleetFlags
+	dir string
+}
+
+func (f *examplesStoreFlags) add(fs *flag.FlagSet) {
+	f.fleetFlags.add(fs)
+	fs.StringVar(&f.dir, "dir", "", "--from-store: the `folder` of examples.store.dir, instead of NATS")
+}
+
+// open is the store; done closes what it opened.
+func (f *examplesStoreFlags) open(ctx context.Context) (examples.Store, func(), error) {
+	if f.dir != "" && (f.nats != "" || f.config != "") {
+		return nil, nil, fmt.Errorf("%w: give --dir (a folder) or --nats/--config (a fleet's NATS), not both", errUsage)
+	}
+	if f.dir == "" && f.config != "" && f.nats == "" {
+		cfg, err := config.Load(f.config)
+		if err != nil {
+			return nil, nil, err
+		}
+		f.dir = cfg.Examples.Store.Dir
+	}
+	if f.dir != "" {
+		if _, err := os.Stat(f.dir); err != nil {
+			return nil, nil, fmt.Errorf("examples folder: %w", err)
+		}
+		return &examples.Folder{Dir: f.dir}, func() {}, nil
+	}
+	_, nc, js, err := f.connect()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w; for a folder of examples give --dir DIR", err)
+	}
+	s, err := examples.OpenNATS(ctx, js, examples.NATSOptions{})
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return s, nc.Close, nil
+}
+
+// exportStore writes the store's examples, their boxes the live model's.
+func exportStore(sf *examplesStoreFlags, to, format, lsRoot string, split dataset.Split, flt dataset.Filter, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	store, done, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	names, err := store.Labels(ctx, flt)
+	if err != nil {
+		return err
+	}
+	src := store.Examples(ctx, flt)
+	var w dataset.Written
+	switch format {
+	case "yolo":
+		w, err = dataset.WriteYOLO(to, src, names, split)
+	case "coco":
+		w, err = dataset.WriteCOCO(to, src, names, split)
+	case "labelstudio":
+		w, err = dataset.WriteLabelStudio(to, src, names, split, dataset.LabelStudioOptions{ModelVersion: "vigil live model", DocumentRoot: lsRoot})
+	}
+	if err != nil {
+		return fmt.Errorf("export to %s: %w", to, err)
+	}
+	reportExport(w, "the store", to, format, lsRoot, stdout, stderr)
 	return nil
 }
 

@@ -309,7 +309,9 @@ func TestDatasetCommandsBadInput(t *testing.T) {
 		want []string
 	}{
 		{"no --to", []string{"dataset", "export", "--from-images", imgs}, 2, []string{"--to is required"}},
-		{"no source", []string{"dataset", "export", "--to", t.TempDir()}, 2, []string{"--from-images is required"}},
+		{"no source", []string{"dataset", "export", "--to", t.TempDir()}, 2, []string{"give --from-images DIR"}},
+		{"two sources", []string{"dataset", "export", "--from-images", imgs, "--from-store", "--to", t.TempDir()}, 2, []string{"give --from-images DIR"}},
+		{"store: dir and nats", []string{"dataset", "export", "--from-store", "--dir", imgs, "--nats", "nats://127.0.0.1:1", "--to", t.TempDir()}, 2, []string{"not both"}},
 		{"format", []string{"dataset", "export", "--from-images", imgs, "--to", t.TempDir(), "--format", "voc"}, 2, []string{`"voc"`, "yolo, coco or labelstudio"}},
 		{"split", []string{"dataset", "export", "--from-images", imgs, "--to", t.TempDir(), "--split", "80"}, 2, []string{"TRAIN/VAL"}},
 		{"since", []string{"dataset", "export", "--from-images", imgs, "--to", t.TempDir(), "--since", "yesterday"}, 2, []string{"RFC 3339"}},
