@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,50 +24,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/alerts"
+	"github.com/vigil-vision/vigil/internal/disktest"
 	"github.com/vigil-vision/vigil/rules"
 	"github.com/vigil-vision/vigil/sinks"
 	"github.com/vigil-vision/vigil/track"
 )
-
-// tmpfs mounts a file system of size bytes on a directory of the test's,
-// for a test that fills a disk. Mounting needs root, as CI runs.
-func tmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Fatalf("mount a tmpfs of %d bytes on %s: %v; this test fills a disk and needs root to mount one", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes a file into dir until its file system has no room left, and
-// returns the file's path: removing it frees the room.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, n := range []int{1 << 20, 4 << 10, 1} {
-		buf := make([]byte, n)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-	return path
-}
 
 // logBuffer keeps the log lines, for counting them.
 type logBuffer struct {
@@ -100,7 +60,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestSpoolWriteOnAFullDiskLeavesNoTornRecord(t *testing.T) {
-	disk := tmpfs(t, 1<<20)
+	disk := disktest.Tmpfs(t, 1<<20)
 	o := alerts.SpoolOptions{Dir: disk}
 	s, err := alerts.OpenSpool(o)
 	if err != nil {
@@ -118,7 +78,7 @@ func TestSpoolWriteOnAFullDiskLeavesNoTornRecord(t *testing.T) {
 	if err := add("a-1"); err != nil {
 		t.Fatal(err)
 	}
-	filler := fill(t, disk)
+	filler := disktest.Fill(t, disk)
 	// The next record fits only in part, in the rest of the segment's last
 	// page: the write fails after writing some of it.
 	if err := add("a-2"); !errors.Is(err, syscall.ENOSPC) {
@@ -175,7 +135,7 @@ type rig struct {
 
 func newRig(t *testing.T, overflow alerts.OverflowOptions, storeApart bool) *rig {
 	t.Helper()
-	r := &rig{disk: tmpfs(t, 8<<20), reg: prometheus.NewRegistry(), log: &logBuffer{},
+	r := &rig{disk: disktest.Tmpfs(t, 8<<20), reg: prometheus.NewRegistry(), log: &logBuffer{},
 		cams: []string{"dock-1", "dock-2"}, fired: map[string][]string{}}
 	store := r.disk
 	if storeApart {
@@ -238,7 +198,7 @@ func (r *rig) fire(t *testing.T, n int) time.Duration {
 func (r *rig) fillAndFire(t *testing.T) string {
 	t.Helper()
 	errs := r.a.Stats().Errors
-	filler := fill(t, r.disk)
+	filler := disktest.Fill(t, r.disk)
 	if longest := r.fire(t, fullFrame); longest > promptly {
 		t.Errorf("a frame took %s on the full disk", longest)
 	}
@@ -442,7 +402,7 @@ func TestAlertsReachJetStreamWhileTheSpoolCannotWrite(t *testing.T) {
 	r.fire(t, 4)
 	waitFor(t, "the first events delivered", func() bool { return r.a.Stats().Published == uint64(r.firedCount()) })
 
-	filler := fill(t, r.disk)
+	filler := disktest.Fill(t, r.disk)
 	if longest := r.fire(t, fullFrame); longest > promptly {
 		t.Errorf("a frame took %s on the full disk", longest)
 	}

@@ -2,61 +2,19 @@ package sinks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vigil-vision/vigil/internal/disktest"
 )
 
-// tmpfs mounts a file system of size bytes on a directory of the test's,
-// for a test that fills a disk. Mounting needs root, as CI runs.
-func tmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Fatalf("mount a tmpfs of %d bytes on %s: %v; this test fills a disk and needs root to mount one", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes a file into dir until its file system has no room left, and
-// returns the file's path: removing it frees the room.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, n := range []int{1 << 20, 4 << 10, 1} {
-		buf := make([]byte, n)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-	return path
-}
-
 func TestEmbeddedJetStreamStoresAgainAfterAFullDisk(t *testing.T) {
-	store := tmpfs(t, 8<<20)
+	store := disktest.Tmpfs(t, 8<<20)
 	e, err := StartEmbedded(EmbeddedOptions{Port: -1, JetStream: true, StoreDir: store,
 		StoreCheck: 50 * time.Millisecond, StoreMinFree: 1 << 20, Logger: testLogger(t)})
 	if err != nil {
@@ -83,7 +41,7 @@ func TestEmbeddedJetStreamStoresAgainAfterAFullDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	filler := fill(t, store)
+	filler := disktest.Fill(t, store)
 	// A few may still fit in the block's last page; then the stream fails
 	// and stays failed.
 	failed := 0
@@ -137,7 +95,7 @@ func TestEmbeddedJetStreamStoresAgainAfterAFullDisk(t *testing.T) {
 // out of disk turns its JetStream off, for good; StoreError says so, and
 // nothing starts it again (see StoreError).
 func TestEmbeddedClusterSaysJetStreamIsOff(t *testing.T) {
-	stores := []string{tmpfs(t, 16<<20), tmpfs(t, 16<<20), tmpfs(t, 16<<20)}
+	stores := []string{disktest.Tmpfs(t, 16<<20), disktest.Tmpfs(t, 16<<20), disktest.Tmpfs(t, 16<<20)}
 	srv := startClusterOn(t, stores, EmbeddedOptions{StoreCheck: 20 * time.Millisecond, StoreMinFree: 1 << 20})
 	js, _ := jetstream.New(connect(t, srv[0].ClientURL()))
 	retry(t, "create a stream with 3 replicas", func(ctx context.Context) error {
@@ -153,7 +111,7 @@ func TestEmbeddedClusterSaysJetStreamIsOff(t *testing.T) {
 	retry(t, "the first message", func(context.Context) error { return publish() })
 	var fillers []string
 	for _, s := range stores {
-		fillers = append(fillers, fill(t, s))
+		fillers = append(fillers, disktest.Fill(t, s))
 	}
 	for range 40 {
 		if publish() != nil {
