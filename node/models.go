@@ -156,6 +156,12 @@ func (n *Node) watchModel(ctx context.Context, store modelstore.Store, name stri
 				log.Error().Err(err).Int("promoted", e.Promoted).Msg("model store: the promoted version was refused; the running one goes on")
 			}
 		}
+		// The watch ended without ctx (its connection went away): watch
+		// again, not at once.
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
 	}
 }
 
