@@ -9,7 +9,11 @@
 //
 // Each Camera runs in its own goroutine and never touches another: when its
 // source fails or ends unexpectedly it reports "down" with the error and
-// reconnects with capped exponential backoff and jitter. Files can loop and
-// be paced at their own frame rate (real time) or read as fast as the
+// reconnects, fast for the first seconds of an outage, then with capped
+// exponential backoff and jitter (Backoff). A live camera silent for its IO
+// timeout is reported "stalled" while its read still waits, and its
+// connection is given up. An fps cap on a live camera keeps one frame per
+// interval of all it reads, so that what is kept is fresh. Files can loop
+// and be paced at their own frame rate (real time) or read as fast as the
 // consumer takes them.
 package capture
