@@ -3,6 +3,7 @@ package dataset
 import (
 	"fmt"
 	"hash/fnv"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -24,7 +25,7 @@ func ParseSplit(s string) (Split, error) {
 	a, b, ok := strings.Cut(s, "/")
 	t, err1 := strconv.ParseFloat(strings.TrimSpace(a), 64)
 	v, err2 := strconv.ParseFloat(strings.TrimSpace(b), 64)
-	if !ok || err1 != nil || err2 != nil || t < 0 || v < 0 || t+v == 0 {
+	if !ok || err1 != nil || err2 != nil || !(t >= 0 && v >= 0 && t+v > 0) || math.IsInf(t+v, 0) {
 		return Split{}, fmt.Errorf("split %q: want TRAIN/VAL proportions such as 80/20", s)
 	}
 	return Split{Val: v / (t + v)}, nil

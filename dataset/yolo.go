@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,7 +263,7 @@ func readLabels(path string, w, h int, names []string) ([]Box, error) {
 		}
 		v := make([]float64, len(f)-1)
 		for i := range v {
-			if _, err := fmt.Sscan(f[i+1], &v[i]); err != nil {
+			if _, err := fmt.Sscan(f[i+1], &v[i]); err != nil || math.IsNaN(v[i]) || math.IsInf(v[i], 0) {
 				return nil, bad("not a number")
 			}
 		}
