@@ -73,26 +73,14 @@ pipeline:
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	stream, err := js.Stream(ctx, alerts.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := stream.Info(ctx)
-	if n := info.State.Msgs; n == 0 || float64(n) != stopped["published"] {
+	msgs := eventMessages(ctx, t, js)
+	if n := len(msgs); n == 0 || float64(n) != stopped["published"] {
 		t.Fatalf("stream holds %d events; vigil published %v", n, stopped["published"])
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(int(info.State.Msgs), jetstream.FetchMaxWait(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
 	}
 	byType := map[string]int{}
 	var lastCrossing alerts.Message
 	seq := uint64(0)
-	for m := range batch.Messages() {
+	for _, m := range msgs {
 		var raw map[string]any
 		var ev alerts.Message
 		if err := json.Unmarshal(m.Data(), &raw); err != nil {
@@ -137,6 +125,39 @@ pipeline:
 	if err := json.Unmarshal(e.Value(), &v); err != nil || v.Counts["up"] != lastCrossing.Counts["up"] || !v.Armed {
 		t.Errorf("counts bucket %s (%v)", e.Value(), err)
 	}
+}
+
+// eventMessages reads every message of the events stream, in order.
+func eventMessages(ctx context.Context, t *testing.T, js jetstream.JetStream) []jetstream.Msg {
+	t.Helper()
+	stream, err := js.Stream(ctx, alerts.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(info.State.Msgs)
+	if n == 0 {
+		return nil
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []jetstream.Msg
+	for m := range batch.Messages() {
+		out = append(out, m)
+	}
+	if len(out) != n {
+		t.Fatalf("read %d of the stream's %d events", len(out), n)
+	}
+	return out
 }
 
 func TestRunRejectsUnknownRuleClass(t *testing.T) {

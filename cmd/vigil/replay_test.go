@@ -120,27 +120,11 @@ pipeline:
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	stream, err := js.Stream(ctx, alerts.DefaultStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, _ := stream.Info(ctx)
-	if info.State.Msgs == 0 {
-		return nil
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch, err := cons.Fetch(int(info.State.Msgs), jetstream.FetchMaxWait(10*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
 	// vtest.avi runs at 10 fps: frame seq is (seq-1)/10 s after the first.
 	const frame = 100 * time.Millisecond
 	var out []replayEvent
 	var origin time.Time
-	for m := range batch.Messages() {
+	for _, m := range eventMessages(ctx, t, js) {
 		var ev alerts.Message
 		if err := json.Unmarshal(m.Data(), &ev); err != nil {
 			t.Fatal(err)
