@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/vigil-vision/vigil/bench/internal/chromium"
 	"os"
 	"sort"
 	"strings"
@@ -49,7 +50,7 @@ func (v viewerSession) String() string {
 // view starts headless chromium (a process of its own, as a person
 // opening the page would), opens the live page at base, keeps it open for
 // hold, and leaves as leave says.
-func view(ctx context.Context, chromium, base string, cameras []string, hold time.Duration, leave string) (v viewerSession) {
+func view(ctx context.Context, browser, base string, cameras []string, hold time.Duration, leave string) (v viewerSession) {
 	v = viewerSession{leave: leave, start: time.Now(), decoded: map[string]int{}}
 	defer func() { v.closed = time.Now() }() // runs last: after the browser is gone
 	dir, err := os.MkdirTemp("", "soak-bench-chromium-")
@@ -58,16 +59,7 @@ func view(ctx context.Context, chromium, base string, cameras []string, hold tim
 		return v
 	}
 	defer os.RemoveAll(dir)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium), chromedp.UserDataDir(dir), chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-timer-throttling", true), chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true), chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true), chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-	}
+	opts := chromium.Options(browser, dir)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
@@ -78,7 +70,7 @@ func view(ctx context.Context, chromium, base string, cameras []string, hold tim
 	// The first action starts the browser and makes the tab, which live as
 	// long as that action's context: no timeout on it.
 	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
-		v.err = fmt.Errorf("start %s: %w", chromium, err)
+		v.err = fmt.Errorf("start %s: %w", browser, err)
 		return v
 	}
 	page, stop := context.WithTimeout(bctx, 60*time.Second)
