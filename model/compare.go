@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/detect"
@@ -60,6 +59,7 @@ type Comparison struct {
 	Agreement       float64          `json:"agreement"`         // All.Agreement()
 	MeanScoreChange float64          `json:"mean_score_change"` // candidate − reference over matched pairs
 	MeanBoxIoU      float64          `json:"mean_box_iou"`      // over matched pairs
+	TimedFrames     int              `json:"timed_frames"`      // frames the speeds are the means of
 	RefMS           float64          `json:"ref_ms"`            // mean inference time
 	CandMS          float64          `json:"cand_ms"`
 	SpeedRatio      float64          `json:"speed_ratio"` // RefMS / CandMS: > 1 when the candidate is faster
@@ -107,13 +107,10 @@ func Compare(ref, cand string, o CompareOptions) (*Comparison, error) {
 		return nil, fmt.Errorf("reference has %d classes, candidate %d: they are not the same detector", len(rd.Labels()), len(cd.Labels()))
 	}
 
-	res := &Comparison{Confidence: o.Confidence, MatchIoU: o.MatchIoU}
-	perClass := map[int]*ClassAgreement{}
-	var rt, ct time.Duration
-	var scoreSum, iouSum float64
+	tally := NewTally(rd.Labels(), o.Confidence, o.MatchIoU)
 	var rdets, cdets []detect.Detection
 	n, err := o.Frames.Each(func(name string, img gocv.Mat) error {
-		if res.Frames == 0 {
+		if tally.Frames() == 0 {
 			for range o.Warmup {
 				if _, _, err := rd.Detect(img, nil); err != nil {
 					return fmt.Errorf("reference on %s: %w", name, err)
@@ -142,7 +139,7 @@ func Compare(ref, cand string, o CompareOptions) (*Comparison, error) {
 			return nil
 		}
 		order := [2]bool{true, false}
-		if res.Frames%2 == 1 {
+		if tally.Frames()%2 == 1 {
 			order = [2]bool{false, true}
 		}
 		for _, first := range order {
@@ -150,47 +147,15 @@ func Compare(ref, cand string, o CompareOptions) (*Comparison, error) {
 				return err
 			}
 		}
-		rt += rtm.Infer
-		ct += ctm.Infer
-		res.Frames++
-		for _, m := range match(rdets, cdets, o.MatchIoU) {
-			scoreSum += float64(m.cand.Score - m.ref.Score)
-			iouSum += float64(detect.IoU(m.ref.Box, m.cand.Box))
-			a := classEntry(perClass, m.ref.Class, rd.Labels())
-			a.Matched++
-		}
-		for _, d := range rdets {
-			classEntry(perClass, d.Class, rd.Labels()).Ref++
-		}
-		for _, d := range cdets {
-			classEntry(perClass, d.Class, rd.Labels()).Cand++
-		}
+		tally.Time(rtm.Infer, ctm.Infer)
+		tally.Add(rdets, cdets)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	res := tally.Result()
 	res.Frames = n
-	for _, a := range perClass {
-		a.finish()
-		res.Classes = append(res.Classes, *a)
-		res.All.Ref += a.Ref
-		res.All.Cand += a.Cand
-		res.All.Matched += a.Matched
-	}
-	sort.Slice(res.Classes, func(i, j int) bool { return res.Classes[i].Class < res.Classes[j].Class })
-	res.All.Class, res.All.Label = -1, "all"
-	res.All.finish()
-	res.Agreement = res.All.Agreement()
-	if res.All.Matched > 0 {
-		res.MeanScoreChange = scoreSum / float64(res.All.Matched)
-		res.MeanBoxIoU = iouSum / float64(res.All.Matched)
-	}
-	res.RefMS = float64(rt) / float64(n) / 1e6
-	res.CandMS = float64(ct) / float64(n) / 1e6
-	if res.CandMS > 0 {
-		res.SpeedRatio = res.RefMS / res.CandMS
-	}
 	return res, nil
 }
 
@@ -206,17 +171,24 @@ func classEntry(m map[int]*ClassAgreement, class int, labels []string) *ClassAgr
 	return a
 }
 
-type pair struct{ ref, cand detect.Detection }
+type pair struct {
+	ref, cand detect.Detection
+	ri, ci    int // their indexes in the slices match was given
+}
 
 // match pairs reference and candidate detections of the same class,
 // greedily: reference boxes by falling score each take the unmatched
 // candidate box of highest IoU, if it reaches minIoU.
 func match(ref, cand []detect.Detection, minIoU float32) []pair {
-	r := append([]detect.Detection(nil), ref...)
-	sort.SliceStable(r, func(i, j int) bool { return r[i].Score > r[j].Score })
+	order := make([]int, len(ref))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return ref[order[i]].Score > ref[order[j]].Score })
 	used := make([]bool, len(cand))
 	var out []pair
-	for _, a := range r {
+	for _, ri := range order {
+		a := ref[ri]
 		best, bi := float32(math.Inf(-1)), -1
 		for j, b := range cand {
 			if used[j] || b.Class != a.Class {
@@ -228,7 +200,7 @@ func match(ref, cand []detect.Detection, minIoU float32) []pair {
 		}
 		if bi >= 0 {
 			used[bi] = true
-			out = append(out, pair{a, cand[bi]})
+			out = append(out, pair{a, cand[bi], ri, bi})
 		}
 	}
 	return out

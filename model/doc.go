@@ -6,7 +6,9 @@
 // the QDQ format that onnxruntime fuses into integer kernels, or FP16 with
 // float32 inputs and outputs — and reports: what a model holds (Inspect),
 // how far a quantized layer moves the output (Sensitivity), and how well a
-// candidate agrees with a reference and how much faster it runs (Compare).
+// candidate agrees with a reference and how much faster it runs (Compare
+// on a set of frames; Shadow on live frames as they come, beside the live
+// model, with the same numbers from the same Tally).
 //
 // The ONNX protobuf types come from github.com/advancedclimatesystems/gonnx/onnx.
 package model
