@@ -192,6 +192,11 @@ func (d *Dir) Promote(ctx context.Context, name string, version int) error {
 	return d.update(name, false, func(r *record) error { return r.promote(version) })
 }
 
+// SetCandidate puts version on trial in shadow; 0 ends the trial.
+func (d *Dir) SetCandidate(ctx context.Context, name string, version int) error {
+	return d.update(name, false, func(r *record) error { return r.candidate(version) })
+}
+
 // Rollback promotes the version promoted before the current one.
 func (d *Dir) Rollback(ctx context.Context, name string) (int, error) {
 	var v int

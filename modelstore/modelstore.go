@@ -67,6 +67,11 @@ type Entry struct {
 	Name     string    `json:"name"`
 	Promoted int       `json:"promoted"` // 0: none yet
 	History  []int     `json:"history"`  // promoted versions before, oldest first: what rollback returns to
+	// Candidate is the version on trial: the nodes that follow the name
+	// run it in shadow beside the promoted one and report how they agree.
+	// A push makes the new version the candidate (but the first, which is
+	// promoted); promoting it ends the trial. 0: none.
+	Candidate int `json:"candidate,omitempty"`
 	Versions []Version `json:"versions"`
 }
 
@@ -98,6 +103,8 @@ type Store interface {
 	List(ctx context.Context) ([]Entry, error)
 	Get(ctx context.Context, name string) (Entry, error) // ErrNotFound (wrapped) for an unknown name
 	Promote(ctx context.Context, name string, version int) error
+	// SetCandidate puts version on trial in shadow (0: ends the trial).
+	SetCandidate(ctx context.Context, name string, version int) error
 	Rollback(ctx context.Context, name string) (int, error) // back to the previous promoted version; error naming the reason when there is none
 	// Fetch makes a local copy of the name's version (0: the promoted one)
 	// under dir, named by its sha256 (reused when already there and
@@ -203,13 +210,32 @@ func (r *record) take() int {
 	return r.Last
 }
 
-// add stores v, promoting it when nothing is promoted yet.
+// add stores v, promoting it when nothing is promoted yet, else making
+// it the candidate.
 func (r *record) add(v Version) {
 	r.Versions = append(r.Versions, v)
 	if r.Promoted == 0 {
 		r.Promoted = v.Version
+	} else {
+		r.Candidate = v.Version
 	}
 	r.normalize()
+}
+
+// candidate puts version on trial; 0 ends the trial.
+func (r *record) candidate(version int) error {
+	if version == 0 {
+		r.Candidate = 0
+		return nil
+	}
+	if _, ok := r.Version(version); !ok {
+		return fmt.Errorf("shadow %s: %s has no version %d (%s); vigil model list shows them", Ref(r.Name, version), r.Name, version, versionList(r.Entry))
+	}
+	if r.Promoted == version {
+		return fmt.Errorf("shadow %s: it is the promoted version; a candidate is checked against it, so name another", Ref(r.Name, version))
+	}
+	r.Candidate = version
+	return nil
 }
 
 // promote makes version the promoted one; promoting the promoted version
@@ -217,6 +243,9 @@ func (r *record) add(v Version) {
 func (r *record) promote(version int) error {
 	if _, ok := r.Version(version); !ok {
 		return fmt.Errorf("promote %s: %s has no version %d (%s); vigil model list shows them", Ref(r.Name, version), r.Name, version, versionList(r.Entry))
+	}
+	if r.Candidate == version {
+		r.Candidate = 0 // its trial is over
 	}
 	if r.Promoted == version {
 		return nil
@@ -239,6 +268,9 @@ func (r *record) rollback() (int, error) {
 	prev := r.History[len(r.History)-1]
 	r.History = r.History[:len(r.History)-1]
 	r.Promoted = prev
+	if r.Candidate == prev {
+		r.Candidate = 0
+	}
 	return prev, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -150,6 +151,64 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if _, _, err := s.Fetch(ctx, "line3", 7, cache); err == nil || !strings.Contains(err.Error(), "line3@7: no such version") {
 				t.Errorf("fetch a missing version: %v", err)
+			}
+		})
+	}
+}
+
+// TestCandidate: a push puts the new version on trial (not the first,
+// which is promoted); promoting it ends the trial; SetCandidate chooses
+// another or none, and refuses what cannot be on trial.
+func TestCandidate(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			s := b.open(t)
+			get := func() Entry {
+				t.Helper()
+				e, err := s.Get(ctx, "line3")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return e
+			}
+			for i, want := range []int{0, 2, 3} {
+				if _, err := s.Push(ctx, "line3", tinyDetector(t, fmt.Sprint(i))); err != nil {
+					t.Fatal(err)
+				}
+				if e := get(); e.Candidate != want || e.Promoted != 1 {
+					t.Fatalf("push %d: candidate %d, promoted %d; want candidate %d", i+1, e.Candidate, e.Promoted, want)
+				}
+			}
+			if err := s.SetCandidate(ctx, "line3", 2); err != nil || get().Candidate != 2 {
+				t.Fatalf("candidate 2: %v %+v", err, get())
+			}
+			if err := s.Promote(ctx, "line3", 2); err != nil {
+				t.Fatal(err)
+			}
+			if e := get(); e.Candidate != 0 || e.Promoted != 2 {
+				t.Errorf("the candidate promoted: %+v", e)
+			}
+			if err := s.SetCandidate(ctx, "line3", 1); err != nil {
+				t.Fatal(err)
+			}
+			if v, err := s.Rollback(ctx, "line3"); err != nil || v != 1 || get().Candidate != 0 {
+				t.Errorf("rollback to the candidate: %d %v %+v", v, err, get())
+			}
+			if err := s.SetCandidate(ctx, "line3", 3); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetCandidate(ctx, "line3", 0); err != nil || get().Candidate != 0 {
+				t.Errorf("end the trial: %v %+v", err, get())
+			}
+			if err := s.SetCandidate(ctx, "line3", 9); err == nil || !strings.Contains(err.Error(), "line3 has no version 9") {
+				t.Errorf("a missing version on trial: %v", err)
+			}
+			if err := s.SetCandidate(ctx, "line3", 1); err == nil || !strings.Contains(err.Error(), "it is the promoted version") {
+				t.Errorf("the promoted version on trial: %v", err)
+			}
+			if err := s.SetCandidate(ctx, "nope", 1); !errors.Is(err, ErrNotFound) {
+				t.Errorf("an unknown name: %v", err)
 			}
 		})
 	}

@@ -245,6 +245,12 @@ func (s *NATS) Promote(ctx context.Context, name string, version int) error {
 	return err
 }
 
+// SetCandidate puts version on trial in shadow; 0 ends the trial.
+func (s *NATS) SetCandidate(ctx context.Context, name string, version int) error {
+	_, err := s.update(ctx, name, false, func(r *record) error { return r.candidate(version) })
+	return err
+}
+
 // Rollback promotes the version promoted before the current one.
 func (s *NATS) Rollback(ctx context.Context, name string) (int, error) {
 	var v int
