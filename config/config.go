@@ -61,6 +61,9 @@ type Model struct {
 	// OptimizedModelCache keeps the optimized graph between runs (cpu
 	// provider only); "" = none.
 	OptimizedModelCache string `yaml:"optimized_model_cache"`
+	// Shadow checks a store model's candidate version beside the live one
+	// (shadow.go); only for store: NAME.
+	Shadow Shadow `yaml:"shadow"`
 }
 
 // CUDA configures the CUDA execution provider.
@@ -236,6 +239,7 @@ func Default() *Config {
 			// import detect (and its cgo).
 			IntraOpSpinning:   "off",
 			GraphOptimization: "all",
+			Shadow:            defaultShadow(),
 		},
 		Tracker: Tracker(track.DefaultConfig()),
 		NATS: NATS{

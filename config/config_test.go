@@ -451,6 +451,8 @@ func TestFullFixture(t *testing.T) {
 				INT8: true, INT8CalibrationTable: "/opt/models/calib.flatbuffers", WorkspaceMB: 2048},
 			GraphOptimization:   "extended",
 			OptimizedModelCache: "/var/cache/vigil/ort",
+			Shadow: Shadow{Enabled: false, Every: 5, Threads: 2, Nice: 15, Promote: "auto", MinFrames: 1000,
+				MinAgreement: 0.95, MinSpeedRatio: 1.2, MatchIoU: 0.6, ReportEvery: Duration(30 * time.Second)},
 		},
 		Detectors: []Detector{{Name: "docks", Model: Model{
 			Path:             "/opt/models/yolov8n-int8.onnx",
@@ -471,6 +473,8 @@ func TestFullFixture(t *testing.T) {
 				INT8: true, INT8CalibrationTable: "/opt/models/calib.flatbuffers", WorkspaceMB: 2048},
 			GraphOptimization:   "extended",
 			OptimizedModelCache: "/var/cache/vigil/ort",
+			Shadow: Shadow{Enabled: false, Every: 5, Threads: 2, Nice: 15, Promote: "auto", MinFrames: 1000,
+				MinAgreement: 0.95, MinSpeedRatio: 1.2, MatchIoU: 0.6, ReportEvery: Duration(30 * time.Second)},
 		}}},
 		Tracker: Tracker{
 			HighThreshold: 0.6, LowThreshold: 0.2, NewTrackThreshold: 0.7,
@@ -546,7 +550,7 @@ func TestFullFixture(t *testing.T) {
 			MaxCameras: 12, MaxLoad: 0.7, MinHold: Duration(time.Minute), Replicas: 3, Advertise: "http://10.0.0.11:8081"},
 		Examples: Examples{Enabled: true,
 			Strategies: ExampleStrategies{CloseToThreshold: CloseToThreshold{Epsilon: 0.1}, Random: RandomStrategy{Fraction: 0.01},
-				Classes: []string{"person", "2"}, Count: CountStrategy{Min: 5, Max: 20}, Tracker: TrackerStrategy{Missed: true, Unmatched: true}},
+				Classes: []string{"person", "2"}, Count: CountStrategy{Min: 5, Max: 20}, Tracker: TrackerStrategy{Missed: true, Unmatched: true}, Shadow: true},
 			Limits: ExampleLimits{PerMinute: 1, PerHour: 10, PerDay: 100}, JPEGQuality: 80,
 			Store: ExampleStore{MaxBytes: 10 << 30, MaxAge: Duration(2160 * time.Hour), Dir: "/var/lib/vigil/examples", Replicas: 3}},
 	}
@@ -641,6 +645,11 @@ func TestDefaults(t *testing.T) {
 		{"model.fallback_to_cpu", d.Model.FallbackToCPU, true},
 		{"model.intra_op_threads", d.Model.IntraOpThreads, 0},
 		{"model.intra_op_spinning", d.Model.IntraOpSpinning, "off"}, // detect.DefaultIntraOpSpinning
+		{"model.shadow.enabled", d.Model.Shadow.Enabled, true},
+		{"model.shadow.every", d.Model.Shadow.Every, 10},
+		{"model.shadow.threads", d.Model.Shadow.Threads, 1},
+		{"model.shadow.promote", d.Model.Shadow.Promote, "manual"},
+		{"model.shadow.min_agreement", d.Model.Shadow.MinAgreement, 0.9},
 		{"detectors", len(d.Detectors), 0},
 		{"tracker.high_threshold", d.Tracker.HighThreshold, 0.5},
 		{"tracker.low_threshold", d.Tracker.LowThreshold, 0.1},

@@ -24,6 +24,9 @@ type ExampleStrategies struct {
 	Classes          []string         `yaml:"classes"` // labels or class ids; none: off
 	Count            CountStrategy    `yaml:"count"`
 	Tracker          TrackerStrategy  `yaml:"tracker"`
+	// Shadow takes the frames on which a shadow candidate model (a store
+	// model's, model.shadow) and the live one disagree.
+	Shadow bool `yaml:"shadow"`
 }
 
 // CloseToThreshold takes a frame with a detection within ± Epsilon of

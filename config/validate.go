@@ -162,6 +162,7 @@ func (m *Model) validate(p *problems, path string) {
 	if levels := []string{"all", "extended", "basic", "disabled"}; !contains(levels, m.GraphOptimization) {
 		p.add(path+".graph_optimization", "unknown level %q; use %s", m.GraphOptimization, orList(levels...))
 	}
+	m.Shadow.validate(p, path+".shadow")
 }
 
 func (t *Tracker) validate(p *problems) {

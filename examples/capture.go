@@ -88,6 +88,15 @@ func (c *Capture) Offer(s Strategies, f *Frame, img gocv.Mat) []string {
 	if len(why) == 0 {
 		return nil
 	}
+	return c.Take(f, img, why)
+}
+
+// Take stores f for the reasons why (each "strategy: details"), within
+// the camera's limits and unless it repeats the camera's last example: the
+// way in for a strategy that decides away from the frame path (a shadow
+// model's disagreements). img is not kept. It returns why when the frame
+// is taken.
+func (c *Capture) Take(f *Frame, img gocv.Mat, why []string) []string {
 	if skip := c.Sampler.Allowed(f.Camera); skip != "" {
 		c.skipped.WithLabelValues(f.Camera, skip).Inc()
 		return nil

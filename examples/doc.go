@@ -5,8 +5,9 @@
 // Sampler decides, per camera and without touching the picture, whether
 // any strategy wants the frame (close to a class's threshold, a random
 // fraction, listed classes, an object count in a range, a track the
-// detector missed or a detection no track took, and later a shadow model
-// that disagrees) and why; then, within the camera's per-minute, per-hour
+// detector missed or a detection no track took) and why; a shadow
+// candidate model that disagrees with the live one hands its frames in
+// through Take. Then, within the camera's per-minute, per-hour
 // and per-day limits and unless it looks like the camera's last example,
 // Capture clones the picture and hands it to a worker that encodes the
 // JPEG off the frame path.

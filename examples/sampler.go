@@ -36,6 +36,11 @@ type Strategies struct {
 	// tracker would have confirmed a real object by then, so likely a
 	// false positive.
 	TrackerUnmatched bool
+	// Shadow takes the frames on which a shadow candidate model and the
+	// live one disagree. The shadow sees a sample of frames later than
+	// Decide does, so it hands them in itself (Capture.Take); Decide never
+	// gives this reason.
+	Shadow bool
 }
 
 // UnmatchedFrames is how many frames in a row a detection stays out of
@@ -93,13 +98,6 @@ func (f *Frame) Labels() []dataset.Box {
 	return out
 }
 
-// Shadow is the hook for a candidate model run beside the live one: it
-// returns why the two disagree on the frame, "" when they agree. Not
-// wired yet.
-type Shadow interface {
-	Disagree(f *Frame) string
-}
-
 // Limits cap the examples taken per camera; 0: no cap.
 type Limits struct {
 	PerMinute, PerHour, PerDay int
@@ -116,7 +114,6 @@ type Sampler struct {
 	// must also repeat (a fixed camera's thumbnails all look alike: what
 	// moves is the objects); negative: no duplicate skip.
 	MaxDistance int
-	Shadow      Shadow           // nil: no shadow strategy
 	Now         func() time.Time // the limits' clock; nil: time.Now
 	Rand        func() float64   // the random strategy's draw in [0,1); nil: math/rand
 
@@ -172,11 +169,6 @@ func (sm *Sampler) Decide(s Strategies, f *Frame) []string {
 		why = append(why, fmt.Sprintf("%s: %d objects (range %d-%s)", ReasonCount, n, s.CountMin, upper(s.CountMax)))
 	}
 	why = append(why, sm.trackerReasons(s, f, labels)...)
-	if sm.Shadow != nil {
-		if d := sm.Shadow.Disagree(f); d != "" {
-			why = append(why, ReasonShadow+": "+d)
-		}
-	}
 	return why
 }
 

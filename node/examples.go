@@ -141,6 +141,7 @@ func strategies(s config.ExampleStrategies) examples.Strategies {
 	return examples.Strategies{
 		CloseToThreshold: s.CloseToThreshold.Epsilon, Random: s.Random.Fraction, Classes: s.Classes,
 		CountMin: s.Count.Min, CountMax: s.Count.Max, TrackerMissed: s.Tracker.Missed, TrackerUnmatched: s.Tracker.Unmatched,
+		Shadow: s.Shadow,
 	}
 }
 
