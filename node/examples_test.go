@@ -57,3 +57,47 @@ func TestExamplesCaptured(t *testing.T) {
 		return strings.Contains(tn.metrics(), `vigil_examples_taken_total{camera="off",reason="random"}`)
 	})
 }
+
+// TestFleetExamplesInOneBucket: two nodes on one NATS (the second uses
+// the first's server) put their cameras' examples in the one bucket a
+// fleet shares, with IDs that never collide.
+func TestFleetExamplesInOneBucket(t *testing.T) {
+	ex := "examples: {enabled: true, strategies: {close_to_threshold: {epsilon: 0}, random: {fraction: 1}}, limits: {per_minute: 2}}\n"
+	cam := func(id string) string {
+		return "cameras:\n  - {id: " + id + ", url: testsrc, fps: 5, width: 160, height: 120}\n"
+	}
+	a := startNode(t, header(t)+cam("line-a")+ex)
+	url := a.nc.ConnectedUrl()
+	hb := header(t)
+	first, rest, _ := strings.Cut(hb, "\n")
+	_, rest, _ = strings.Cut(rest, "\n") // the nats: line
+	b := startNode(t, first+"\nnats: {url: \""+url+"\"}\n"+rest+cam("line-b")+ex)
+	if b.nc.ConnectedUrl() != url {
+		t.Fatalf("the second node is on %s, not %s", b.nc.ConnectedUrl(), url)
+	}
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := examples.OpenNATS(context.Background(), js, examples.NATSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := map[string]int{}
+	ids := map[string]bool{}
+	waitUntil(t, "examples of both nodes' cameras", func() bool {
+		clear(per)
+		clear(ids)
+		for e, err := range store.Examples(context.Background(), dataset.Filter{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			per[e.Camera]++
+			ids[e.ID] = true
+		}
+		return per["line-a"] >= 2 && per["line-b"] >= 2
+	})
+	if len(ids) != per["line-a"]+per["line-b"] {
+		t.Errorf("ids %v for %v examples", ids, per)
+	}
+}

@@ -50,6 +50,7 @@ func (n *Node) startHTTP(cfg *config.Config) error {
 // Changes made here live in memory: a reload from the file replaces them.
 func (n *Node) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/fleet", n.serveFleet)
+	mux.HandleFunc("GET /api/models/shadow", n.serveShadows)
 	mux.HandleFunc("GET /api/config/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, n.status.get())
 	})

@@ -148,13 +148,19 @@ func (n *Node) watchModel(ctx context.Context, store modelstore.Store, name stri
 			continue
 		}
 		for e := range entries {
-			if e.Promoted == 0 || !n.runsOtherThan(name, e.Promoted) {
-				continue
+			n.noteEntry(e)
+			if e.Promoted != 0 && n.runsOtherThan(name, e.Promoted) {
+				log.Info().Int("promoted", e.Promoted).Msg("model store: another version promoted; swapping it in")
+				if _, err := n.Change("model-store", func(cur *config.Config) (*config.Config, error) { return cur, nil }); err != nil {
+					log.Error().Err(err).Int("promoted", e.Promoted).Msg("model store: the promoted version was refused; the running one goes on")
+				}
+				continue // Change has started or stopped the shadows
 			}
-			log.Info().Int("promoted", e.Promoted).Msg("model store: another version promoted; swapping it in")
-			if _, err := n.Change("model-store", func(cur *config.Config) (*config.Config, error) { return cur, nil }); err != nil {
-				log.Error().Err(err).Int("promoted", e.Promoted).Msg("model store: the promoted version was refused; the running one goes on")
+			n.mu.Lock()
+			if !n.closed {
+				n.syncShadowsLocked()
 			}
+			n.mu.Unlock()
 		}
 		// The watch ended without ctx (its connection went away): watch
 		// again, not at once.

@@ -64,6 +64,7 @@ type Node struct {
 	overlays  atomic.Pointer[map[string][]config.Rule]
 	models    atomic.Pointer[map[string]string] // detector → model@version, for readers that must not wait for a change
 	store     storeModels                       // the model store, and the watches of the names detectors follow
+	shadows   shadowState                       // candidate models checked beside the live ones (shadow.go)
 	desired   atomic.Pointer[config.Config]     // cfg, for readers that must not wait for a change
 	reloadReq chan struct{}
 
@@ -159,7 +160,7 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	sinkList := []pipeline.Sink{sinks.NATSSink{Publisher: n.pub}, pipeline.SinkFunc(n.observeRules)}
+	sinkList := []pipeline.Sink{sinks.NATSSink{Publisher: n.pub}, pipeline.SinkFunc(n.observeRules), pipeline.SinkFunc(n.observeShadow)}
 	if n.examples != nil {
 		sinkList = append(sinkList, pipeline.SinkFunc(n.observeExamples))
 	}
@@ -316,6 +317,7 @@ func (n *Node) shutdown(ran bool) {
 	n.closed = true
 	n.mu.Unlock()
 	n.stopModels()
+	n.stopShadows() // before the detectors close, and the Mats are counted
 	if n.live != nil {
 		n.live.Close() // ends viewers and streams, so the HTTP server stops at once
 	}

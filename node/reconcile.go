@@ -191,6 +191,7 @@ func (n *Node) Change(source string, change func(running *config.Config) (*confi
 	err = n.apply(pl, &rep)
 	n.setDesired(cfg)
 	n.followModels(cfg)
+	n.syncShadowsLocked()
 	rep.DurationMS = float64(time.Since(t0).Microseconds()) / 1000
 	return n.status.applied(rep, err), err
 }
