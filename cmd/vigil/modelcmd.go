@@ -27,11 +27,16 @@ const modelUsage = `usage:
   vigil model list [--json]              every name, its versions, the promoted one
   vigil model promote NAME@VERSION       serve VERSION where detectors follow NAME
   vigil model rollback NAME              back to the version promoted before
+  vigil model shadow NAME@VERSION        check VERSION in shadow beside the promoted one
+  vigil model shadow --stop NAME         end the trial
+  vigil model shadow --watch NAME        print the nodes' shadow reports
 
 PATH is a video file, an image, or a folder of images. Frames are
 letterboxed as the pipeline does. DATASET is a YOLO-layout folder with
 data.yaml (vigil dataset export writes one); eval prints mAP50, mAP50-95
-and each class's precision and recall. push, list, promote and rollback use a
+and each class's precision and recall. A push makes the new version the
+candidate, checked in shadow by the nodes that follow NAME (model.shadow).
+push, list, promote, rollback and shadow use a
 fleet's NATS (--nats URL or --config FILE, as vigil cameras does) or, for a
 standalone vigil, a folder (--dir DIR). Run 'vigil model COMMAND -h' for
 flags.`
@@ -61,11 +66,13 @@ func cmdModel(args []string, stdout, stderr io.Writer) error {
 		return cmdModelPromote(args[1:], stdout, stderr)
 	case "rollback":
 		return cmdModelRollback(args[1:], stdout, stderr)
+	case "shadow":
+		return cmdModelShadow(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, modelUsage)
 		return nil
 	}
-	return fmt.Errorf("%w: unknown model command %q; use inspect, quantize, sensitivity, fp16, compare, eval, push, list, promote or rollback", errUsage, args[0])
+	return fmt.Errorf("%w: unknown model command %q; use inspect, quantize, sensitivity, fp16, compare, eval, push, list, promote, rollback or shadow", errUsage, args[0])
 }
 
 // parseMixed parses flags given before, between or after the positional

@@ -11,7 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/vigil-vision/vigil/modelstore"
+	"github.com/vigil-vision/vigil/node"
 )
 
 // modelStoreFlags say where the model versions are: a fleet's NATS (its
@@ -92,6 +94,9 @@ func cmdModelPush(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case e.Promoted == v.Version:
 		fmt.Fprintf(stdout, ", promoted: the first version of %s\n", v.Name)
+	case e.Candidate == v.Version:
+		fmt.Fprintf(stdout, "; %s stays promoted and %s is the candidate: nodes that follow %s check it in shadow (vigil model shadow --watch %s); vigil model promote %s serves it\n",
+			modelstore.Ref(v.Name, e.Promoted), v.Ref(), v.Name, v.Name, v.Ref())
 	case e.Promoted != 0:
 		fmt.Fprintf(stdout, "; %s stays promoted: vigil model promote %s serves this one\n", modelstore.Ref(v.Name, e.Promoted), v.Ref())
 	default:
@@ -175,6 +180,8 @@ func cmdModelList(args []string, stdout, stderr io.Writer) error {
 			switch {
 			case v.Version == e.Promoted:
 				state = "promoted"
+			case v.Version == e.Candidate:
+				state = "candidate"
 			case slices.Contains(e.History, v.Version):
 				state = "previous"
 			}
@@ -265,4 +272,120 @@ func cmdModelRollback(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "rolled back %s to version %d (was %d): %s is promoted\n", name, v, before.Promoted, modelstore.Ref(name, v))
 	return nil
+}
+
+// cmdModelShadow puts a version on trial, ends a trial, or prints the
+// shadow reports the nodes publish.
+func cmdModelShadow(args []string, stdout, stderr io.Writer) error {
+	fs := modelFlags("shadow", stderr)
+	var sf modelStoreFlags
+	sf.add(fs)
+	stop := fs.Bool("stop", false, "end NAME's trial: no candidate")
+	watch := fs.Bool("watch", false, "print the shadow reports of NAME the nodes publish (NATS only), until --for ends or the process is stopped")
+	watchFor := fs.Duration("for", 0, "with --watch, stop after this `duration` (0: never)")
+	once := fs.Bool("once", false, "with --watch, stop after the first report")
+	asJSON := fs.Bool("json", false, "with --watch, print each report as JSON, one per line")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	usage := fmt.Errorf("%w: vigil model shadow NAME@VERSION | --stop NAME | --watch NAME [--for D] [--once] [--json] [--nats URL | --config FILE | --dir DIR]", errUsage)
+	if len(pos) != 1 || (*stop && *watch) {
+		return usage
+	}
+	name, version, err := modelstore.ParseRef(pos[0])
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *watch {
+		if version != 0 || sf.dir != "" {
+			return fmt.Errorf("%w: --watch takes a name and a fleet's NATS: vigil model shadow --watch %s [--nats URL | --config FILE]", errUsage, name)
+		}
+		return watchShadow(&sf, name, *watchFor, *once, *asJSON, stdout)
+	}
+	if *stop == (version != 0) {
+		if *stop {
+			return fmt.Errorf("%w: --stop takes a name: vigil model shadow --stop %s", errUsage, name)
+		}
+		return fmt.Errorf("%w: put which version of %s on trial? write %s@VERSION (vigil model list shows them)", errUsage, name, name)
+	}
+	ctx, cancel := sf.context(false)
+	defer cancel()
+	s, done, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	before, err := s.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := s.SetCandidate(ctx, name, version); err != nil {
+		return err
+	}
+	switch {
+	case *stop && before.Candidate == 0:
+		fmt.Fprintf(stdout, "%s has no candidate\n", name)
+	case *stop:
+		fmt.Fprintf(stdout, "ended the trial of %s\n", modelstore.Ref(name, before.Candidate))
+	default:
+		fmt.Fprintf(stdout, "%s is the candidate: nodes that follow %s run it in shadow beside %s (vigil model shadow --watch %s)\n",
+			modelstore.Ref(name, version), name, modelstore.Ref(name, before.Promoted), name)
+	}
+	return nil
+}
+
+// watchShadow prints the shadow reports published for name.
+func watchShadow(sf *modelStoreFlags, name string, d time.Duration, once, asJSON bool, stdout io.Writer) error {
+	cfg, nc, _, err := sf.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	msgs := make(chan *nats.Msg, 64)
+	sub, err := nc.ChanSubscribe(node.ShadowSubject(cfg.NATS.SubjectPrefix, name), msgs)
+	if err != nil {
+		return err
+	}
+	defer sub.Unsubscribe()
+	var end <-chan time.Time
+	if d > 0 {
+		end = time.After(d)
+	}
+	for {
+		select {
+		case <-end:
+			return nil
+		case m := <-msgs:
+			var r node.ShadowReport
+			if err := json.Unmarshal(m.Data, &r); err != nil {
+				fmt.Fprintf(stdout, "unreadable report on %s: %v\n", m.Subject, err)
+				continue
+			}
+			if asJSON {
+				fmt.Fprintf(stdout, "%s\n", m.Data)
+			} else {
+				fmt.Fprintln(stdout, shadowLine(r))
+			}
+			if once {
+				return nil
+			}
+		}
+	}
+}
+
+// shadowLine is one report in a line: "line-3 default line3@1 → line3@2
+// running: 312 frames checked (3 busy), agreement 0.941, speed ratio
+// 1.12; passes: …".
+func shadowLine(r node.ShadowReport) string {
+	where := r.Detector
+	if r.Node != "" {
+		where = r.Node + " " + where
+	}
+	s := fmt.Sprintf("%s %s %s → %s %s", r.At.UTC().Format(time.TimeOnly), where, r.Live, r.Candidate, r.State)
+	if c := r.Comparison; c != nil {
+		s += fmt.Sprintf(": %d frames checked (%d skipped busy), agreement %.3f, mean score change %+.3f, speed ratio %.2f",
+			r.Counts.Checked, r.Counts.Busy, c.Agreement, c.MeanScoreChange, c.SpeedRatio)
+	}
+	return s + "; " + r.Verdict
 }
