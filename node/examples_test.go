@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -66,14 +67,16 @@ func TestFleetExamplesInOneBucket(t *testing.T) {
 	cam := func(id string) string {
 		return "cameras:\n  - {id: " + id + ", url: testsrc, fps: 5, width: 160, height: 120}\n"
 	}
-	a := startNode(t, header(t)+cam("line-a")+ex)
-	url := a.nc.ConnectedUrl()
-	hb := header(t)
-	first, rest, _ := strings.Cut(hb, "\n")
-	_, rest, _ = strings.Cut(rest, "\n") // the nats: line
-	b := startNode(t, first+"\nnats: {url: \""+url+"\"}\n"+rest+cam("line-b")+ex)
-	if b.nc.ConnectedUrl() != url {
-		t.Fatalf("the second node is on %s, not %s", b.nc.ConnectedUrl(), url)
+	addr := freeAddr(t)
+	withNATS := func(nats string) string {
+		first, rest, _ := strings.Cut(header(t), "\n")
+		_, rest, _ = strings.Cut(rest, "\n") // the nats: line
+		return first + "\nnats: " + nats + "\n" + rest
+	}
+	a := startNode(t, withNATS(fmt.Sprintf("{listen: %q}", addr))+cam("line-a")+ex)
+	b := startNode(t, withNATS(fmt.Sprintf("{url: \"nats://%s\"}", addr))+cam("line-b")+ex)
+	if b.natsd != nil {
+		t.Fatal("the second node runs a NATS server of its own")
 	}
 	js, err := jetstream.New(a.nc)
 	if err != nil {

@@ -128,7 +128,11 @@ func startNode(t *testing.T, cfg string) *testNode {
 			tn.log.mu.Unlock()
 		}
 	})
-	tn.nc, err = nats.Connect("nats://" + c.NATS.Listen)
+	url := c.NATS.URL // a node of another's server
+	if url == "" {
+		url = "nats://" + c.NATS.Listen
+	}
+	tn.nc, err = nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
