@@ -12,7 +12,7 @@ export CGO_ENABLED := 1
 STAMP := deps/.ready
 DEPS_INPUTS := scripts/deps.sh
 
-.PHONY: all deps build run test vet fuzz soak bench bench-long bench-model bench-liveview bench-reload bench-fleet bench-camera clean
+.PHONY: all deps build run test vet fuzz soak bench bench-long bench-model bench-liveview bench-reload bench-fleet bench-camera bench-swap clean
 
 all: build
 
@@ -65,6 +65,7 @@ bench: deps
 	$(GO) run ./bench/cmd/alert-bench -results bench/results
 	$(MAKE) bench-reload
 	$(MAKE) bench-camera
+	$(MAKE) bench-swap
 	$(MAKE) bench-fleet
 
 # Changing a running vigil: frames the other cameras lose while a camera is
@@ -79,6 +80,12 @@ bench-reload: deps
 # bench/results/camera-*.txt.
 bench-camera: deps
 	$(GO) run ./bench/cmd/camera-bench $(CAMERA_BENCH_FLAGS)
+
+# Model swaps between two frames and a candidate model in shadow
+# (swap_dropped_frames, swap_latency_p99_ratio, shadow_throughput_ratio);
+# results in bench/results/swap-*.txt.
+bench-swap: deps
+	$(GO) run ./bench/cmd/swap-bench $(SWAP_BENCH_FLAGS)
 
 # Soak, not in CI (about 67 minutes): vigil run for an hour with two RTSP
 # cameras that drop every few minutes, a file camera, NATS restarted twice,
