@@ -228,6 +228,9 @@ func (r *record) candidate(version int) error {
 		r.Candidate = 0
 		return nil
 	}
+	if version < 0 {
+		return fmt.Errorf("shadow %s: version %d is not a number ≥ 1; vigil model list shows the versions", r.Name, version)
+	}
 	if _, ok := r.Version(version); !ok {
 		return fmt.Errorf("shadow %s: %s has no version %d (%s); vigil model list shows them", Ref(r.Name, version), r.Name, version, versionList(r.Entry))
 	}
@@ -241,6 +244,9 @@ func (r *record) candidate(version int) error {
 // promote makes version the promoted one; promoting the promoted version
 // changes nothing.
 func (r *record) promote(version int) error {
+	if version < 1 {
+		return fmt.Errorf("promote %s: version %d is not a number ≥ 1 (a damaged entry?); vigil model list shows the versions", r.Name, version)
+	}
 	if _, ok := r.Version(version); !ok {
 		return fmt.Errorf("promote %s: %s has no version %d (%s); vigil model list shows them", Ref(r.Name, version), r.Name, version, versionList(r.Entry))
 	}
