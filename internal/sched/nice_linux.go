@@ -8,8 +8,9 @@ import (
 )
 
 // Lower locks the calling goroutine to its OS thread and raises that
-// thread's nice value to nice (1–19; Linux thread priorities are per
-// thread). The goroutine keeps the thread until it returns, and the Go
+// thread's nice value by nice (1–19; Linux thread priorities are per
+// thread), to 19 at most: in a process started under nice 10, nice 7 puts
+// the thread at 17, still below the process's other threads. The goroutine keeps the thread until it returns, and the Go
 // runtime then ends the thread, so the priority never passes to other
 // goroutines; threads the runtime starts later do not inherit it either
 // (it starts them from a thread of its own while one is locked). nice ≤ 0
@@ -20,9 +21,13 @@ func Lower(nice int) error {
 		return nil
 	}
 	runtime.LockOSThread()
-	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), min(nice, 19)); err != nil {
+	cur, err := Nice()
+	if err == nil {
+		err = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), min(cur+nice, 19))
+	}
+	if err != nil {
 		runtime.UnlockOSThread()
-		return fmt.Errorf("lower thread priority to nice %d: %w", nice, err)
+		return fmt.Errorf("lower thread priority by nice %d: %w", nice, err)
 	}
 	return nil
 }

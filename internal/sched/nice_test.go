@@ -16,7 +16,7 @@ func TestLowerIsPerGoroutine(t *testing.T) {
 	}
 	got := make(chan result)
 	go func() {
-		if err := Lower(base + 5); err != nil {
+		if err := Lower(5); err != nil {
 			got <- result{err: err}
 			return
 		}
