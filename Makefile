@@ -12,7 +12,7 @@ export CGO_ENABLED := 1
 STAMP := deps/.ready
 DEPS_INPUTS := scripts/deps.sh
 
-.PHONY: all deps build run test vet fuzz soak bench bench-long bench-model bench-liveview bench-reload bench-fleet bench-camera bench-swap clean
+.PHONY: all deps build run test vet fuzz soak bench bench-long bench-model bench-liveview bench-reload bench-fleet bench-camera bench-swap bench-mot clean
 
 all: build
 
@@ -66,6 +66,7 @@ bench: deps
 	$(MAKE) bench-reload
 	$(MAKE) bench-camera
 	$(MAKE) bench-swap
+	$(MAKE) bench-mot
 	$(MAKE) bench-fleet
 
 # Changing a running vigil: frames the other cameras lose while a camera is
@@ -86,6 +87,11 @@ bench-camera: deps
 # results in bench/results/swap-*.txt.
 bench-swap: deps
 	$(GO) run ./bench/cmd/swap-bench $(SWAP_BENCH_FLAGS)
+
+# The tracker on real MOT15 sequences (mot/testdata/mot15) against SORT on
+# the same detections, in one run; results in bench/results/mot15-*.txt.
+bench-mot: deps
+	$(GO) run ./cmd/vigil eval mot --det mot/testdata/mot15 | tee bench/results/mot15-$$(date +%F-%H%M%S).txt
 
 # Soak, not in CI (about 67 minutes): vigil run for an hour with two RTSP
 # cameras that drop every few minutes, a file camera, NATS restarted twice,

@@ -235,7 +235,7 @@ func (r *Rule) validate(p *problems, path string) {
 		p.add(path+".occupancy_threshold", "%d is negative; use 0 for no occupancy events, or a count such as 1", r.OccupancyThreshold)
 	}
 	if r.ExitAfter <= 0 {
-		p.add(path+".exit_after", "%s; use a duration above 0, at least the tracker's buffer_frames at the camera's fps, e.g. 3s", r.ExitAfter)
+		p.add(path+".exit_after", "%s; use a duration above 0, at least the tracker's lost-track buffer (buffer_frames / 30 s), e.g. 3s", r.ExitAfter)
 	}
 	if r.Type == RuleLine {
 		if r.Dwell > 0 {

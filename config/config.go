@@ -96,7 +96,7 @@ type Tracker struct {
 	MatchThreshold            float64 `yaml:"match_threshold"`
 	SecondMatchThreshold      float64 `yaml:"second_match_threshold"`
 	UnconfirmedMatchThreshold float64 `yaml:"unconfirmed_match_threshold"`
-	BufferFrames              int     `yaml:"buffer_frames"` // frames a lost track is kept
+	BufferFrames              int     `yaml:"buffer_frames"` // a lost track is kept this many frames at 30 fps of frame time (30: 1 s), whatever the processed rate
 	MinHits                   int     `yaml:"min_hits"`      // hits before a track is confirmed
 	ClassAware                bool    `yaml:"class_aware"`   // match only within a class
 }

@@ -52,9 +52,7 @@ type contender struct {
 
 func byteTrackWith(cfg track.Config) func(SeqInfo) frameTracker {
 	return func(info SeqInfo) frameTracker {
-		c := cfg
-		c.BufferFrames = track.BufferForFPS(c.BufferFrames, info.FrameRate)
-		return newByteTrack(c)
+		return newByteTrackAt(cfg, info.FrameRate)
 	}
 }
 
@@ -96,7 +94,11 @@ func TestCompareTrackers(t *testing.T) {
 	thresholds := []float64{0.3, 0.4, 0.5, 0.6}
 	cs := []contender{{"vigil ByteTrack (defaults)", byteTrackWith(track.DefaultConfig())}}
 	for _, th := range thresholds {
-		cs = append(cs, contender{fmt.Sprintf("SORT, score >= %.1f", th), func(SeqInfo) frameTracker { return newSORT(th) }})
+		cs = append(cs, contender{fmt.Sprintf("SORT, score >= %.1f", th), func(SeqInfo) frameTracker {
+			s := NewSORT()
+			s.MinScore = th
+			return s
+		}})
 	}
 	for _, th := range thresholds {
 		cs = append(cs, contender{fmt.Sprintf("IoU matcher, score >= %.1f", th), func(SeqInfo) frameTracker {
@@ -184,7 +186,8 @@ func TestTuneByteTrack(t *testing.T) {
 		v.change(&cfg)
 		cs = append(cs, contender{v.name, byteTrackWith(cfg)})
 	}
-	cs = append(cs, contender{"defaults, buffer not scaled", func(SeqInfo) frameTracker { return newByteTrack(track.DefaultConfig()) }})
+	// Update counts updates: no frame time, the buffer 30 updates at any rate.
+	cs = append(cs, contender{"defaults, counting updates", func(SeqInfo) frameTracker { return newByteTrack(track.DefaultConfig()) }})
 	counts := evaluateAll(cs, tuning())
 	names := make([]string, len(cs))
 	for i, c := range cs {

@@ -47,7 +47,8 @@ type Kind int
 const (
 	// Detections: frame,id,x,y,w,h,conf[,x,y,z]; the id is ignored.
 	Detections Kind = iota
-	// GroundTruth: frame,id,x,y,w,h[,flag[,class[,visibility[,…]]]].
+	// GroundTruth: frame,id,x,y,w,h[,flag[,class[,visibility]]] (MOT16
+	// and later), or frame,id,x,y,w,h,flag,x,y,z (MOT15: world coordinates).
 	GroundTruth
 	// Results: frame,id,x,y,w,h[,conf,…], what a tracker writes.
 	Results
@@ -72,7 +73,7 @@ func (k Kind) columns() (lo, hi int, layout string) {
 	case Detections:
 		return 7, 10, "frame,id,x,y,w,h,conf[,x,y,z]"
 	case GroundTruth:
-		return 6, 10, "frame,id,x,y,w,h[,flag,class,visibility]"
+		return 6, 10, "frame,id,x,y,w,h[,flag,class,visibility] or MOT15's frame,id,x,y,w,h,flag,x,y,z"
 	default:
 		return 6, 10, "frame,id,x,y,w,h[,conf,-1,-1,-1]"
 	}
@@ -188,7 +189,10 @@ func Read(r io.Reader, name string, kind Kind) ([]Row, error) {
 		if len(fields) > 6 {
 			row.Conf = vals[6]
 		}
-		if kind == GroundTruth {
+		// Ten columns in ground truth are MOT15's: the last three are the
+		// box's world coordinates (-1 where unknown), not class and
+		// visibility as in MOT16's nine.
+		if kind == GroundTruth && len(fields) < 10 {
 			if len(fields) > 7 {
 				if vals[7] != math.Trunc(vals[7]) || math.Abs(vals[7]) > maxExact {
 					return nil, bad(8, "%v is not an integer class", vals[7])

@@ -425,7 +425,7 @@ func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) 
 		}
 	}
 	t0 := time.Now()
-	r.Tracks = tracking.Update(f.Camera, r.Detections)
+	r.Tracks = tracking.UpdateAt(f.Camera, r.Detections, f.Time)
 	r.Timings.Track = time.Since(t0)
 	r.Timings.Total = time.Since(f.Read)
 	p.m.stage.WithLabelValues("track").Observe(r.Timings.Track.Seconds())

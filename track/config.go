@@ -27,9 +27,10 @@ type Config struct {
 	// UnconfirmedMatchThreshold is the minimum IoU between a not yet
 	// confirmed track and a high detection left over by the first association.
 	UnconfirmedMatchThreshold float64
-	// BufferFrames is how many consecutive frames a lost track is kept, and
-	// can be found again with the same ID, before it is removed. Callers
-	// that know the frame rate scale it with BufferForFPS.
+	// BufferFrames is how long a lost track is kept, and can be found
+	// again with the same ID, before it is removed: that many updates with
+	// Update, that many frames at BaseFPS of time with UpdateAt (30: one
+	// second).
 	BufferFrames int
 	// MinHits is how many consecutive matched frames make a new track
 	// confirmed, reported and given an ID. A miss before that removes it.
@@ -105,8 +106,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// BaseFPS is the frame rate BufferFrames is counted at when it is scaled
-// with BufferForFPS: ByteTrack's 30 frames are one second.
+// BaseFPS is the frame rate BufferFrames and the motion model count frames
+// at with UpdateAt: ByteTrack's 30 frames are one second.
 const BaseFPS = 30
 
 // BufferForFPS scales a lost-track buffer given in frames at BaseFPS to a
@@ -115,6 +116,7 @@ const BaseFPS = 30
 // returns buffer unchanged when fps is not a positive number (unknown), and
 // never less than 1 for a positive buffer. ByteTrack does the same with
 // int(fps/30*track_buffer); this rounds to the nearest frame instead.
+// UpdateAt, which counts time, needs no scaling.
 func BufferForFPS(buffer int, fps float64) int {
 	if !(fps > 0) || math.IsInf(fps, 0) || buffer <= 0 {
 		return buffer

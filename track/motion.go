@@ -12,6 +12,11 @@ func (k *kalman) velocity() Velocity {
 	return Velocity{CX: k.mean[4], CY: k.mean[5], Aspect: k.mean[6], H: k.mean[7]}
 }
 
+// times scales v by f, such as the frames at BaseFPS between two updates.
+func (v Velocity) times(f float64) Velocity {
+	return Velocity{CX: v.CX * f, CY: v.CY * f, Aspect: v.Aspect * f, H: v.H * f}
+}
+
 // minSide keeps a predicted box from collapsing or turning inside out when a
 // shrinking track is carried far ahead.
 const minSide = 1.0

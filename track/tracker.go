@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"time"
 )
 
 // Box is an axis-aligned box in pixels, corners (X1,Y1) top-left, (X2,Y2)
@@ -26,7 +27,8 @@ type Track struct {
 	Hits  int     // frames matched so far
 	Age   int     // frames since the track was born: 0 in its first frame
 	// Velocity is the Kalman filter's motion estimate after this frame's
-	// match, per frame (per Update); Predict moves Box with it.
+	// match, per Update: with UpdateAt, over the time since the previous
+	// update. Predict moves Box with it.
 	Velocity Velocity
 }
 
@@ -50,14 +52,23 @@ type strack struct {
 	hits  int
 	born  int // frame of the first match
 	seen  int // frame of the last match
+	// seenAt is the tracker's clock at the last match, in frames at
+	// BaseFPS (UpdateAt) or in updates (Update).
+	seenAt float64
 }
 
 // Tracker is ByteTrack over one camera's frames. Create it with New.
 type Tracker struct {
 	cfg    Config
-	frame  int
+	frame  int // updates so far
 	lastID uint64
 	tracks []strack
+
+	// The clock: now advances by one per Update, and by the time since the
+	// previous update in frames at BaseFPS per UpdateAt; step is the last
+	// advance. at is the time UpdateAt was last given.
+	now, step float64
+	at        time.Time
 
 	// Scratch reused by every Update, so a steady scene does not allocate.
 	high, low []int // indices into the frame's detections
@@ -92,6 +103,7 @@ func (t *Tracker) SetConfig(cfg Config) {
 func (t *Tracker) Reset() {
 	t.tracks = t.tracks[:0]
 	t.frame = 0
+	t.now, t.step, t.at = 0, 0, time.Time{}
 }
 
 // Update advances the tracker by one frame with that frame's detections and
@@ -104,7 +116,36 @@ func (t *Tracker) Update(dets []Detection) []Track {
 // AppendUpdate is Update appending to dst, for callers that reuse a slice;
 // with a dst of enough capacity a steady scene makes no allocations.
 func (t *Tracker) AppendUpdate(dst []Track, dets []Detection) []Track {
+	return t.advance(dst, dets, 1)
+}
+
+// UpdateAt is Update for a frame taken at time at, for streams whose frame
+// rate varies or is not known in advance: tracks are predicted by the time
+// since the previous update, and a lost track is kept for BufferFrames
+// frames at BaseFPS of time (30 frames: one second) however many updates
+// that is. Velocities are per Update, that is over the time since the
+// previous update. A time that does not move forward predicts nothing; the
+// first update after New or Reset counts as one frame at BaseFPS.
+func (t *Tracker) UpdateAt(dets []Detection, at time.Time) []Track {
+	return t.AppendUpdateAt(make([]Track, 0, len(dets)), dets, at)
+}
+
+// AppendUpdateAt is UpdateAt appending to dst.
+func (t *Tracker) AppendUpdateAt(dst []Track, dets []Detection, at time.Time) []Track {
+	step := 1.0
+	if !t.at.IsZero() {
+		step = max(0, at.Sub(t.at).Seconds()*BaseFPS)
+	}
+	t.at = at
+	return t.advance(dst, dets, step)
+}
+
+// advance runs one update whose frame comes step clock units after the
+// previous one.
+func (t *Tracker) advance(dst []Track, dets []Detection, step float64) []Track {
 	t.frame++
+	t.now += step
+	t.step = step
 	t.splitDetections(dets)
 	for i := range t.tracks {
 		tr := &t.tracks[i]
@@ -113,7 +154,7 @@ func (t *Tracker) AppendUpdate(dst []Track, dets []Detection) []Track {
 		if tr.state == stateLost {
 			tr.kf.mean[7] = 0
 		}
-		tr.kf.predict()
+		tr.kf.predictAhead(step)
 		tr.pred = tr.kf.box()
 	}
 
@@ -167,7 +208,7 @@ func (t *Tracker) AppendUpdate(dst []Track, dets []Detection) []Track {
 
 	// Stage 5: drop what expired, keeping the slice in birth order.
 	t.tracks = slices.DeleteFunc(t.tracks, func(tr strack) bool {
-		return tr.state == stateRemoved || tr.state == stateLost && t.frame-tr.seen > t.cfg.BufferFrames
+		return tr.state == stateRemoved || tr.state == stateLost && t.now-tr.seenAt > float64(t.cfg.BufferFrames)+clockSlack
 	})
 
 	n := len(dst)
@@ -178,7 +219,7 @@ func (t *Tracker) AppendUpdate(dst []Track, dets []Detection) []Track {
 		}
 		dst = append(dst, Track{
 			ID: tr.id, Class: tr.class, Score: tr.score, Box: tr.box,
-			Hits: tr.hits, Age: t.frame - tr.born, Velocity: tr.kf.velocity(),
+			Hits: tr.hits, Age: t.frame - tr.born, Velocity: tr.kf.velocity().times(t.step),
 		})
 	}
 	slices.SortFunc(dst[n:], func(a, b Track) int { return cmp.Compare(a.ID, b.ID) })
@@ -234,7 +275,7 @@ func (t *Tracker) associate(dets []Detection, detIdx []int, minIoU float64) {
 
 // start makes tr a new track born from d in this frame.
 func (t *Tracker) start(tr *strack, d Detection) {
-	*tr = strack{state: stateUnconfirmed, class: d.Class, score: d.Score, box: d.Box, hits: 1, born: t.frame, seen: t.frame}
+	*tr = strack{state: stateUnconfirmed, class: d.Class, score: d.Score, box: d.Box, hits: 1, born: t.frame, seen: t.frame, seenAt: t.now}
 	tr.kf.initiate(measurement(d.Box))
 	tr.pred = d.Box
 	t.confirmIfDue(tr)
@@ -251,7 +292,7 @@ func (t *Tracker) apply(tr *strack, d Detection) {
 	}
 	tr.class, tr.score, tr.box = d.Class, d.Score, d.Box
 	tr.hits++
-	tr.seen = t.frame
+	tr.seen, tr.seenAt = t.frame, t.now
 	if tr.state == stateLost {
 		tr.state = stateTracked
 	}
@@ -265,6 +306,10 @@ func (t *Tracker) confirmIfDue(tr *strack) {
 		tr.state = stateTracked
 	}
 }
+
+// clockSlack absorbs rounding in UpdateAt's clock, so that a track lost for
+// exactly BufferFrames frames' time is kept as it is with Update.
+const clockSlack = 1e-6
 
 // validBox rejects boxes the filter cannot represent: NaN, infinite, or with
 // no area (the aspect ratio divides by the height).

@@ -127,6 +127,9 @@ func TestEvalBadInput(t *testing.T) {
 	layout := t.TempDir()
 	os.MkdirAll(filepath.Join(layout, "S1", "gt"), 0o755)
 	os.WriteFile(filepath.Join(layout, "S1", "gt", "gt.txt"), []byte(gt), 0o644)
+	detOnly := t.TempDir()
+	os.MkdirAll(filepath.Join(detOnly, "S1", "det"), 0o755)
+	os.WriteFile(filepath.Join(detOnly, "S1", "det", "det.txt"), []byte("1,-1,10,10,20,40,0.9,-1,-1,-1\n"), 0o644)
 	tests := []struct {
 		name     string
 		args     []string
@@ -144,7 +147,10 @@ func TestEvalBadInput(t *testing.T) {
 		{"missing results of a sequence", []string{"--gt", layout, "--res", emptyRes}, 1,
 			[]string{"sequence S1", filepath.Join(emptyRes, "S1.txt")}},
 		{"missing ground truth", []string{"--gt", "/nonexistent/gt.txt", "--res", resPath}, 1, []string{"/nonexistent/gt.txt"}},
-		{"no --res", []string{"--gt", gtPath}, 2, []string{"--res are required"}},
+		{"no --res", []string{"--gt", gtPath}, 2, []string{"--gt and --res (or --det) are required"}},
+		{"--det with --res", []string{"--det", layout, "--res", resPath}, 2, []string{"leave out --res"}},
+		{"--det without ground truth", []string{"--det", detOnly}, 1, []string{"no ground truth", "no sequence has ground truth"}},
+		{"--det, invalid tracker flag", []string{"--det", detOnly, "--min-hits", "0"}, 2, []string{"--min-hits (tracker.min_hits)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,5 +167,59 @@ func TestEvalBadInput(t *testing.T) {
 	}
 	if _, stderr, code := vigil(t, "eval"); code != 2 || !strings.Contains(stderr, "vigil eval mot") {
 		t.Errorf("bare eval: exit %d, %s", code, stderr)
+	}
+}
+
+// TestEvalMOT15 tracks the real MOT15 sequences in mot/testdata/mot15 (SORT's
+// published Faster R-CNN detections; see its SOURCES) with vigil's tracker
+// and with SORT, and pins the overall scores from below: a change to the
+// tracker that loses more than a point fails here. The pins are for the
+// sequences whose ground truth is in the repository; adding ground truth
+// changes the set and the test says so.
+func TestEvalMOT15(t *testing.T) {
+	stdout, stderr, code := vigil(t, "eval", "mot", "--det", filepath.Join("..", "..", "mot", "testdata", "mot15"), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r trackEvalReport
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("%v:\n%s", err, stdout)
+	}
+	var seqs []string
+	for _, s := range r.Vigil.Sequences {
+		seqs = append(seqs, s.Name)
+	}
+	const all = "ADL-Rundle-6,ADL-Rundle-8,ETH-Bahnhof,ETH-Pedcross2,KITTI-13,PETS09-S2L1,Venice-2"
+	if got := strings.Join(seqs, ","); got != all {
+		t.Fatalf("sequences with ground truth: %s; the pins below are for %s: measure again and update them", got, all)
+	}
+	v, s := r.Vigil.Overall, r.SORT.Overall
+	t.Logf("vigil: MOTA %.4f IDF1 %.4f HOTA %.4f IDSW %d FP %d FN %d", v.MOTA, v.IDF1, v.HOTA, v.IDSW, v.FP, v.FN)
+	t.Logf("SORT:  MOTA %.4f IDF1 %.4f HOTA %.4f IDSW %d FP %d FN %d", s.MOTA, s.IDF1, s.HOTA, s.IDSW, s.FP, s.FN)
+
+	// SORT is the fixed yardstick: its numbers move only if the harness does.
+	if s.MOTA < 0.3819 || s.MOTA > 0.3821 || s.IDF1 < 0.4298 || s.IDF1 > 0.4299 || s.IDSW != 502 {
+		t.Errorf("SORT moved: MOTA %.4f IDF1 %.4f IDSW %d, measured 0.3820, 0.4298, 502", s.MOTA, s.IDF1, s.IDSW)
+	}
+	// A regression guard, not the goal (MOTA and ID switches still trail
+	// SORT's on these detections: mot/README.md).
+	for _, c := range []struct {
+		what     string
+		got, min float64
+	}{
+		// Measured 0.3510, 0.4582, 0.3506; a point of slack.
+		{"MOTA", v.MOTA, 0.341},
+		{"IDF1", v.IDF1, 0.448},
+		{"HOTA", v.HOTA, 0.340},
+		// Where vigil leads SORT today, it must keep leading.
+		{"IDF1 over SORT", v.IDF1 - s.IDF1, 0.02},
+		{"HOTA over SORT", v.HOTA - s.HOTA, 0},
+	} {
+		if c.got < c.min {
+			t.Errorf("vigil %s %.4f, want at least %.3f", c.what, c.got, c.min)
+		}
+	}
+	if v.IDSW > 560 { // measured 545
+		t.Errorf("vigil %d ID switches, measured 545 (SORT %d)", v.IDSW, s.IDSW)
 	}
 }

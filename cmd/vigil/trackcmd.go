@@ -4,10 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
@@ -88,7 +90,7 @@ func cmdTrack(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	det := fs.String("det", "", "MOTChallenge detections `file` (frame,id,x,y,w,h,conf,…), or a MOTChallenge directory with <seq>/det/det.txt")
 	out := fs.String("o", "", "results `file` (- for standard output); with a directory --det, a directory for <seq>.txt")
-	fps := fs.Float64("fps", 0, "frame rate, which scales buffer_frames from 30 fps; 0 leaves it as is (directory mode: seqinfo.ini's frameRate where present)")
+	fps := fs.Float64("fps", 0, "frame rate: frame f is tracked at time (f-1)/fps, and buffer_frames counts frames at 30 fps of time; 0 for 30 (directory mode: seqinfo.ini's frameRate where present)")
 	cfgPath := fs.String("config", "", "take the tracker section from this config `file`; flags override it")
 	var flags config.Tracker
 	addTrackerFlags(fs, &flags)
@@ -129,23 +131,32 @@ func cmdTrack(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-o: %w", err)
 	}
 	for _, seq := range seqs {
-		rate := *fps
-		ini := filepath.Join(*det, seq, "seqinfo.ini")
-		if _, err := os.Stat(ini); err == nil {
-			si, err := mot.ReadSeqInfo(ini)
-			if err != nil {
-				return err
-			}
-			if si.FrameRate > 0 {
-				rate = si.FrameRate
-			}
+		rate, err := seqFrameRate(filepath.Join(*det, seq, "seqinfo.ini"), *fps)
+		if err != nil {
+			return err
 		}
-		err := trackFile(filepath.Join(*det, seq, "det", "det.txt"), filepath.Join(*out, seq+".txt"), rate, tc, stdout, stderr)
+		err = trackFile(filepath.Join(*det, seq, "det", "det.txt"), filepath.Join(*out, seq+".txt"), rate, tc, stdout, stderr)
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// seqFrameRate is the frameRate of the seqinfo.ini at path, or def when
+// the file is missing or gives none.
+func seqFrameRate(path string, def float64) (float64, error) {
+	if _, err := os.Stat(path); err != nil {
+		return def, nil
+	}
+	si, err := mot.ReadSeqInfo(path)
+	if err != nil {
+		return 0, err
+	}
+	if si.FrameRate > 0 {
+		return si.FrameRate, nil
+	}
+	return def, nil
 }
 
 // motSequences lists the sequences under root that have the file rel, such
@@ -185,10 +196,25 @@ func trackFile(detPath, out string, fps float64, tc config.Tracker, stdout, stde
 	for _, r := range results {
 		ids[r.ID] = true
 	}
-	cfg := tc.TrackConfig()
-	fmt.Fprintf(stderr, "%s: %d detections, %d tracks, %d boxes (buffer %d frames) → %s\n",
-		detPath, len(rows), len(ids), len(results), track.BufferForFPS(cfg.BufferFrames, fps), out)
+	fmt.Fprintf(stderr, "%s: %d detections, %d tracks, %d boxes (buffer %s) → %s\n",
+		detPath, len(rows), len(ids), len(results), describeBuffer(tc.BufferFrames, fps), out)
 	return nil
+}
+
+// describeBuffer says how long a lost track is kept with buffer_frames
+// frames, and how many frames that is at fps (track.BaseFPS when 0).
+func describeBuffer(frames int, fps float64) string {
+	fps = streamFPS(fps)
+	d := time.Duration(frames) * time.Second / track.BaseFPS
+	return fmt.Sprintf("%v: %d frames at %g fps", d, track.BufferForFPS(frames, fps), fps)
+}
+
+// streamFPS is fps, or track.BaseFPS where fps is not a usable rate.
+func streamFPS(fps float64) float64 {
+	if !(fps > 0) || math.IsInf(fps, 0) {
+		return track.BaseFPS
+	}
+	return fps
 }
 
 // writeResults writes rows to the file out, or to stdout for "-".
@@ -211,12 +237,13 @@ func writeResults(out string, rows []mot.Row, stdout io.Writer) error {
 }
 
 // trackRows runs the pipeline's tracking step over every frame from 1 to the
-// last one with a detection. Detections become detect.Detections of class 0
-// with float32 corners, exactly what the detector stage hands the tracker.
+// last one with a detection, frame f at time (f−1)/fps as the pipeline
+// would see it (at track.BaseFPS when fps is 0, unknown). Detections
+// become detect.Detections of class 0 with float32 corners, exactly what
+// the detector stage hands the tracker.
 func trackRows(rows []mot.Row, fps float64, tc config.Tracker) []mot.Row {
-	cfg := tc.TrackConfig()
-	cfg.BufferFrames = track.BufferForFPS(cfg.BufferFrames, fps)
-	tracking := pipeline.NewTracking(cfg)
+	fps = streamFPS(fps)
+	tracking := pipeline.NewTracking(tc.TrackConfig())
 	var out []mot.Row
 	var dets []detect.Detection
 	for f, frame := range mot.ByFrame(rows) {
@@ -233,7 +260,7 @@ func trackRows(rows []mot.Row, fps float64, tc config.Tracker) []mot.Row {
 				},
 			})
 		}
-		for _, t := range tracking.Update("mot", dets) {
+		for _, t := range tracking.UpdateAt("mot", dets, frameTime(f, fps)) {
 			out = append(out, mot.Row{
 				Frame: f, ID: int(t.ID), Conf: t.Score,
 				Box: mot.Box{X: t.Box.X1, Y: t.Box.Y1, W: t.Box.X2 - t.Box.X1, H: t.Box.Y2 - t.Box.Y1},
@@ -241,4 +268,10 @@ func trackRows(rows []mot.Row, fps float64, tc config.Tracker) []mot.Row {
 		}
 	}
 	return out
+}
+
+// frameTime is when frame f (from 1) of a stream at fps was taken, counted
+// from the Unix epoch.
+func frameTime(f int, fps float64) time.Time {
+	return time.Unix(0, 0).Add(time.Duration(float64(f-1) / fps * float64(time.Second)))
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
@@ -80,9 +81,11 @@ func writeDet(t *testing.T, frames [][]scriptedBox) string {
 }
 
 // pipelineTracks runs the same boxes through pipeline.Tracking directly, as
-// the live pipeline's tracking stage does.
-func pipelineTracks(frames [][]scriptedBox, cfg track.Config) []mot.Row {
+// the live pipeline's tracking stage does when frame f reaches it at
+// (f−1)/fps seconds.
+func pipelineTracks(frames [][]scriptedBox, cfg track.Config, fps float64) []mot.Row {
 	tracking := pipeline.NewTracking(cfg)
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var out []mot.Row
 	for f := 1; f < len(frames); f++ {
 		var dets []detect.Detection
@@ -91,7 +94,8 @@ func pipelineTracks(frames [][]scriptedBox, cfg track.Config) []mot.Row {
 				X1: float32(d.x), Y1: float32(d.y), X2: float32(d.x + d.w), Y2: float32(d.y + d.h),
 			}})
 		}
-		for _, tr := range tracking.Update("cam1", dets) {
+		at := start.Add(time.Duration(float64(f-1) / fps * float64(time.Second)))
+		for _, tr := range tracking.UpdateAt("cam1", dets, at) {
 			out = append(out, mot.Row{Frame: f, ID: int(tr.ID),
 				Box: mot.Box{X: tr.Box.X1, Y: tr.Box.Y1, W: tr.Box.X2 - tr.Box.X1, H: tr.Box.Y2 - tr.Box.Y1}})
 		}
@@ -125,7 +129,7 @@ func TestTrackReproducesPipelineIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := pipelineTracks(frames, config.Default().Tracker.TrackConfig())
+	want := pipelineTracks(frames, config.Default().Tracker.TrackConfig(), track.BaseFPS)
 	sameTracks(t, got, want)
 
 	// The scene exercises what it should: A and B keep their IDs through
@@ -140,8 +144,8 @@ func TestTrackReproducesPipelineIDs(t *testing.T) {
 }
 
 // TestTrackFrameRateScalesBuffer: an object hidden for 15 frames keeps its
-// ID with the 30-frame buffer, but not at 10 fps, where the buffer is 10
-// frames; tracker flags reach the tracker too.
+// ID with the 30-frame (one second) buffer, but not at 10 fps, where 15
+// frames are 1.5 s; tracker flags reach the tracker too.
 func TestTrackFrameRateScalesBuffer(t *testing.T) {
 	frames := make([][]scriptedBox, 36)
 	for k := 1; k <= 35; k++ {
@@ -151,16 +155,18 @@ func TestTrackFrameRateScalesBuffer(t *testing.T) {
 	}
 	det := writeDet(t, frames)
 	tests := []struct {
-		name    string
-		flags   []string
-		buffer  int
-		wantIDs int
+		name       string
+		flags      []string
+		fps        float64
+		buffer     int    // buffer_frames
+		wantBuffer string // as vigil track reports it
+		wantIDs    int
 	}{
-		{"no frame rate", nil, 30, 1},
-		{"30 fps", []string{"--fps", "30"}, 30, 1},
-		{"10 fps", []string{"--fps", "10"}, 10, 2},
-		{"10 fps, longer buffer", []string{"--fps", "10", "--buffer-frames", "60"}, 20, 1},
-		{"min hits 5", []string{"--min-hits", "5"}, 30, 1},
+		{"no frame rate", nil, 30, 30, "1s: 30 frames at 30 fps", 1},
+		{"30 fps", []string{"--fps", "30"}, 30, 30, "1s: 30 frames at 30 fps", 1},
+		{"10 fps", []string{"--fps", "10"}, 10, 30, "1s: 10 frames at 10 fps", 2},
+		{"10 fps, longer buffer", []string{"--fps", "10", "--buffer-frames", "60"}, 10, 60, "2s: 20 frames at 10 fps", 1},
+		{"min hits 5", []string{"--min-hits", "5"}, 30, 30, "1s: 30 frames at 30 fps", 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,7 +175,7 @@ func TestTrackFrameRateScalesBuffer(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s%s", code, stdout, stderr)
 			}
-			if want := fmt.Sprintf("(buffer %d frames)", tc.buffer); !strings.Contains(stderr, want) {
+			if want := "(buffer " + tc.wantBuffer + ")"; !strings.Contains(stderr, want) {
 				t.Errorf("stderr %q lacks %q", stderr, want)
 			}
 			got, err := mot.ReadFile(out, mot.Results)
@@ -188,7 +194,7 @@ func TestTrackFrameRateScalesBuffer(t *testing.T) {
 			if tc.name == "min hits 5" {
 				cfg.MinHits = 5
 			}
-			sameTracks(t, got, pipelineTracks(frames, cfg))
+			sameTracks(t, got, pipelineTracks(frames, cfg, tc.fps))
 		})
 	}
 }
@@ -265,7 +271,7 @@ func TestTrackThenEvalDirectories(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("track: exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stderr, "SYN-02.txt") || !strings.Contains(stderr, "(buffer 14 frames)") {
+	if !strings.Contains(stderr, "SYN-02.txt") || !strings.Contains(stderr, "(buffer 1s: 14 frames at 14 fps)") {
 		t.Errorf("track stderr lacks SYN-02 at 14 fps:\n%s", stderr)
 	}
 
