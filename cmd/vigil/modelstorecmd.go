@@ -50,6 +50,23 @@ func (f *modelStoreFlags) open(ctx context.Context) (modelstore.Store, func(), e
 	return s, nc.Close, nil
 }
 
+// change opens the store, reads name's entry and hands both to fn: the
+// steps of promote, rollback and shadow.
+func (f *modelStoreFlags) change(name string, fn func(ctx context.Context, s modelstore.Store, before modelstore.Entry) error) error {
+	ctx, cancel := f.context(false)
+	defer cancel()
+	s, done, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	before, err := s.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	return fn(ctx, s, before)
+}
+
 // context bounds a command: a push uploads a whole model, so it gets
 // minutes beyond --timeout.
 func (f *modelStoreFlags) context(upload bool) (context.Context, context.CancelFunc) {
@@ -211,30 +228,21 @@ func cmdModelPromote(args []string, stdout, stderr io.Writer) error {
 	if version == 0 {
 		return fmt.Errorf("%w: promote which version of %s? write %s@VERSION (vigil model list shows them)", errUsage, name, name)
 	}
-	ctx, cancel := sf.context(false)
-	defer cancel()
-	s, done, err := sf.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	before, err := s.Get(ctx, name)
-	if err != nil {
-		return err
-	}
-	if err := s.Promote(ctx, name, version); err != nil {
-		return err
-	}
-	ref := modelstore.Ref(name, version)
-	switch before.Promoted {
-	case version:
-		fmt.Fprintf(stdout, "%s is already promoted\n", ref)
-	case 0:
-		fmt.Fprintf(stdout, "promoted %s\n", ref)
-	default:
-		fmt.Fprintf(stdout, "promoted %s (was %s)\n", ref, modelstore.Ref(name, before.Promoted))
-	}
-	return nil
+	return sf.change(name, func(ctx context.Context, s modelstore.Store, before modelstore.Entry) error {
+		if err := s.Promote(ctx, name, version); err != nil {
+			return err
+		}
+		ref := modelstore.Ref(name, version)
+		switch before.Promoted {
+		case version:
+			fmt.Fprintf(stdout, "%s is already promoted\n", ref)
+		case 0:
+			fmt.Fprintf(stdout, "promoted %s\n", ref)
+		default:
+			fmt.Fprintf(stdout, "promoted %s (was %s)\n", ref, modelstore.Ref(name, before.Promoted))
+		}
+		return nil
+	})
 }
 
 func cmdModelRollback(args []string, stdout, stderr io.Writer) error {
@@ -255,23 +263,14 @@ func cmdModelRollback(args []string, stdout, stderr io.Writer) error {
 	if version != 0 {
 		return fmt.Errorf("%w: rollback takes a name, not a version: vigil model rollback %s (to promote %s, vigil model promote %s)", errUsage, name, pos[0], pos[0])
 	}
-	ctx, cancel := sf.context(false)
-	defer cancel()
-	s, done, err := sf.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	before, err := s.Get(ctx, name)
-	if err != nil {
-		return err
-	}
-	v, err := s.Rollback(ctx, name)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "rolled back %s to version %d (was %d): %s is promoted\n", name, v, before.Promoted, modelstore.Ref(name, v))
-	return nil
+	return sf.change(name, func(ctx context.Context, s modelstore.Store, before modelstore.Entry) error {
+		v, err := s.Rollback(ctx, name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rolled back %s to version %d (was %d): %s is promoted\n", name, v, before.Promoted, modelstore.Ref(name, v))
+		return nil
+	})
 }
 
 // cmdModelShadow puts a version on trial, ends a trial, or prints the
@@ -309,30 +308,21 @@ func cmdModelShadow(args []string, stdout, stderr io.Writer) error {
 		}
 		return fmt.Errorf("%w: put which version of %s on trial? write %s@VERSION (vigil model list shows them)", errUsage, name, name)
 	}
-	ctx, cancel := sf.context(false)
-	defer cancel()
-	s, done, err := sf.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	before, err := s.Get(ctx, name)
-	if err != nil {
-		return err
-	}
-	if err := s.SetCandidate(ctx, name, version); err != nil {
-		return err
-	}
-	switch {
-	case *stop && before.Candidate == 0:
-		fmt.Fprintf(stdout, "%s has no candidate\n", name)
-	case *stop:
-		fmt.Fprintf(stdout, "ended the trial of %s\n", modelstore.Ref(name, before.Candidate))
-	default:
-		fmt.Fprintf(stdout, "%s is the candidate: nodes that follow %s run it in shadow beside %s (vigil model shadow --watch %s)\n",
-			modelstore.Ref(name, version), name, modelstore.Ref(name, before.Promoted), name)
-	}
-	return nil
+	return sf.change(name, func(ctx context.Context, s modelstore.Store, before modelstore.Entry) error {
+		if err := s.SetCandidate(ctx, name, version); err != nil {
+			return err
+		}
+		switch {
+		case *stop && before.Candidate == 0:
+			fmt.Fprintf(stdout, "%s has no candidate\n", name)
+		case *stop:
+			fmt.Fprintf(stdout, "ended the trial of %s\n", modelstore.Ref(name, before.Candidate))
+		default:
+			fmt.Fprintf(stdout, "%s is the candidate: nodes that follow %s run it in shadow beside %s (vigil model shadow --watch %s)\n",
+				modelstore.Ref(name, version), name, modelstore.Ref(name, before.Promoted), name)
+		}
+		return nil
+	})
 }
 
 // watchShadow prints the shadow reports published for name.

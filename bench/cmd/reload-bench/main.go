@@ -27,19 +27,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/bench/internal/results"
+	"github.com/vigil-vision/vigil/bench/internal/tracksub"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/internal/rtsptest"
 	"github.com/vigil-vision/vigil/node"
@@ -61,71 +59,6 @@ func main() {
 	}
 }
 
-// arrival is one tracks message as received.
-type arrival struct {
-	seq     uint64
-	at      time.Time
-	latency time.Duration // capture → sinks, as the message says
-}
-
-type recorder struct {
-	mu   sync.Mutex
-	msgs map[string][]arrival
-}
-
-func (r *recorder) count(camera string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.msgs[camera])
-}
-
-func (r *recorder) first(camera string) (arrival, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if m := r.msgs[camera]; len(m) > 0 {
-		return m[0], true
-	}
-	return arrival{}, false
-}
-
-// window is a span of time in which the steady cameras are looked at.
-type window struct{ from, to time.Time }
-
-// gaps counts the seqs missing between the messages of a camera that
-// arrived within w (frames lost there).
-func (r *recorder) gaps(camera string, ws []window) (gaps int, latencies []time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	msgs := r.msgs[camera]
-	for _, w := range ws {
-		var prev uint64
-		for _, m := range msgs {
-			if m.at.Before(w.from) {
-				prev = m.seq
-				continue
-			}
-			if m.at.After(w.to) {
-				break
-			}
-			if prev > 0 && m.seq > prev+1 {
-				gaps += int(m.seq - prev - 1)
-			}
-			prev = m.seq
-			latencies = append(latencies, m.latency)
-		}
-	}
-	return gaps, latencies
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func run(t *results.T, cycles int, hold time.Duration, fps float64, threads int, out string) error {
 	dir, err := os.MkdirTemp("", "reload-bench")
 	if err != nil {
@@ -141,7 +74,7 @@ func run(t *results.T, cycles int, hold time.Duration, fps float64, threads int,
 		return fmt.Errorf("RTSP publisher: %w", err)
 	}
 
-	natsAddr := freeAddr()
+	natsAddr := tracksub.FreeAddr()
 	video := assets.Media("vtest.avi")
 	steady := func(id string) string {
 		return fmt.Sprintf("  - {id: %s, url: %s, fps: %g}\n", id, video, fps)
@@ -165,24 +98,10 @@ func run(t *results.T, cycles int, hold time.Duration, fps float64, threads int,
 		return err
 	}
 	defer nc.Close()
-	rec := &recorder{msgs: map[string][]arrival{}}
-	if _, err := nc.Subscribe("vigil.*.tracks", func(m *nats.Msg) {
-		at := time.Now()
-		var tm struct {
-			Camera    string             `json:"camera"`
-			Seq       uint64             `json:"seq"`
-			TimingsMS map[string]float64 `json:"timings_ms"`
-		}
-		if json.Unmarshal(m.Data, &tm) != nil {
-			return
-		}
-		rec.mu.Lock()
-		rec.msgs[tm.Camera] = append(rec.msgs[tm.Camera], arrival{seq: tm.Seq, at: at, latency: time.Duration(tm.TimingsMS["total"] * float64(time.Millisecond))})
-		rec.mu.Unlock()
-	}); err != nil {
+	rec, err := tracksub.Subscribe(nc, "vigil")
+	if err != nil {
 		return err
 	}
-	nc.Flush()
 	waitFor := func(what string, cond func() bool) error {
 		deadline := time.Now().Add(time.Minute)
 		for !cond() {
@@ -193,20 +112,20 @@ func run(t *results.T, cycles int, hold time.Duration, fps float64, threads int,
 		}
 		return nil
 	}
-	if err := waitFor("the steady cameras", func() bool { return rec.count("steady-1") >= 5 && rec.count("steady-2") >= 5 }); err != nil {
+	if err := waitFor("the steady cameras", func() bool { return rec.Count("steady-1") >= 5 && rec.Count("steady-2") >= 5 }); err != nil {
 		return err
 	}
 
 	r := results.New() // notes the load average now
 	// The steady baseline, as long as the change windows will be in all.
 	fmt.Fprintln(os.Stderr, "reload-bench: steady baseline")
-	base := window{from: time.Now()}
+	base := tracksub.Window{From: time.Now()}
 	time.Sleep(time.Duration(cycles) * (2*time.Second + hold))
-	base.to = time.Now()
+	base.To = time.Now()
 
 	first := map[string][]float64{}
 	var applyMS []float64
-	var changes []window
+	var changes []tracksub.Window
 	change := func(source string, f func(*config.Config) (*config.Config, error)) (time.Time, error) {
 		t0 := time.Now()
 		rep, err := n.Change(source, f)
@@ -214,7 +133,7 @@ func run(t *results.T, cycles int, hold time.Duration, fps float64, threads int,
 			return t0, err
 		}
 		applyMS = append(applyMS, rep.DurationMS)
-		changes = append(changes, window{from: t0, to: time.Now().Add(time.Second)})
+		changes = append(changes, tracksub.Window{From: t0, To: time.Now().Add(time.Second)})
 		return t0, nil
 	}
 	for i := range cycles {
@@ -233,11 +152,11 @@ func run(t *results.T, cycles int, hold time.Duration, fps float64, threads int,
 		if err != nil {
 			return err
 		}
-		if err := waitFor(id+"'s first tracks", func() bool { _, ok := rec.first(id); return ok }); err != nil {
+		if err := waitFor(id+"'s first tracks", func() bool { _, ok := rec.First(id); return ok }); err != nil {
 			return err
 		}
-		a, _ := rec.first(id)
-		first[kind] = append(first[kind], float64(a.at.Sub(t0).Microseconds())/1000)
+		a, _ := rec.First(id)
+		first[kind] = append(first[kind], float64(a.At.Sub(t0).Microseconds())/1000)
 		time.Sleep(hold)
 		if _, err := change("bench", func(cur *config.Config) (*config.Config, error) {
 			next, _ := cur.WithoutCamera(id)
@@ -251,10 +170,10 @@ func run(t *results.T, cycles int, hold time.Duration, fps float64, threads int,
 	var gaps, baseGaps int
 	var lat, baseLat []time.Duration
 	for _, c := range []string{"steady-1", "steady-2"} {
-		g, l := rec.gaps(c, changes)
+		g, l := rec.Gaps(c, changes)
 		gaps += g
 		lat = append(lat, l...)
-		g, l = rec.gaps(c, []window{base})
+		g, l = rec.Gaps(c, []tracksub.Window{base})
 		baseGaps += g
 		baseLat = append(baseLat, l...)
 	}

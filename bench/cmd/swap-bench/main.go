@@ -35,13 +35,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -49,6 +46,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/bench/internal/results"
+	"github.com/vigil-vision/vigil/bench/internal/tracksub"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/model"
@@ -89,90 +87,18 @@ func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "swap-bench: "+format+"\n", a...)
 }
 
-// arrival is one tracks message as received.
-type arrival struct {
-	seq     uint64
-	at      time.Time
-	latency time.Duration
-	model   string
-}
-
-type recorder struct {
-	mu   sync.Mutex
-	msgs map[string][]arrival
-}
-
-func (r *recorder) all() map[string][]arrival {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string][]arrival{}
-	for k, v := range r.msgs {
-		out[k] = append([]arrival(nil), v...)
-	}
-	return out
-}
-
-// since counts messages after t, and says whether the last one is model's.
-func (r *recorder) since(t time.Time, model string) (n int, last bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, msgs := range r.msgs {
-		for _, m := range msgs {
-			if m.at.After(t) {
-				n++
-				last = last || m.model == model
-			}
-		}
-	}
-	return n, last
-}
-
-type window struct{ from, to time.Time }
-
-// gaps counts the seqs missing between a camera's messages within the
-// windows, and collects their latencies.
-func gaps(msgs []arrival, ws []window) (lost int, lat []float64) {
-	for _, w := range ws {
-		var prev uint64
-		for _, m := range msgs {
-			if m.at.Before(w.from) {
-				prev = m.seq
-				continue
-			}
-			if m.at.After(w.to) {
-				break
-			}
-			if prev > 0 && m.seq > prev+1 {
-				lost += int(m.seq - prev - 1)
-			}
-			prev = m.seq
-			lat = append(lat, float64(m.latency.Microseconds())/1000)
-		}
-	}
-	return lost, lat
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // bench is one running node with its store and what it published.
 type bench struct {
 	n     *node.Node
 	nc    *nats.Conn
 	store modelstore.Store
-	rec   *recorder
+	rec   *tracksub.Recorder
 }
 
 // start runs a node on two vtest.avi cameras paced at fps (0: the file's
 // rate) whose detector follows "det", pushed as v1 (FP32) and v2 (INT8).
 func start(t *results.T, dir string, fps float64, threads int, shadow string, int8Path string) (*bench, error) {
-	natsAddr := freeAddr()
+	natsAddr := tracksub.FreeAddr()
 	cams := ""
 	for _, id := range []string{"cam-1", "cam-2"} {
 		cams += fmt.Sprintf("  - {id: %s, url: %s, fps: %g}\n", id, assets.Media("vtest.avi"), fps)
@@ -197,26 +123,11 @@ func start(t *results.T, dir string, fps float64, threads int, shadow string, in
 		return nil, err
 	}
 	t.Cleanup(nc.Close)
-	b := &bench{n: n, nc: nc, rec: &recorder{msgs: map[string][]arrival{}}}
-	if _, err := nc.Subscribe("vigil.*.tracks", func(m *nats.Msg) {
-		at := time.Now()
-		var tm struct {
-			Camera    string             `json:"camera"`
-			Seq       uint64             `json:"seq"`
-			Model     string             `json:"model"`
-			TimingsMS map[string]float64 `json:"timings_ms"`
-		}
-		if json.Unmarshal(m.Data, &tm) != nil {
-			return
-		}
-		b.rec.mu.Lock()
-		b.rec.msgs[tm.Camera] = append(b.rec.msgs[tm.Camera], arrival{seq: tm.Seq, at: at, model: tm.Model,
-			latency: time.Duration(tm.TimingsMS["total"] * float64(time.Millisecond))})
-		b.rec.mu.Unlock()
-	}); err != nil {
+	rec, err := tracksub.Subscribe(nc, "vigil")
+	if err != nil {
 		return nil, err
 	}
-	nc.Flush()
+	b := &bench{n: n, nc: nc, rec: rec}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -241,7 +152,7 @@ func start(t *results.T, dir string, fps float64, threads int, shadow string, in
 	}); err != nil {
 		return nil, err
 	}
-	if err := waitFor("det@1's frames", func() bool { _, ok := b.rec.since(time.Now().Add(-time.Second), "det@1"); return ok }); err != nil {
+	if err := waitFor("det@1's frames", func() bool { _, ok := b.rec.Since(time.Now().Add(-time.Second), "det@1"); return ok }); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -319,12 +230,12 @@ func swaps(t *results.T, r *results.Report, o options, dir string, q string) err
 	steady := 2 * time.Duration(o.cycles) * 10 * time.Second
 	steady = min(steady, 2*time.Minute)
 	logf("swaps: steady window of %s", steady)
-	base := window{from: time.Now()}
+	base := tracksub.Window{From: time.Now()}
 	time.Sleep(steady)
-	base.to = time.Now()
+	base.To = time.Now()
 
 	ctx := context.Background()
-	var around []window
+	var around []tracksub.Window
 	var swapMS []float64
 	for i := range o.cycles {
 		for _, to := range []int{2, 1} {
@@ -341,7 +252,7 @@ func swaps(t *results.T, r *results.Report, o options, dir string, q string) err
 			want := fmt.Sprintf("det@%d", to)
 			var at time.Time
 			if err := waitFor(want+"'s frames", func() bool {
-				_, ok := b.rec.since(t0, want)
+				_, ok := b.rec.Since(t0, want)
 				if ok {
 					at = time.Now()
 				}
@@ -350,18 +261,24 @@ func swaps(t *results.T, r *results.Report, o options, dir string, q string) err
 				return err
 			}
 			swapMS = append(swapMS, float64(at.Sub(t0).Microseconds())/1000)
-			around = append(around, window{from: t0.Add(-5 * time.Second), to: t0.Add(5 * time.Second)})
+			around = append(around, tracksub.Window{From: t0.Add(-5 * time.Second), To: t0.Add(5 * time.Second)})
 			time.Sleep(o.hold)
 		}
 	}
-	msgs := b.rec.all()
 	var lost, baseLost int
 	var lat, baseLat []float64
+	ms := func(d []time.Duration) []float64 {
+		out := make([]float64, len(d))
+		for i, x := range d {
+			out[i] = float64(x.Microseconds()) / 1000
+		}
+		return out
+	}
 	for _, cam := range []string{"cam-1", "cam-2"} {
-		l, ls := gaps(msgs[cam], around)
-		lost, lat = lost+l, append(lat, ls...)
-		l, ls = gaps(msgs[cam], []window{base})
-		baseLost, baseLat = baseLost+l, append(baseLat, ls...)
+		l, ls := b.rec.Gaps(cam, around)
+		lost, lat = lost+l, append(lat, ms(ls)...)
+		l, ls = b.rec.Gaps(cam, []tracksub.Window{base})
+		baseLost, baseLat = baseLost+l, append(baseLat, ms(ls)...)
 	}
 	r.Add("swap_dropped_frames", "%d", lost)
 	r.Add("swap_baseline_dropped_frames", "%d", baseLost)
@@ -421,9 +338,9 @@ func shadows(t *results.T, r *results.Report, o options, dir string, q string) e
 			before = b.n.ShadowReports()
 		}
 		t0 := time.Now()
-		n0, _ := b.rec.since(t0, "")
+		n0, _ := b.rec.Since(t0, "")
 		time.Sleep(o.window)
-		n1, _ := b.rec.since(t0, "")
+		n1, _ := b.rec.Since(t0, "")
 		fps := float64(n1-n0) / time.Since(t0).Seconds()
 		if on {
 			with = append(with, fps)
