@@ -37,7 +37,8 @@ type detectorSpec struct {
 }
 
 func specOf(cfg *config.Config, m config.Model) detectorSpec {
-	m.Runtime = "" // one library per process, loaded at start (config.RestartNeeded)
+	m.Runtime = ""             // one library per process, loaded at start (config.RestartNeeded)
+	m.Shadow = config.Shadow{} // the shadow's settings change the shadow, not the live detector
 	return detectorSpec{Model: m, LowThreshold: cfg.Tracker.LowThreshold}
 }
 

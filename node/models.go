@@ -154,7 +154,6 @@ func (n *Node) watchModel(ctx context.Context, store modelstore.Store, name stri
 				if _, err := n.Change("model-store", func(cur *config.Config) (*config.Config, error) { return cur, nil }); err != nil {
 					log.Error().Err(err).Int("promoted", e.Promoted).Msg("model store: the promoted version was refused; the running one goes on")
 				}
-				continue // Change has started or stopped the shadows
 			}
 			n.mu.Lock()
 			if !n.closed {

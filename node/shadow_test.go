@@ -195,6 +195,21 @@ func TestShadowOfABadCandidateFails(t *testing.T) {
 	}
 	n := tn.count("walkway")
 	waitUntil(t, "frames after the failure", func() bool { return tn.count("walkway") > n+3 })
+
+	// The shadow's settings are the shadow's: changing them leaves the
+	// live detector alone, and the shadow starts again with them.
+	rep, err := tn.Change("test", func(cur *config.Config) (*config.Config, error) {
+		next := *cur
+		next.Model.Shadow.Every = 3
+		return &next, nil
+	})
+	if err != nil || len(rep.Detectors.Swapped)+len(rep.Detectors.Loaded) > 0 {
+		t.Fatalf("a shadow setting changed: %v %+v", err, rep.Detectors)
+	}
+	waitUntil(t, "the shadow again with every: 3", func() bool {
+		tn.call("GET", "/api/models/shadow", "", &api)
+		return len(api.Shadows) == 1 && api.Shadows[0].Every == 3 && api.Shadows[0].State == ShadowFailed
+	})
 	if e, _ := store.Get(context.Background(), "det"); e.Promoted != 1 {
 		t.Errorf("promoted %d", e.Promoted)
 	}
