@@ -128,3 +128,16 @@ bench-liveview: deps
 
 clean:
 	rm -rf bin
+
+# The container image (docker/Dockerfile), built with docker or podman,
+# whichever this machine has (podman is installed when neither is); where
+# no registry answers, the base images are made here first (debootstrap,
+# about 18 minutes on 2 busy cores). test-image starts the image's
+# filesystem as a container runtime would and checks the demo, the user
+# and the libraries (docker/image_test.go). See docker/README.md.
+.PHONY: image test-image
+image:
+	GO=$(GO) ./scripts/image.sh build
+
+test-image:
+	GO=$(GO) ./scripts/image.sh test

