@@ -338,17 +338,23 @@ func verdict(rep ShadowReport, s config.Shadow) (bool, string) {
 		c.Agreement, s.MinAgreement, c.SpeedRatio, s.MinSpeedRatio, c.Frames)
 }
 
+// reportingNode names the node in its reports: its fleet name, or "" for
+// a node on its own.
+func reportingNode(cfg *config.Config) string {
+	if !cfg.Fleet.Enabled {
+		return ""
+	}
+	node, _ := cfg.Fleet.NodeName()
+	return node
+}
+
 // ShadowSubject is where a store model's shadow reports are published.
 func ShadowSubject(prefix, name string) string { return prefix + ".models." + name + ".shadow" }
 
 // publishShadow publishes the run's report and returns it.
 func (n *Node) publishShadow(run *shadowRun) ShadowReport {
 	cfg := n.Config()
-	node, _ := cfg.Fleet.NodeName()
-	if !cfg.Fleet.Enabled {
-		node = ""
-	}
-	rep := run.report(node)
+	rep := run.report(reportingNode(cfg))
 	if b, err := json.Marshal(rep); err == nil {
 		if err := n.nc.Publish(ShadowSubject(cfg.NATS.SubjectPrefix, run.name), b); err != nil {
 			n.log.Debug().Err(err).Msg("shadow: report not published")
@@ -380,11 +386,7 @@ func (n *Node) ShadowReports() []ShadowReport {
 	n.shadows.mu.Lock()
 	runs := slices.SortedFunc(maps.Values(n.shadows.runs), func(a, b *shadowRun) int { return strings.Compare(a.detector, b.detector) })
 	n.shadows.mu.Unlock()
-	cfg := n.Config()
-	node, _ := cfg.Fleet.NodeName()
-	if !cfg.Fleet.Enabled {
-		node = ""
-	}
+	node := reportingNode(n.Config())
 	out := make([]ShadowReport, 0, len(runs))
 	for _, run := range runs {
 		out = append(out, run.report(node))
