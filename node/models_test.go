@@ -31,17 +31,7 @@ func TestStoreModelsSwappedLive(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	js, err := jetstream.New(tn.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := modelstore.OpenNATS(ctx, js, modelstore.Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Push(ctx, "det", assets.Model()); err != nil {
-		t.Fatal(err)
-	}
+	store := tn.storeWithDet(ctx)
 	// The detector names the store model: its promoted version, 1.
 	rep, err := tn.Change("test", func(cur *config.Config) (*config.Config, error) {
 		next := *cur
@@ -140,14 +130,7 @@ func TestStorePromotionRefusedKeepsTheRunningModel(t *testing.T) {
 		"     rules: [{name: door, type: zone, points: [[0, 0], [100, 0], [100, 100]], classes: [person]}]}\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	js, _ := jetstream.New(tn.nc)
-	store, err := modelstore.OpenNATS(ctx, js, modelstore.Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Push(ctx, "det", assets.Model()); err != nil {
-		t.Fatal(err)
-	}
+	store := tn.storeWithDet(ctx)
 	if _, err := tn.Change("test", func(cur *config.Config) (*config.Config, error) {
 		next := *cur
 		next.Model.Store = "det"
@@ -176,4 +159,22 @@ func TestStorePromotionRefusedKeepsTheRunningModel(t *testing.T) {
 			t.Fatalf("seq %d made by %q after det@2 was refused", m.Seq, m.Model)
 		}
 	}
+}
+
+// storeWithDet opens the node's NATS model store and pushes the default
+// model as "det", its version 1.
+func (tn *testNode) storeWithDet(ctx context.Context) modelstore.Store {
+	tn.t.Helper()
+	js, err := jetstream.New(tn.nc)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	store, err := modelstore.OpenNATS(ctx, js, modelstore.Options{TempDir: tn.t.TempDir()})
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	if _, err := store.Push(ctx, "det", assets.Model()); err != nil {
+		tn.t.Fatal(err)
+	}
+	return store
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/dataset"
@@ -28,17 +27,7 @@ func shadowNode(t *testing.T, extra string, s config.Shadow) (*testNode, modelst
 	tn := startNode(t, header(t)+fmt.Sprintf("cameras:\n  - {id: walkway, url: %s, fps: 4, loop: true}\n", assets.Media("vtest.avi"))+extra)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
-	js, err := jetstream.New(tn.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := modelstore.OpenNATS(ctx, js, modelstore.Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Push(ctx, "det", assets.Model()); err != nil {
-		t.Fatal(err)
-	}
+	store := tn.storeWithDet(ctx)
 	var mu sync.Mutex
 	var reports []ShadowReport
 	sub, err := tn.nc.Subscribe(ShadowSubject("vigil", "det"), func(m *nats.Msg) {
