@@ -134,6 +134,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if mallocSetting != "" {
+		log.Debug().Str("c_malloc", mallocSetting).Msg("C allocator")
+	}
 	ctx, stop := signalContext(log)
 	defer stop()
 	o := node.Options{Logger: log, OpenMats: openMats, Version: vigilVersion()}

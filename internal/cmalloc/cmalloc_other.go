@@ -1,0 +1,7 @@
+//go:build !linux || !cgo
+
+package cmalloc
+
+func setThreshold(int) string { return "unsupported: not linux with cgo" }
+
+func churn(int, int) {}
