@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/internal/cmalloc"
 	"gocv.io/x/gocv"
 )
 
@@ -228,6 +229,7 @@ func (c *Camera) Run(ctx context.Context, emit func(*Frame)) error {
 			var got int
 			got, err = c.stream(conn, src, cfg, kind, seq, emit)
 			src.Close()
+			cmalloc.Trim() // the decoder's buffers go back to the system (package cmalloc)
 			c.mu.Lock()
 			if c.gen == gen {
 				c.probed = got > 0 // a short open that read nothing probes in full next time

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 
+	"github.com/vigil-vision/vigil/internal/cmalloc"
 	"gocv.io/x/gocv"
 )
 
@@ -90,11 +91,14 @@ func (e *FrameEncoder) Encode(img gocv.Mat, keyframe bool) (frame []byte, key bo
 	return out, e.spec.isKey(out), nil
 }
 
-// Close releases the codec and the conversion buffer.
+// Close releases the codec and the conversion buffer, and hands the C
+// heap's free pages back to the system: a codec frees megabytes that the
+// allocator would otherwise keep (package cmalloc).
 func (e *FrameEncoder) Close() {
 	if e.enc != nil {
 		e.enc.Close()
 		e.enc = nil
 	}
 	e.yuv.Close()
+	cmalloc.Trim()
 }

@@ -20,7 +20,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/vigil-vision/vigil/internal/cmalloc"
+	// One C allocator arena from the start, so that codecs' freed buffers
+	// are reused and trimmed rather than kept per thread.
+	_ "github.com/vigil-vision/vigil/internal/cmalloc/onearena"
 )
 
 const usage = `vigil — real-time video analytics for the edge
@@ -67,13 +69,7 @@ Run 'vigil COMMAND -h' for a command's flags.
 // errUsage marks errors that are the user's invocation, exit status 2.
 var errUsage = errors.New("usage")
 
-// mallocSetting says how the C allocator was set at start (cmalloc.Fix).
-var mallocSetting string
-
 func main() {
-	// Before any native library allocates: the C allocator gives freed
-	// large blocks back to the system (encoders and decoders come and go).
-	mallocSetting = cmalloc.Fix()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

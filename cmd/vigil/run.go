@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/vigil-vision/vigil/internal/cmalloc/onearena"
 	"io"
 	"os"
 	"os/signal"
@@ -134,9 +135,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if mallocSetting != "" {
-		log.Debug().Str("c_malloc", mallocSetting).Msg("C allocator")
-	}
+	log.Debug().Str("c_malloc", onearena.Setting()).Msg("C allocator")
 	ctx, stop := signalContext(log)
 	defer stop()
 	o := node.Options{Logger: log, OpenMats: openMats, Version: vigilVersion()}

@@ -1,43 +1,25 @@
-// Package cmalloc sets how the C allocator (glibc's malloc) that OpenCV,
-// FFmpeg, libvpx and onnxruntime share gives memory back to the system.
+// Package cmalloc sets how the C allocator (glibc's malloc), which OpenCV,
+// FFmpeg, libvpx and onnxruntime share, keeps memory, and gives freed
+// memory back to the system when codecs close.
 //
-// glibc serves a request of at least its mmap threshold (128 KiB at start)
-// with its own mmap, returned to the system on free. But the threshold is
-// dynamic: when such a block is freed, glibc raises the threshold to that
-// block's size (up to 32 MiB on 64-bit), so that from then on blocks of
-// that size come from the heap arenas, and a freed one stays in the
-// process. A pipeline that opens and closes video encoders (one per
+// glibc gives each thread that allocates an arena of its own, up to eight
+// per core, and keeps what is freed in an arena for that arena's later
+// requests. A pipeline that opens and closes video encoders (one per
 // browser viewer) and decoders (one per camera reconnect) frees multi-MiB
-// frame buffers all the time, and with one arena per thread that
-// allocated, the memory kept grows with each session: 91–106 MiB after 200
-// VP8 encoders in one process against 24 MiB with a fixed threshold, and
-// +62.8 MiB/h resident over a two-hour soak (bench/README.md, "Soak").
+// codec buffers on many threads: each arena ends up holding its own share,
+// and the process's resident memory climbs with every session (+62.8
+// MiB/h over a two-hour soak with viewers coming and going; 93 MiB kept
+// after 200 VP8 encoders made and closed, against 20 MiB before them:
+// bench/README.md, "Soak").
 //
-// Fix pins the threshold at glibc's starting value, which also turns off
-// the dynamic adjustment of the trim threshold: large blocks stay mmapped
-// and go back to the system when freed, and freed heap tops are trimmed
-// past 128 KiB. A user who sets MALLOC_MMAP_THRESHOLD_ or
-// MALLOC_TRIM_THRESHOLD_ in the environment keeps what they set.
+// Package onearena, imported by a program, limits it to one arena from its
+// start, so freed buffers are reused by whichever thread asks next; Trim,
+// called when a codec closes, hands
+// the free pages inside the heap back (malloc_trim): 24 MiB kept after the
+// same 200 encoders. glibc's other policy stays: a frame buffer freed
+// after each frame is reused from the heap, not mapped and faulted in
+// again (what a fixed mmap threshold would cost: about 10 ms per 1.3 MB
+// frame on this project's VMs, against 15 µs from the heap).
+//
+// A user who sets MALLOC_ARENA_MAX or GLIBC_TUNABLES keeps what they set.
 package cmalloc
-
-import "os"
-
-// Threshold is the mmap threshold Fix sets: glibc's own starting value.
-const Threshold = 128 << 10
-
-// envKnobs are the environment variables with which glibc's users tune
-// the same thresholds; any of them set means the user chose.
-var envKnobs = []string{"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"}
-
-// Fix sets the mmap threshold to Threshold, unless the environment already
-// tunes glibc's thresholds or the C library is not glibc. It says what it
-// did: "mmap threshold 131072", "left to the environment (NAME)", or
-// "unsupported: …".
-func Fix() string {
-	for _, k := range envKnobs {
-		if _, ok := os.LookupEnv(k); ok {
-			return "left to the environment (" + k + ")"
-		}
-	}
-	return setThreshold(Threshold)
-}

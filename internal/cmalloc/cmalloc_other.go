@@ -2,6 +2,14 @@
 
 package cmalloc
 
-func setThreshold(int) string { return "unsupported: not linux with cgo" }
+// ArenaCount cannot be told here.
+func ArenaCount() int { return -1 }
+
+// Trim does nothing without glibc.
+func Trim() bool { return false }
 
 func churn(int, int) {}
+func frame(int)      {}
+
+// Threads does nothing here.
+func Threads(int) {}

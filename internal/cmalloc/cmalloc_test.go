@@ -9,7 +9,6 @@ import (
 	"testing"
 )
 
-// rssAnonKiB is the process's anonymous resident memory.
 func rssAnonKiB() (int, error) {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -23,73 +22,104 @@ func rssAnonKiB() (int, error) {
 	return 0, fmt.Errorf("no RssAnon in /proc/self/status")
 }
 
-// TestMain runs the churn child of TestFixGivesFreedBlocksBack when asked
-// to: the churn with or without Fix, printing the anonymous memory kept.
+// TestMain runs the tests' children when asked to, each in a fresh process
+// so that what one sets in the allocator does not reach the others.
 func TestMain(m *testing.M) {
-	if mode := os.Getenv("VIGIL_CMALLOC_CHILD"); mode != "" {
-		if mode == "fix" {
-			if got := Fix(); got != "mmap threshold 131072" {
-				fmt.Println("Fix() =", got)
-				os.Exit(1)
-			}
-		}
+	switch os.Getenv("VIGIL_CMALLOC_CHILD") {
+	case "":
+		os.Exit(m.Run())
+	case "churn": // 16 × 3 MiB freed between blocks that stay, then Trim
 		before, err := rssAnonKiB()
 		if err != nil {
 			fmt.Println(err)
 			os.Exit(1)
 		}
 		churn(16, 3<<20)
-		after, _ := rssAnonKiB()
-		fmt.Printf("kept-kib %d\n", after-before)
-		os.Exit(0)
+		kept, _ := rssAnonKiB()
+		Trim()
+		trimmed, _ := rssAnonKiB()
+		fmt.Printf("result %d %d\n", kept-before, trimmed-before)
 	}
-	os.Exit(m.Run())
+	os.Exit(0)
 }
 
-func childKept(t *testing.T, mode string, env ...string) int {
+// child runs the test binary as the child mode and returns the numbers of
+// its result line.
+func child(t *testing.T, mode string) []int {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(append(os.Environ(), "VIGIL_CMALLOC_CHILD="+mode), env...)
+	// The parent's own tuning must not reach the child.
+	cmd.Env = append(withoutKnobs(os.Environ()), "VIGIL_CMALLOC_CHILD="+mode)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("child (%s): %v\n%s", mode, err, out)
+		t.Fatalf("child %s: %v\n%s", mode, err, out)
 	}
 	for _, l := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(l, "kept-kib "); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatal(err)
+		if v, ok := strings.CutPrefix(l, "result "); ok {
+			var ns []int
+			for _, f := range strings.Fields(v) {
+				n, err := strconv.Atoi(f)
+				if err != nil {
+					t.Fatalf("child %s: %q: %v", mode, l, err)
+				}
+				ns = append(ns, n)
 			}
-			return n
+			return ns
 		}
 	}
-	t.Fatalf("child (%s) printed no kept-kib line:\n%s", mode, out)
-	return 0
+	t.Fatalf("child %s printed no result:\n%s", mode, out)
+	return nil
 }
 
-// TestFixGivesFreedBlocksBack: 16 blocks of 3 MiB freed between small
-// blocks that stay. With glibc's defaults the first free raises the mmap
-// threshold, the 3 MiB blocks come from the heap and about 48 MiB stay
-// resident; after Fix they are mmapped and go back when freed.
-func TestFixGivesFreedBlocksBack(t *testing.T) {
-	for _, k := range envKnobs {
-		t.Setenv(k, "") // the parent's own tuning must not reach the children
-		os.Unsetenv(k)
+// withoutKnobs drops the environment's allocator knobs.
+func withoutKnobs(env []string) []string {
+	out := env[:0]
+	for _, kv := range env {
+		keep := true
+		for _, k := range []string{"MALLOC_ARENA_MAX", "GLIBC_TUNABLES"} {
+			if strings.HasPrefix(kv, k+"=") {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, kv)
+		}
 	}
-	def := childKept(t, "default")
-	fixed := childKept(t, "fix")
-	t.Logf("anonymous memory kept after 16 × 3 MiB freed: defaults %d KiB, Fix %d KiB", def, fixed)
-	if def < 16*3<<10/2 {
-		t.Fatalf("with glibc's defaults only %d KiB were kept: the churn no longer shows the dynamic threshold, so this test proves nothing", def)
+	return out
+}
+
+// TestTrimGivesFreedBlocksBack: 16 blocks of 3 MiB freed between small
+// blocks that stay are kept resident by glibc (the first large free
+// raised its mmap threshold, so they came from the heap); Trim gives them
+// back.
+func TestTrimGivesFreedBlocksBack(t *testing.T) {
+	r := child(t, "churn")
+	kept, trimmed := r[0], r[1]
+	t.Logf("anonymous memory kept after 16 × 3 MiB freed: %d KiB; after Trim: %d KiB", kept, trimmed)
+	if kept < 16*3<<10/2 {
+		t.Fatalf("only %d KiB were kept before Trim: the churn no longer leaves freed blocks in the heap, so this test proves nothing", kept)
 	}
-	if fixed > 4<<10 {
-		t.Fatalf("after Fix the churn kept %d KiB (defaults: %d KiB): freed large blocks are not given back", fixed, def)
+	if trimmed > 4<<10 {
+		t.Fatalf("after Trim %d KiB are still kept (before: %d KiB): freed blocks inside the heap did not go back", trimmed, kept)
 	}
 }
 
-func TestFixLeavesTheEnvironmentsChoice(t *testing.T) {
-	t.Setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-	if got := Fix(); got != "left to the environment (MALLOC_MMAP_THRESHOLD_)" {
-		t.Fatalf("Fix() with MALLOC_MMAP_THRESHOLD_ set = %q", got)
+// BenchmarkFrameBuffer is what one frame's buffer (768×576 BGR, 1.3 MB)
+// costs the C allocator, with the environment's settings: compare
+// MALLOC_ARENA_MAX=1 (what package onearena sets), MALLOC_MMAP_THRESHOLD_=131072 and
+// glibc's defaults in one run of bench/cmalloc.sh.
+func BenchmarkFrameBuffer(b *testing.B) {
+	for b.Loop() {
+		frame(768 * 576 * 3)
 	}
+}
+
+// BenchmarkFrameBufferParallel is BenchmarkFrameBuffer on every core at
+// once: what sharing one arena costs.
+func BenchmarkFrameBufferParallel(b *testing.B) {
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			frame(768 * 576 * 3)
+		}
+	})
 }

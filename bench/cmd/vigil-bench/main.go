@@ -36,6 +36,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/detect"
+	// The C allocator as vigil runs it: one arena.
+	_ "github.com/vigil-vision/vigil/internal/cmalloc/onearena"
 	"github.com/vigil-vision/vigil/internal/cvthreads"
 	"gocv.io/x/gocv"
 )
