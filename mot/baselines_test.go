@@ -49,7 +49,9 @@ func (b *byteTrack) Update(dets []Row) []Row {
 	}
 	var out []Row
 	for _, t := range tracks {
-		out = append(out, Row{ID: int(t.ID), Box: Box{X: t.Box.X1, Y: t.Box.Y1, W: t.Box.X2 - t.Box.X1, H: t.Box.Y2 - t.Box.Y1}, Conf: t.Score})
+		// The filter's box, as `vigil track` writes it.
+		e := t.Estimate
+		out = append(out, Row{ID: int(t.ID), Box: Box{X: e.X1, Y: e.Y1, W: e.X2 - e.X1, H: e.Y2 - e.Y1}, Conf: t.Score})
 	}
 	return out
 }

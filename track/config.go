@@ -17,15 +17,19 @@ type Config struct {
 	// second association, against tracked tracks only; lower ones are dropped.
 	LowThreshold float64
 	// NewTrackThreshold: an unmatched high detection starts a track only if
-	// it scores at least this. It must not be below HighThreshold.
+	// it scores at least this, and only such a detection confirms a new
+	// track or finds a lost one again; weaker high ones only extend a
+	// track seen in the last frame. It must not be below HighThreshold.
 	NewTrackThreshold float64
-	// MatchThreshold is the minimum IoU between a track's predicted box and
-	// a high detection in the first association.
+	// MatchThreshold is the minimum of IoU × score between a track's
+	// predicted box and a high detection in the first association (tracks
+	// in view, then lost ones): ByteTrack's score-weighted IoU.
 	MatchThreshold float64
 	// SecondMatchThreshold is the minimum IoU in the second association.
 	SecondMatchThreshold float64
-	// UnconfirmedMatchThreshold is the minimum IoU between a not yet
-	// confirmed track and a high detection left over by the first association.
+	// UnconfirmedMatchThreshold is the minimum of IoU × score between a
+	// not yet confirmed track and a detection left over by the first
+	// association.
 	UnconfirmedMatchThreshold float64
 	// BufferFrames is how long a lost track is kept, and can be found
 	// again with the same ID, before it is removed: that many updates with

@@ -6,8 +6,10 @@
 // In: the detections of one processed frame ([]Detection, after NMS), one
 // Update call per frame, in frame order.
 // Out: the confirmed tracks matched in that frame ([]Track, sorted by ID),
-// each carrying the box of the detection it matched, a stable ID, and its hit
-// count and age in frames.
+// each carrying the box of the detection it matched, the Kalman filter's
+// estimate of the object's box, a stable ID, and its hit count and age in
+// frames. A track is reported only in frames where a detection matched it:
+// a lost track's predicted box is never reported.
 //
 // A Tracker is one ID space: use one per camera. It is not safe for
 // concurrent use; it belongs to the pipeline stage that calls Update.

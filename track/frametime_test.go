@@ -130,8 +130,10 @@ func TestUpdateAtFullRateIsUpdate(t *testing.T) {
 		}
 		for i := range a {
 			va, vb := a[i].Velocity, b[i].Velocity
+			ea, eb := a[i].Estimate, b[i].Estimate
 			a[i].Velocity, b[i].Velocity = Velocity{}, Velocity{}
-			if a[i] != b[i] || math.Abs(va.CX-vb.CX) > 1e-6 || math.Abs(va.CY-vb.CY) > 1e-6 {
+			a[i].Estimate, b[i].Estimate = Box{}, Box{}
+			if a[i] != b[i] || math.Abs(va.CX-vb.CX) > 1e-6 || math.Abs(va.CY-vb.CY) > 1e-6 || !near(ea, eb, 1e-6) {
 				t.Fatalf("frame %d: %+v counting updates, %+v by frame time", k, a[i], b[i])
 			}
 		}
@@ -158,4 +160,9 @@ func TestUpdateAtTimeStandingStill(t *testing.T) {
 	if len(tr.tracks) != 1 {
 		t.Fatalf("%d tracks, want 1", len(tr.tracks))
 	}
+}
+
+// near: every corner of a is within tol of b's.
+func near(a, b Box, tol float64) bool {
+	return math.Abs(a.X1-b.X1) <= tol && math.Abs(a.Y1-b.Y1) <= tol && math.Abs(a.X2-b.X2) <= tol && math.Abs(a.Y2-b.Y2) <= tol
 }

@@ -24,8 +24,14 @@ type Track struct {
 	Class int     // class of the detection matched this frame
 	Score float64 // score of the detection matched this frame
 	Box   Box     // the matched detection's box, not the Kalman estimate
-	Hits  int     // frames matched so far
-	Age   int     // frames since the track was born: 0 in its first frame
+	// Estimate is the Kalman filter's box after this frame's match: the
+	// detection smoothed by the track's history, as SORT and ByteTrack
+	// report their tracks. It is where the object most likely is; Box is
+	// what the detector saw. `vigil track` writes Estimate, and it is what
+	// the MOTChallenge scores measure (track/README.md).
+	Estimate Box
+	Hits     int // frames matched so far
+	Age      int // frames since the track was born: 0 in its first frame
 	// Velocity is the Kalman filter's motion estimate after this frame's
 	// match, per Update: with UpdateAt, over the time since the previous
 	// update. Predict moves Box with it.
@@ -158,48 +164,51 @@ func (t *Tracker) advance(dst []Track, dets []Detection, step float64) []Track {
 		tr.pred = tr.kf.box()
 	}
 
-	// Stage 1: high-score detections against every confirmed track, lost
-	// ones included, so an object coming out of occlusion gets its ID back.
-	t.pool = t.pool[:0]
-	for i := range t.tracks {
-		if t.tracks[i].state == stateTracked || t.tracks[i].state == stateLost {
-			t.pool = append(t.pool, i)
-		}
-	}
-	t.associate(dets, t.high, t.cfg.MatchThreshold)
+	// Stage 1: high-score detections against the tracks seen last frame.
+	t.poolOf(stateTracked)
+	t.associate(dets, t.high, t.cfg.MatchThreshold, true)
+
+	// From here on, only a detection confident enough to start a track
+	// (NewTrackThreshold) may confirm one or find a lost one again: those
+	// are as uncertain as a birth. The rest of the high ones, like the low
+	// ones, can only extend a track that is being followed, and already had
+	// their chance to.
+	t.high = slices.DeleteFunc(t.high, func(d int) bool {
+		return t.detUsed[d] || dets[d].Score < t.cfg.NewTrackThreshold
+	})
+
+	// Stage 1b: lost tracks take what is left, so an object coming out of
+	// occlusion gets its ID back but never takes a detection from a track
+	// that is in view (a matching cascade, as DeepSORT's by age).
+	t.poolOf(stateLost)
+	t.associate(dets, t.high, t.cfg.MatchThreshold, true)
 
 	// Stage 2: low-score detections only extend tracks seen last frame; a
 	// low-score box near a lost track is more likely clutter than the object.
-	t.pool = slices.DeleteFunc(t.pool, func(i int) bool {
-		return t.tracks[i].state != stateTracked || t.tracks[i].seen == t.frame
-	})
-	t.associate(dets, t.low, t.cfg.SecondMatchThreshold)
+	t.poolOf(stateTracked)
+	t.pool = slices.DeleteFunc(t.pool, func(i int) bool { return t.tracks[i].seen == t.frame })
+	t.associate(dets, t.low, t.cfg.SecondMatchThreshold, false)
 	for _, i := range t.pool {
 		if t.tracks[i].seen != t.frame {
 			t.tracks[i].state = stateLost
 		}
 	}
 
-	// Stage 3: tracks still unconfirmed take what high detections are left;
-	// one that misses a frame is dropped, so confirmation needs MinHits
-	// consecutive matches.
-	t.pool = t.pool[:0]
-	for i := range t.tracks {
-		if t.tracks[i].state == stateUnconfirmed {
-			t.pool = append(t.pool, i)
-		}
-	}
+	// Stage 3: tracks still unconfirmed take what confident detections are
+	// left; one that misses a frame is dropped, so confirmation needs
+	// MinHits consecutive matches.
+	t.poolOf(stateUnconfirmed)
 	t.high = slices.DeleteFunc(t.high, func(d int) bool { return t.detUsed[d] })
-	t.associate(dets, t.high, t.cfg.UnconfirmedMatchThreshold)
+	t.associate(dets, t.high, t.cfg.UnconfirmedMatchThreshold, true)
 	for _, i := range t.pool {
 		if t.tracks[i].seen != t.frame {
 			t.tracks[i].state = stateRemoved
 		}
 	}
 
-	// Stage 4: confident high detections nobody claimed start tracks.
+	// Stage 4: confident detections nobody claimed start tracks.
 	for _, d := range t.high {
-		if t.detUsed[d] || dets[d].Score < t.cfg.NewTrackThreshold {
+		if t.detUsed[d] {
 			continue
 		}
 		t.tracks = append(t.tracks, strack{})
@@ -218,7 +227,7 @@ func (t *Tracker) advance(dst []Track, dets []Detection, step float64) []Track {
 			continue
 		}
 		dst = append(dst, Track{
-			ID: tr.id, Class: tr.class, Score: tr.score, Box: tr.box,
+			ID: tr.id, Class: tr.class, Score: tr.score, Box: tr.box, Estimate: tr.kf.box(),
 			Hits: tr.hits, Age: t.frame - tr.born, Velocity: tr.kf.velocity().times(t.step),
 		})
 	}
@@ -244,10 +253,23 @@ func (t *Tracker) splitDetections(dets []Detection) {
 	}
 }
 
+// poolOf sets t.pool to the tracks in state s, in birth order.
+func (t *Tracker) poolOf(s trackState) {
+	t.pool = t.pool[:0]
+	for i := range t.tracks {
+		if t.tracks[i].state == s {
+			t.pool = append(t.pool, i)
+		}
+	}
+}
+
 // associate optimally matches the tracks in t.pool with dets[detIdx] by IoU
 // of the predicted box, applies the matches, and marks matched detections
-// used.
-func (t *Tracker) associate(dets []Detection, detIdx []int, minIoU float64) {
+// used. With fuse the IoU is weighted by the detection's score, as
+// ByteTrack does in its first association (fuse_score): a pair is allowed
+// at IoU × score >= minIoU, so a weak detection must overlap more, and of
+// two detections equally placed the surer one wins.
+func (t *Tracker) associate(dets []Detection, detIdx []int, minIoU float64, fuse bool) {
 	rows, cols := len(t.pool), len(detIdx)
 	if rows == 0 || cols == 0 {
 		return
@@ -262,7 +284,11 @@ func (t *Tracker) associate(dets []Detection, detIdx []int, minIoU float64) {
 				row[c] = math.Inf(1)
 				continue
 			}
-			row[c] = 1 - iou(tr.pred, d.Box)
+			sim := iou(tr.pred, d.Box)
+			if fuse {
+				sim *= d.Score
+			}
+			row[c] = 1 - sim
 		}
 	}
 	t.pairs = t.assign.match(t.cost, rows, cols, 1-minIoU, t.pairs[:0])

@@ -47,7 +47,7 @@ func addTrackerFlags(fs *flag.FlagSet, f *config.Tracker) {
 	fs.Float64Var(&f.HighThreshold, "high-threshold", d.HighThreshold, "tracker.high_threshold: detections scoring this or more go to the first association")
 	fs.Float64Var(&f.LowThreshold, "low-threshold", d.LowThreshold, "tracker.low_threshold: lower-scoring detections are dropped")
 	fs.Float64Var(&f.NewTrackThreshold, "new-track-threshold", d.NewTrackThreshold, "tracker.new_track_threshold: minimum score that starts a track")
-	fs.Float64Var(&f.MatchThreshold, "match-threshold", d.MatchThreshold, "tracker.match_threshold: minimum IoU, first association")
+	fs.Float64Var(&f.MatchThreshold, "match-threshold", d.MatchThreshold, "tracker.match_threshold: minimum IoU × score, first association")
 	fs.Float64Var(&f.SecondMatchThreshold, "second-match-threshold", d.SecondMatchThreshold, "tracker.second_match_threshold: minimum IoU, low-score association")
 	fs.Float64Var(&f.UnconfirmedMatchThreshold, "unconfirmed-match-threshold", d.UnconfirmedMatchThreshold, "tracker.unconfirmed_match_threshold: minimum IoU for unconfirmed tracks")
 	fs.IntVar(&f.BufferFrames, "buffer-frames", d.BufferFrames, "tracker.buffer_frames: frames (at 30 fps, see --fps) a lost track is kept")
@@ -240,7 +240,8 @@ func writeResults(out string, rows []mot.Row, stdout io.Writer) error {
 // last one with a detection, frame f at time (f−1)/fps as the pipeline
 // would see it (at track.BaseFPS when fps is 0, unknown). Detections
 // become detect.Detections of class 0 with float32 corners, exactly what
-// the detector stage hands the tracker.
+// the detector stage hands the tracker. Each row is a track's Estimate, the
+// filter's box, as SORT and ByteTrack write their results.
 func trackRows(rows []mot.Row, fps float64, tc config.Tracker) []mot.Row {
 	fps = streamFPS(fps)
 	tracking := pipeline.NewTracking(tc.TrackConfig())
@@ -263,7 +264,7 @@ func trackRows(rows []mot.Row, fps float64, tc config.Tracker) []mot.Row {
 		for _, t := range tracking.UpdateAt("mot", dets, frameTime(f, fps)) {
 			out = append(out, mot.Row{
 				Frame: f, ID: int(t.ID), Conf: t.Score,
-				Box: mot.Box{X: t.Box.X1, Y: t.Box.Y1, W: t.Box.X2 - t.Box.X1, H: t.Box.Y2 - t.Box.Y1},
+				Box: mot.Box{X: t.Estimate.X1, Y: t.Estimate.Y1, W: t.Estimate.X2 - t.Estimate.X1, H: t.Estimate.Y2 - t.Estimate.Y1},
 			})
 		}
 	}

@@ -96,8 +96,9 @@ func pipelineTracks(frames [][]scriptedBox, cfg track.Config, fps float64) []mot
 		}
 		at := start.Add(time.Duration(float64(f-1) / fps * float64(time.Second)))
 		for _, tr := range tracking.UpdateAt("cam1", dets, at) {
+			e := tr.Estimate // what vigil track writes
 			out = append(out, mot.Row{Frame: f, ID: int(tr.ID),
-				Box: mot.Box{X: tr.Box.X1, Y: tr.Box.Y1, W: tr.Box.X2 - tr.Box.X1, H: tr.Box.Y2 - tr.Box.Y1}})
+				Box: mot.Box{X: e.X1, Y: e.Y1, W: e.X2 - e.X1, H: e.Y2 - e.Y1}})
 		}
 	}
 	return out
