@@ -123,7 +123,7 @@ func New(o Options) (*Detector, error) {
 		o.Providers = []string{"cpu"}
 	}
 	if _, err := os.Stat(o.Model); err != nil {
-		return nil, fmt.Errorf("model %s: %w; run `make deps` for the default model, or set model.path (or VIGIL_MODEL) to an ONNX detector", o.Model, pathErr(err))
+		return nil, fmt.Errorf("model %s: %w; set model.path (or VIGIL_MODEL) to an ONNX detector (in a container, one mounted into it: an image built with WITH_MODEL=false has no default model), or run `make deps` in vigil's source tree for the default one", o.Model, pathErr(err))
 	}
 	ins, outs, err := ort.GetInputOutputInfo(o.Model)
 	if err != nil {

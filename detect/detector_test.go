@@ -143,7 +143,7 @@ func TestBadModels(t *testing.T) {
 		opts Options
 		want []string
 	}{
-		{"missing", Options{Model: dir + "/nope.onnx"}, []string{"nope.onnx", "no such file", "make deps", "model.path"}},
+		{"missing", Options{Model: dir + "/nope.onnx"}, []string{"nope.onnx", "no such file", "make deps", "model.path", "WITH_MODEL=false"}},
 		{"garbage", Options{Model: garbage}, []string{"garbage.onnx", "not a loadable ONNX model"}},
 		{"wrong output shape", Options{Model: writeModel(t, dir, []int64{1, 3, 64, 64}, []int64{1, 3, 64, 64})}, []string{"output", "[1 3 64 64]", "[1,4+C,N]"}},
 		{"wrong input", Options{Model: writeModel(t, dir, []int64{1, 84, 8400}, []int64{1, 84, 8400})}, []string{"input", "[1,3,H,W]"}},
