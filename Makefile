@@ -12,7 +12,7 @@ export CGO_ENABLED := 1
 STAMP := deps/.ready
 DEPS_INPUTS := scripts/deps.sh
 
-.PHONY: all deps build run test vet fuzz soak bench bench-long bench-model bench-liveview bench-reload bench-fleet bench-camera bench-swap bench-mot clean
+.PHONY: all deps build run test vet fuzz soak bench bench-long bench-model bench-liveview bench-reload bench-fleet bench-camera bench-swap bench-mot bench-motion clean
 
 all: build
 
@@ -67,6 +67,7 @@ bench: deps
 	$(MAKE) bench-camera
 	$(MAKE) bench-swap
 	$(MAKE) bench-mot
+	$(MAKE) bench-motion
 	$(MAKE) bench-fleet
 
 # Changing a running vigil: frames the other cameras lose while a camera is
@@ -92,6 +93,13 @@ bench-swap: deps
 # the same detections, in one run; results in bench/results/mot15-*.txt.
 bench-mot: deps
 	$(GO) run ./cmd/vigil eval mot --det mot/testdata/mot15 | tee bench/results/mot15-$$(date +%F-%H%M%S).txt
+
+# Motion gating on a scene of vtest.avi's background and its walkers (15%
+# of the time): the share of frames the detector is spared, and whether
+# the person counts stay the reference's; results in
+# bench/results/motion-*.txt.
+bench-motion: deps
+	$(GO) run ./bench/cmd/motion-bench
 
 # Soak, not in CI (about 67 minutes): vigil run for an hour with two RTSP
 # cameras that drop every few minutes, a file camera, NATS restarted twice,

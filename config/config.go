@@ -29,6 +29,7 @@ type Config struct {
 	Alerts    Alerts     `yaml:"alerts"`   // rule events: spool, stream, counts (alerts.go)
 	Fleet     Fleet      `yaml:"fleet"`    // one node of many sharing cameras (fleet.go)
 	Examples  Examples   `yaml:"examples"` // hard-example capture (examples.go)
+	Motion    Motion     `yaml:"motion"`   // motion gating of the detector (motion.go)
 }
 
 // Model configures a detector: the ONNX model, its output decoding, NMS and
@@ -86,9 +87,12 @@ type TensorRT struct {
 }
 
 // Tracker configures ByteTrack. Scores are detection confidences; match
-// thresholds are the minimum IoU for a detection to continue a track. It is
-// track.Config with YAML names: the two convert into each other, and the
-// defaults are track.DefaultConfig's.
+// thresholds are the minimum overlap for a detection to continue a track:
+// IoU × the detection's score in the first association and for unconfirmed
+// tracks, plain IoU in the second (low-score) one. new_track_threshold is
+// the score a detection needs to start a track, and also to confirm one or
+// to find a lost one again. It is track.Config with YAML names: the two
+// convert into each other, and the defaults are track.DefaultConfig's.
 type Tracker struct {
 	HighThreshold             float64 `yaml:"high_threshold"`
 	LowThreshold              float64 `yaml:"low_threshold"`
@@ -131,6 +135,9 @@ type Camera struct {
 	PasswordFile string `yaml:"password_file,omitempty"`
 	// Examples overrides examples: for this camera (examples.go).
 	Examples *CameraExamples `yaml:"examples,omitempty"`
+	// Motion overrides motion: for this camera, and holds its motion
+	// masks (motion.go).
+	Motion *CameraMotion `yaml:"motion,omitempty"`
 }
 
 // Backoff paces reconnect attempts: for the first Fast of an outage each
@@ -201,8 +208,9 @@ func (h HTTP) Enabled() bool { return h.Listen != "" && h.Listen != "off" }
 
 // Pipeline configures the stage graph.
 type Pipeline struct {
-	// MaxFrames stops the pipeline after this many processed frames over all
-	// cameras; 0 = run until stopped. For tests and benchmarks.
+	// MaxFrames stops the pipeline after the detector has taken this many
+	// frames over all cameras (frames motion gating held are not counted);
+	// 0 = run until stopped. For tests and benchmarks.
 	MaxFrames int `yaml:"max_frames"`
 	// QueueSize is the per-camera hand-off for lossless sources (files that
 	// are not paced in real time); live sources are latest-wins.
@@ -254,6 +262,7 @@ func Default() *Config {
 		Alerts:   defaultAlerts(),
 		Fleet:    defaultFleet(),
 		Examples: defaultExamples(),
+		Motion:   defaultMotion(),
 	}
 }
 

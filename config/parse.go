@@ -366,6 +366,10 @@ func (w *walker) walk(n ast.Node, t reflect.Type, path string) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
+		if s, ok := n.(ast.ScalarNode); ok && takesSwitch(t) && isSwitch(fmt.Sprint(s.GetValue())) {
+			w.set[joinPath(path, "enabled")] = true // "motion: off" is enabled: false
+			return
+		}
 		w.walkStruct(n, t, path)
 	case reflect.Slice:
 		seq, ok := n.(*ast.SequenceNode)
@@ -401,6 +405,8 @@ func (w *walker) walkStruct(n ast.Node, t reflect.Type, path string) {
 		what := "a mapping"
 		if path == "" {
 			what = w.root
+		} else if takesSwitch(t) {
+			what = "a mapping, or on/off"
 		}
 		w.problem(n, path, "expected %s, got %s", what, describeNode(n))
 		return
@@ -744,4 +750,20 @@ func clone(v reflect.Value) reflect.Value {
 		return c
 	}
 	return v
+}
+
+// switchable is a settings type that reads "on"/"off" in place of its
+// mapping (Motion, CameraMotion): its UnmarshalYAML sets enabled.
+type switchable interface {
+	UnmarshalYAML(unmarshal func(any) error) error
+}
+
+// takesSwitch says whether a scalar on/off may stand for a struct of type
+// t: t reads it, and has the enabled: field it sets.
+func takesSwitch(t reflect.Type) bool {
+	if !reflect.PointerTo(t).Implements(reflect.TypeFor[switchable]()) {
+		return false
+	}
+	_, ok := yamlFields(t)["enabled"]
+	return ok
 }

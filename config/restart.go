@@ -18,6 +18,8 @@ import (
 //     change to it rebuilds them too
 //   - log_level
 //   - alerts.restore_counts: read when a camera's rules (re)start
+//   - motion: each camera's gating follows it from its next frame (its
+//     motion background forms again)
 //
 // Needing a restart (restartKeys), each because the part it configures is
 // built once at start:
@@ -79,6 +81,7 @@ var (
 		"tracker",
 		"cameras",
 		"alerts.restore_counts",
+		"motion",
 	}
 )
 

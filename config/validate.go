@@ -93,6 +93,7 @@ func (c *Config) Validate() error {
 	c.validateAlerts(&p)
 	c.Fleet.validate(&p, &c.NATS)
 	c.validateExamples(&p)
+	c.validateMotion(&p)
 	return errors.Join(p...)
 }
 

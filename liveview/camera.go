@@ -172,7 +172,12 @@ func (c *camera) setResult(r *pipeline.Result) *result {
 	}
 	c.resMu.Lock()
 	defer c.resMu.Unlock()
-	if prev := c.res; prev != nil {
+	if prev := c.res; prev != nil && r.Skipped {
+		// Held by motion gating: nothing moved, so the last detected
+		// frame's tracks hold at this frame's time; the model's time and
+		// rate stay those of the detected frames.
+		res.infer, res.step = prev.infer, prev.step
+	} else if prev != nil {
 		res.step = prev.step
 		if d := res.at.Sub(prev.at); d > 0 && d < 5*time.Second {
 			if prev.step == 0 {

@@ -29,9 +29,16 @@ type Options struct {
 	// once, means the light changed rather than something moved; 0.5 by
 	// default.
 	GlobalChange float64
-	// Masks are polygons where motion is ignored, in normalized frame
-	// coordinates ([0,1] × [0,1], (0,0) the top-left corner).
-	Masks [][][2]float64
+	// Masks are polygons where motion is ignored.
+	Masks []Mask
+}
+
+// Mask is a polygon where motion is ignored: its corners in order around
+// it, [x, y] in frame pixels from the top-left corner, or in [0,1] of the
+// width and height when Normalized.
+type Mask struct {
+	Points     [][2]float64
+	Normalized bool
 }
 
 func (o *Options) defaults() {
@@ -192,9 +199,13 @@ func (d *Detector) resize(size image.Point) {
 	if len(d.o.Masks) > 0 {
 		var polys [][]image.Point
 		for _, m := range d.o.Masks {
-			poly := make([]image.Point, len(m))
-			for i, p := range m {
-				poly[i] = image.Pt(int(math.Round(p[0]*float64(w))), int(math.Round(p[1]*float64(h))))
+			sx, sy := float64(w), float64(h) // normalized → small copy
+			if !m.Normalized {
+				sx, sy = sx/float64(size.X), sy/float64(size.Y) // frame pixels → small copy
+			}
+			poly := make([]image.Point, len(m.Points))
+			for i, p := range m.Points {
+				poly[i] = image.Pt(int(math.Round(p[0]*sx)), int(math.Round(p[1]*sy)))
 			}
 			polys = append(polys, poly)
 		}

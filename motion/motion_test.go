@@ -92,28 +92,35 @@ func square(x0 int) func(i int, img *gocv.Mat) {
 }
 
 // TestMaskIgnoresWhatAlwaysMoves: a square moving inside a masked polygon
-// is not motion; the same square outside it is, boxed where it is.
+// (given in frame pixels, or normalized) is not motion; the same square
+// outside it is, boxed where it is.
 func TestMaskIgnoresWhatAlwaysMoves(t *testing.T) {
 	s := still(t, 3, 0)
 	w, h := float64(s.BG.Cols()), float64(s.BG.Rows())
-	mask := [][2]float64{{80 / w, 80 / h}, {220 / w, 80 / h}, {220 / w, 160 / h}, {80 / w, 160 / h}}
-	d := New(Options{Masks: [][][2]float64{mask}})
-	defer d.Close()
-	for i, r := range run(d, s, 0, 40, square(100)) {
-		if r.Moving() {
-			t.Errorf("frame %d: motion %v inside the mask", i, r.Boxes)
-		}
+	pixels := [][2]float64{{80, 80}, {220, 80}, {220, 160}, {80, 160}}
+	normalized := make([][2]float64, len(pixels))
+	for i, p := range pixels {
+		normalized[i] = [2]float64{p[0] / w, p[1] / h}
 	}
-	d.Reset()
-	res := run(d, s, 0, 40, square(400))
-	last := res[len(res)-1]
-	if !last.Moving() {
-		t.Fatalf("no motion outside the mask: %+v", last)
-	}
-	for _, b := range last.Boxes {
-		if !b.Overlaps(image.Rect(400, 100, 500, 140)) {
-			t.Errorf("box %v away from the square", b)
+	for _, mask := range []Mask{{Points: pixels}, {Points: normalized, Normalized: true}} {
+		d := New(Options{Masks: []Mask{mask}})
+		for i, r := range run(d, s, 0, 40, square(100)) {
+			if r.Moving() {
+				t.Errorf("normalized %v: frame %d: motion %v inside the mask", mask.Normalized, i, r.Boxes)
+			}
 		}
+		d.Reset()
+		res := run(d, s, 0, 40, square(400))
+		last := res[len(res)-1]
+		if !last.Moving() {
+			t.Fatalf("normalized %v: no motion outside the mask: %+v", mask.Normalized, last)
+		}
+		for _, b := range last.Boxes {
+			if !b.Overlaps(image.Rect(400, 100, 500, 140)) {
+				t.Errorf("normalized %v: box %v away from the square", mask.Normalized, b)
+			}
+		}
+		d.Close()
 	}
 }
 

@@ -84,6 +84,9 @@ func (n *Node) stopExamples() {
 // pipeline's sink goroutine: it decides without the picture and clones
 // it only for a frame it takes.
 func (n *Node) observeExamples(r *pipeline.Result) {
+	if r.Skipped {
+		return // the detector did not run on it (motion gating): nothing to learn from
+	}
 	v := n.examples.viewOf(n.Config())
 	f := r.Frame
 	ce, ok := v.cameras[f.Camera]

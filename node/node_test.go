@@ -77,6 +77,8 @@ type trackMsg struct {
 	Seq      uint64 `json:"seq"`
 	Detector string `json:"detector"`
 	Model    string `json:"model"`
+	Detected bool   `json:"detected"`
+	Gate     string `json:"gate"`
 	Objects  []struct {
 		TrackID uint64 `json:"track_id"`
 	} `json:"objects"`

@@ -272,6 +272,13 @@ func (n *Node) apply(pl *plan, rep *Report) error {
 	rep.RulesChanged = pl.rulesChanged
 	n.setOverlays(pl.cfg)
 
+	// Motion gating: unchanged settings are left alone; a new camera's
+	// is in place before its first frame.
+	for id, g := range gatesOf(pl.cfg) {
+		if _, on := desired[id]; on {
+			fail(n.p.SetGate(id, g))
+		}
+	}
 	for _, cam := range pl.cameras {
 		if n.live != nil {
 			fail(n.live.AddCamera(cam))

@@ -95,8 +95,8 @@ type shadowRun struct {
 // pipeline's sink goroutine: a map lookup for a frame no shadow wants.
 func (n *Node) observeShadow(r *pipeline.Result) {
 	m := n.shadows.sinks.Load()
-	if m == nil {
-		return
+	if m == nil || r.Skipped {
+		return // no trial, or a frame the live model did not run on (motion gating)
 	}
 	run := (*m)[r.Detector]
 	if run == nil || r.Model != run.live {

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/internal/jsonnum"
+	"github.com/vigil-vision/vigil/pipeline"
 	"github.com/vigil-vision/vigil/sinks"
 )
 
@@ -246,6 +247,23 @@ type cameraState struct {
 	Node       string `json:"node,omitempty"`
 	LeaseEpoch uint64 `json:"lease_epoch,omitempty"`
 	Remote     bool   `json:"remote,omitempty"`
+	// Motion is the camera's motion gating; absent when it is off.
+	Motion *motionState `json:"motion,omitempty"`
+}
+
+// motionState is a camera's motion gating in /api/cameras.
+type motionState struct {
+	Fraction float64 `json:"fraction"` // share of the picture that moved in the last frame
+	// Frames counts the frames by the gate's decision: to the detector
+	// for settling, motion, tracks (moving tracks) or recheck, or held
+	// (still) or dropped while a detected frame was pending.
+	Frames map[string]uint64 `json:"frames"`
+	// Saving is the share of the frames gated that the detector did not
+	// see.
+	Saving   float64 `json:"saving"`
+	Tracks   int     `json:"tracks"`             // tracks of the last detected frame
+	Moving   int     `json:"moving"`             // tracks moving, or lost within the buffer time
+	Interval float64 `json:"recheck_interval_s"` // the look it gets while nothing moves
 }
 
 func (n *Node) cameraStates() []cameraState {
@@ -258,6 +276,20 @@ func (n *Node) cameraStates() []cameraState {
 		s.FPS = jsonnum.Round(s.FPS, 2)
 		det := n.p.DetectorOf(c.ID())
 		cs := cameraState{Status: s, Detector: det, Model: models[det], Processed: pr, Dropped: dr}
+		if g, ok := n.p.Gating(c.ID()); ok && g.Gated {
+			cs.Motion = &motionState{Fraction: jsonnum.Round(g.Motion, 4), Frames: g.Frames, Tracks: g.Tracks, Moving: g.Moving,
+				Interval: g.Interval.Seconds()}
+			var all, skipped uint64
+			for reason, n := range g.Frames {
+				all += n
+				if reason == pipeline.GateStill || reason == pipeline.GateDropped {
+					skipped += n
+				}
+			}
+			if all > 0 {
+				cs.Motion.Saving = jsonnum.Round(float64(skipped)/float64(all), 4)
+			}
+		}
 		if m := n.member.Load(); m != nil {
 			cs.Node = m.Node()
 			cs.LeaseEpoch, _ = m.Fence(c.ID())

@@ -22,16 +22,57 @@ type camEntry struct {
 	stop func()        // ends the capture goroutine; nil until it starts
 	done chan struct{} // closed when the capture goroutine has returned
 
-	up        atomic.Bool  // capturing
-	ended     atomic.Bool  // the source ended by itself (a file without loop)
-	inflight  atomic.Int64 // frames taken from the mailbox and not yet through the sinks
+	up        atomic.Bool   // capturing
+	ended     atomic.Bool   // the source ended by itself (a file without loop)
+	inflight  atomic.Int64  // frames taken from the mailbox (or held) and not yet through the sinks
+	detecting atomic.Int64  // of them, those the detector took (not held)
+	drainedCh chan struct{} // a token when detecting falls to 0
 	processed atomic.Uint64
 	dropped   atomic.Uint64
+
+	// Motion gating: the setting the capture goroutine follows, what it
+	// decided, and what the tracking stage last saw.
+	gate       atomic.Pointer[Gate]
+	gated      gateCounters
+	motionFrac atomic.Uint64 // float64 bits
+	tracks     atomic.Int32
+	moving     atomic.Int32
+	// The tracking goroutine's own: the last detected result's labels,
+	// detector and model, for the frames held after it.
+	lastLabels              []string
+	lastDetector, lastModel string
 
 	// removed stops every metric update, so that a removed camera's series,
 	// once deleted, stay deleted.
 	mu      sync.RWMutex
 	removed bool
+}
+
+// doneOne counts a frame through (or dropped): held, one motion gating
+// sent past the detector; when the detector's frames are all through, it
+// hands a token to a capture goroutine waiting for the camera to drain.
+func (e *camEntry) doneOne(held bool) {
+	e.inflight.Add(-1)
+	if !held && e.detecting.Add(-1) == 0 {
+		select {
+		case e.drainedCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// waitDrained waits until the camera has no frame waiting for the
+// detector or in its hands, so that the tracks of every earlier frame are
+// known; false when ctx ended first.
+func (e *camEntry) waitDrained(ctx context.Context) bool {
+	for !e.box.drained() {
+		select {
+		case <-e.drainedCh:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
 }
 
 func (e *camEntry) isRemoved() bool {
@@ -49,9 +90,12 @@ func (e *camEntry) count(update func()) {
 	}
 }
 
-func (p *Pipeline) drop(e *camEntry, reason string) {
+func (p *Pipeline) drop(e *camEntry, reason string) { p.dropAt(e, "detect", reason) }
+
+// dropAt counts a frame of e's dropped at a stage.
+func (p *Pipeline) dropAt(e *camEntry, stage, reason string) {
 	e.count(func() {
-		p.m.dropped.WithLabelValues(e.cam.ID(), "detect", reason).Inc()
+		p.m.dropped.WithLabelValues(e.cam.ID(), stage, reason).Inc()
 		e.dropped.Add(1)
 	})
 }
@@ -59,7 +103,8 @@ func (p *Pipeline) drop(e *camEntry, reason string) {
 // addCameraLocked makes a camera's entry and hands its mailbox to g; p.mu
 // held.
 func (p *Pipeline) addCameraLocked(c *capture.Camera, g *group) *camEntry {
-	e := &camEntry{cam: c, group: g, done: make(chan struct{})}
+	e := &camEntry{cam: c, group: g, done: make(chan struct{}), drainedCh: make(chan struct{}, 1)}
+	e.gate.Store(p.gates[c.ID()])
 	e.box = newMailbox(e, c.Lossless(), p.opts.QueueSize, func(reason string) { p.drop(e, reason) })
 	p.cams[c.ID()] = e
 	p.camOrder = append(p.camOrder, c.ID())
@@ -108,12 +153,37 @@ func (p *Pipeline) startCamera(e *camEntry) {
 		defer p.camWG.Done()
 		p.lower("capture/" + c.ID())
 		e.up.Store(true)
+		g := &gater{p: p, e: e}
+		defer g.close()
 		c.Run(ctx, func(f *capture.Frame) {
 			p.m.captured.WithLabelValues(f.Camera).Inc()
 			for _, t := range p.opts.Taps {
 				t.Frame(f)
 			}
-			box.put(f)
+			d, ok := g.decide(ctx, f)
+			if ok {
+				e.count(func() {
+					e.gated[gateIndex(d.reason)].Add(1)
+					p.m.gated.WithLabelValues(f.Camera, d.reason).Inc()
+					if d.motion != nil {
+						p.m.motion.WithLabelValues(f.Camera).Set(d.motion.Fraction)
+					}
+				})
+			}
+			switch {
+			case !ok:
+				f.Close()
+				p.dropAt(e, "gate", "shutdown")
+			case d.reason == GateDropped:
+				// Held while a detected frame is pending: that frame's
+				// result comes next, with fresher tracks.
+				f.Close()
+				p.dropAt(e, "gate", "detector_busy")
+			case d.detect:
+				box.put(f, d)
+			default:
+				p.hold(e, f, d)
+			}
 		})
 		e.up.Store(false)
 		ended := ctx.Err() == nil // by itself: not stopped
@@ -151,6 +221,7 @@ func (p *Pipeline) RemoveCamera(id string) error {
 		return fmt.Errorf("pipeline: no camera %q", id)
 	}
 	delete(p.cams, id)
+	delete(p.gates, id)
 	p.camOrder = slices.DeleteFunc(p.camOrder, func(s string) bool { return s == id })
 	e.group.detach(e.box)
 	e.mu.Lock()

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"sync"
+	"time"
 
 	"github.com/vigil-vision/vigil/capture"
 )
@@ -18,8 +19,14 @@ type mailbox struct {
 	notFull  *sync.Cond
 	lossless bool
 	ready    chan<- struct{} // the group's wake-up for its scheduler
-	q        []*capture.Frame
+	q        []queued
 	aborted  bool // the pipeline takes no more: puts are dropped
+}
+
+// queued is a frame waiting for the detector, with why it goes there.
+type queued struct {
+	f *capture.Frame
+	d decision
 }
 
 func newMailbox(e *camEntry, lossless bool, size int, onDrop func(reason string)) *mailbox {
@@ -56,8 +63,32 @@ func (m *mailbox) depth() int {
 	return 1
 }
 
-// put hands a frame over; the mailbox owns it from here.
-func (m *mailbox) put(f *capture.Frame) {
+// drained says whether the camera has no frame waiting for the detector
+// and none in its hands (held frames in flight do not count: they keep
+// their order behind those); take counts a frame in the detector's hands
+// before it leaves the queue, so no frame is between the two.
+func (m *mailbox) drained() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.q) == 0 && m.entry.detecting.Load() == 0
+}
+
+// recheckWait is how long a periodic recheck waits behind the frames that
+// show motion before it is served as one of them: a busy detector still
+// looks at a still camera.
+const recheckWait = time.Second
+
+// urgent says whether the oldest waiting frame goes to the detector for
+// something that moves, or is a recheck that has waited recheckWait.
+func (m *mailbox) urgent() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.q) > 0 && (m.q[0].d.reason != GateRecheck || time.Since(m.q[0].f.Read) >= recheckWait)
+}
+
+// put hands a frame over, with the gate's decision on it; the mailbox owns
+// it from here.
+func (m *mailbox) put(f *capture.Frame, d decision) {
 	m.mu.Lock()
 	if m.lossless != f.Lossless {
 		m.lossless = f.Lossless // the camera's source changed (Camera.Reconfigure)
@@ -74,11 +105,11 @@ func (m *mailbox) put(f *capture.Frame) {
 	}
 	var old []*capture.Frame
 	for !m.lossless && len(m.q) >= m.depth() {
-		old = append(old, m.q[0])
-		m.q[0] = nil
+		old = append(old, m.q[0].f)
+		m.q[0] = queued{}
 		m.q = m.q[1:]
 	}
-	m.q = append(m.q, f)
+	m.q = append(m.q, queued{f, d})
 	m.mu.Unlock()
 	for _, o := range old {
 		o.Close()
@@ -97,18 +128,21 @@ func (m *mailbox) wake() {
 	}
 }
 
-// take returns the oldest waiting frame, or nil.
-func (m *mailbox) take() *capture.Frame {
+// take returns the oldest waiting frame and its decision, or nil, and
+// counts the frame in flight for its camera.
+func (m *mailbox) take() (*capture.Frame, decision) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.q) == 0 {
-		return nil
+		return nil, decision{}
 	}
-	f := m.q[0]
-	m.q[0] = nil
+	q := m.q[0]
+	m.q[0] = queued{}
 	m.q = m.q[1:]
+	m.entry.inflight.Add(1)
+	m.entry.detecting.Add(1)
 	m.notFull.Signal()
-	return f
+	return q.f, q.d
 }
 
 // abort drops what waits and makes later puts drop; blocked puts return.
@@ -119,8 +153,8 @@ func (m *mailbox) abort() {
 	m.q = nil
 	m.notFull.Broadcast()
 	m.mu.Unlock()
-	for _, f := range q {
-		f.Close()
+	for _, q := range q {
+		q.f.Close()
 		m.onDrop("shutdown")
 	}
 	m.wake()

@@ -103,12 +103,12 @@ func (p *Pipeline) prepareStage(ctx context.Context, g *group, st *detStage, pre
 		if g.live() {
 			st.waitForModel(ctx, timer, took)
 		}
-		f, e := p.next(ctx, g, st)
+		f, e, d := p.next(ctx, g, st)
 		if f == nil {
 			st.free <- s
 			return
 		}
-		r := p.newResult(f, e, st)
+		r := p.newResult(f, e, st, d)
 		t0 := time.Now()
 		if err := st.staged.Prepare(s, f.Image); err != nil {
 			st.free <- s

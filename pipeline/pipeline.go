@@ -43,6 +43,14 @@ type Result struct {
 	Detector   string // the group whose detector ran on the frame
 	Model      string // which model that detector ran (Group.Model)
 	Timings    Timings
+	// Skipped: motion gating held the frame back from the detector
+	// (nothing moved); Tracks are the last detected frame's, Detections
+	// none, and Detector and Model the last detected frame's.
+	Skipped bool
+	// Gate says why the frame went to the detector or not (GateOff …
+	// GateStill); Motion is what motion detection saw, nil without gating.
+	Gate   string
+	Motion *MotionInfo
 
 	cam  *camEntry
 	st   *detStage
@@ -79,7 +87,7 @@ type Options struct {
 	Groups    []Group
 	Tracker   track.Config
 	Sinks     []Sink
-	MaxFrames int // stop after this many processed frames; 0 = until ctx ends
+	MaxFrames int // stop after the detector took this many frames (held ones do not count); 0 = until ctx ends
 	QueueSize int // lossless hand-off depth (default 4)
 	Registry  prometheus.Registerer
 	Logger    zerolog.Logger
@@ -95,6 +103,10 @@ type Options struct {
 	// the CPU the model's threads leave idle rather than stall one of them.
 	// 0 keeps them at the process's priority.
 	WorkerNice int
+	// Gates are cameras' motion gating, by camera id (SetGate changes
+	// them while the pipeline runs); a camera without one sends every
+	// frame to the detector.
+	Gates map[string]*Gate
 }
 
 // Pipeline is the running graph. Its cameras and detector groups may
@@ -115,8 +127,9 @@ type Pipeline struct {
 	camOrder []string
 	groups   map[string]*group
 	grpOrder []string
-	tracking *Tracking       // the tracking goroutine's; the caller's while idle
-	runCtx   context.Context // cameras and detectors, while running
+	tracking *Tracking        // the tracking goroutine's; the caller's while idle
+	gates    map[string]*Gate // cameras' motion gating (SetGate), by id
+	runCtx   context.Context  // cameras and detectors, while running
 	endRun   context.CancelFunc
 	camWG    sync.WaitGroup
 	groupWG  sync.WaitGroup
@@ -170,6 +183,13 @@ func New(o Options) (*Pipeline, error) {
 		opts: o, log: o.Logger, m: newMetrics(o.Registry),
 		results: make(chan *Result, 8), ctl: make(chan func(*Tracking)), postDone: make(chan struct{}),
 		cams: map[string]*camEntry{}, groups: map[string]*group{}, tracking: NewTracking(o.Tracker),
+		gates: map[string]*Gate{},
+	}
+	for id, g := range o.Gates {
+		if g != nil {
+			d := g.withDefaults()
+			p.gates[id] = &d
+		}
 	}
 	for _, g := range groups {
 		p.addGroupLocked(g)
@@ -350,8 +370,8 @@ func (p *Pipeline) finishRun() {
 	}
 }
 
-func (p *Pipeline) newResult(f *capture.Frame, e *camEntry, st *detStage) *Result {
-	r := &Result{Frame: f, Labels: st.labels, Detector: st.group, Model: st.model, cam: e, st: st}
+func (p *Pipeline) newResult(f *capture.Frame, e *camEntry, st *detStage, d decision) *Result {
+	r := &Result{Frame: f, Labels: st.labels, Detector: st.group, Model: st.model, Gate: d.reason, Motion: d.motion, cam: e, st: st}
 	r.Timings.Queue = time.Since(f.Read)
 	return r
 }
@@ -386,7 +406,7 @@ func (p *Pipeline) detectFailed(r *Result, err error) {
 // tracking stage.
 func (p *Pipeline) dropFailed(r *Result, err error) {
 	p.detectFailed(r, err)
-	r.cam.inflight.Add(-1)
+	r.cam.doneOne(false)
 }
 
 // postStage tracks and hands results to the sinks, one camera's frames in
@@ -409,7 +429,7 @@ func (p *Pipeline) postStage(tracking *Tracking) {
 
 func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) []detect.Detection {
 	f, e := r.Frame, r.cam
-	defer e.inflight.Add(-1)
+	defer e.doneOne(r.Skipped)
 	if e.isRemoved() {
 		// Its camera was removed while the frame was in flight.
 		if r.slot != nil {
@@ -425,15 +445,30 @@ func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) 
 		}
 	}
 	t0 := time.Now()
-	r.Tracks = tracking.UpdateAt(f.Camera, r.Detections, f.Time)
+	if r.Skipped {
+		r.Tracks = tracking.Hold(f.Camera, f.Time)
+		r.Labels, r.Detector, r.Model = e.lastLabels, e.lastDetector, e.lastModel
+	} else {
+		r.Tracks = tracking.UpdateAt(f.Camera, r.Detections, f.Time)
+		e.lastLabels, e.lastDetector, e.lastModel = r.Labels, r.Detector, r.Model
+		if g := e.gate.Load(); g != nil {
+			tracks, moving := tracking.Activity(f.Camera, g.MinSpeed)
+			e.tracks.Store(int32(tracks))
+			e.moving.Store(int32(moving))
+		}
+	}
 	r.Timings.Track = time.Since(t0)
 	r.Timings.Total = time.Since(f.Read)
-	p.m.stage.WithLabelValues("track").Observe(r.Timings.Track.Seconds())
+	if !r.Skipped {
+		p.m.stage.WithLabelValues("track").Observe(r.Timings.Track.Seconds())
+	}
 	for _, s := range p.opts.Sinks {
 		s.Consume(r)
 	}
 	e.count(func() {
-		p.m.latency.WithLabelValues(f.Camera).Observe(time.Since(f.Read).Seconds())
+		if !r.Skipped { // a held frame's latency is not the detector's: it would hide it
+			p.m.latency.WithLabelValues(f.Camera).Observe(time.Since(f.Read).Seconds())
+		}
 		p.m.processed.WithLabelValues(f.Camera).Inc()
 	})
 	e.processed.Add(1)

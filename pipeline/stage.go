@@ -13,11 +13,11 @@ import (
 func (p *Pipeline) detectStage(ctx context.Context, g *group, st *detStage) {
 	var dets []detect.Detection
 	for {
-		f, e := p.next(ctx, g, st)
+		f, e, d := p.next(ctx, g, st)
 		if f == nil {
 			return
 		}
-		r := p.newResult(f, e, st)
+		r := p.newResult(f, e, st, d)
 		var tm detect.Timings
 		var err error
 		dets, tm, err = st.det.Detect(f.Image, dets[:0])
@@ -31,23 +31,29 @@ func (p *Pipeline) detectStage(ctx context.Context, g *group, st *detStage) {
 }
 
 // next takes the next frame for a group's detector, round-robin over its
-// cameras, waiting until one comes. It returns nil when the stage must
-// yield (a swap, the group's removal), MaxFrames frames were taken (over
-// all groups), or ctx ended and nothing handed over before is left.
-func (p *Pipeline) next(ctx context.Context, g *group, st *detStage) (*capture.Frame, *camEntry) {
+// cameras, waiting until one comes: first among the cameras whose frame
+// shows motion or moving tracks, then those due a periodic recheck (motion
+// gating). It returns nil when the stage must yield (a swap, the group's
+// removal), MaxFrames frames were taken (over all groups), or ctx ended
+// and nothing handed over before is left.
+func (p *Pipeline) next(ctx context.Context, g *group, st *detStage) (*capture.Frame, *camEntry, decision) {
 	for {
 		if st.yielded() || !p.reserve() {
-			return nil, nil
+			return nil, nil, decision{}
 		}
 		g.mu.Lock()
 		n := len(g.boxes)
-		for i := range n {
-			b := g.boxes[(g.rr+i)%n]
-			if f := b.take(); f != nil {
-				g.rr = (g.rr + i + 1) % n
-				b.entry.inflight.Add(1)
-				g.mu.Unlock()
-				return f, b.entry
+		for pass := range 2 {
+			for i := range n {
+				b := g.boxes[(g.rr+i)%n]
+				if pass == 0 && !b.urgent() {
+					continue
+				}
+				if f, d := b.take(); f != nil {
+					g.rr = (g.rr + i + 1) % n
+					g.mu.Unlock()
+					return f, b.entry, d
+				}
 			}
 		}
 		g.mu.Unlock()
@@ -59,7 +65,7 @@ func (p *Pipeline) next(ctx context.Context, g *group, st *detStage) (*capture.F
 			// Finish what the cameras handed over before the stop, then
 			// leave; cameras are told to stop by the caller.
 			if g.drainedAfterStop() {
-				return nil, nil
+				return nil, nil, decision{}
 			}
 		}
 	}

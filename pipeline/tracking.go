@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"math"
+	"slices"
 	"time"
 
 	"github.com/vigil-vision/vigil/detect"
@@ -15,38 +17,134 @@ import (
 // camera's frames reach tracking at whatever rate detection keeps up with
 // (latest wins), so the lost-track buffer and the motion model should count
 // the time between the frames, not the frames. Update counts frames.
+//
+// Hold is a frame the detector was not run on because nothing moved
+// (motion gating): the tracker does not see it, its clock stands still
+// over it, and the camera's tracks stay as the last detected frame left
+// them. So a person standing still for a minute of held frames is neither
+// lost nor predicted away when the detector next looks.
 type Tracking struct {
-	cfg      track.Config
-	trackers map[string]*track.Tracker
-	buf      []track.Detection
+	cfg  track.Config
+	cams map[string]*camTracking
+	buf  []track.Detection
+}
+
+// camTracking is one camera's tracker and clock.
+type camTracking struct {
+	tr *track.Tracker
+	// held is the time spent in held frames, which the tracker's clock
+	// skips: it is given at − held.
+	held time.Duration
+	at   time.Time     // the camera's last frame time, updated or held
+	tat  time.Time     // the tracker's time of its last update
+	dt   time.Duration // tracker time between its last two updates; 0 after the first
+	last []track.Track // what the last update reported
+	// gone are the tracks an update reported and a later one did not, by
+	// id, with the tracker time they went: for a lost track's buffer
+	// time, the camera counts as active (Activity), so that a person a
+	// recheck missed is looked for again at once, not after the interval.
+	gone map[uint64]time.Time
 }
 
 // NewTracking makes per-camera trackers with cfg, which must be valid.
 func NewTracking(cfg track.Config) *Tracking {
-	return &Tracking{cfg: cfg, trackers: map[string]*track.Tracker{}}
+	return &Tracking{cfg: cfg, cams: map[string]*camTracking{}}
 }
 
 // Update runs camera's tracker on one frame's detections and returns the
 // confirmed tracks matched in that frame; each call counts as one frame at
 // track.BaseFPS.
 func (t *Tracking) Update(camera string, dets []detect.Detection) []track.Track {
-	return t.prepare(camera, dets).Update(t.buf)
+	c := t.prepare(camera, dets)
+	c.last = c.tr.Update(t.buf)
+	return c.last
 }
 
 // UpdateAt is Update for a frame of time at, capture.Frame.Time: tracks are
 // predicted by the time since the camera's previous frame, and a lost track
-// is kept for buffer_frames frames at track.BaseFPS of time.
+// is kept for buffer_frames frames at track.BaseFPS of time. Time spent in
+// held frames does not count.
 func (t *Tracking) UpdateAt(camera string, dets []detect.Detection, at time.Time) []track.Track {
-	return t.prepare(camera, dets).UpdateAt(t.buf, at)
+	c := t.prepare(camera, dets)
+	if c.at.IsZero() || at.After(c.at) {
+		c.at = at
+	}
+	tat := at.Add(-c.held)
+	if !c.tat.IsZero() {
+		c.dt = tat.Sub(c.tat)
+	}
+	c.tat = tat
+	prev := c.last
+	c.last = c.tr.UpdateAt(t.buf, tat)
+	t.noteGone(c, prev, tat)
+	return c.last
+}
+
+// noteGone keeps c.gone: the tracks of prev missing from c.last join it,
+// those found again or gone longer than the tracker's buffer leave it.
+func (t *Tracking) noteGone(c *camTracking, prev []track.Track, now time.Time) {
+	for _, p := range prev {
+		if !slices.ContainsFunc(c.last, func(tr track.Track) bool { return tr.ID == p.ID }) {
+			if c.gone == nil {
+				c.gone = map[uint64]time.Time{}
+			}
+			c.gone[p.ID] = now
+		}
+	}
+	keep := time.Duration(float64(t.cfg.BufferFrames) / track.BaseFPS * float64(time.Second))
+	for id, at := range c.gone {
+		if now.Sub(at) > keep || slices.ContainsFunc(c.last, func(tr track.Track) bool { return tr.ID == id }) {
+			delete(c.gone, id)
+		}
+	}
+}
+
+// Hold is a frame of time at that the detector did not run on: the
+// tracker's clock stands still from the camera's previous frame to at, and
+// the tracks are those the last update reported (none before the first).
+// The returned slice is shared: read it, do not change it.
+func (t *Tracking) Hold(camera string, at time.Time) []track.Track {
+	c := t.cams[camera]
+	if c == nil {
+		return nil
+	}
+	if !c.at.IsZero() && at.After(c.at) {
+		c.held += at.Sub(c.at)
+	}
+	if c.at.IsZero() || at.After(c.at) {
+		c.at = at
+	}
+	return c.last
+}
+
+// Activity counts the tracks of camera's last update, and the active ones:
+// those moving at least minSpeed box heights a second by the tracker's
+// velocity estimate, and those lost within the tracker's buffer time (an
+// object the detector missed once is looked for again on the next frames).
+// Before the tracker has two updates to measure a speed over, every track
+// counts as moving.
+func (t *Tracking) Activity(camera string, minSpeed float64) (tracks, active int) {
+	c := t.cams[camera]
+	if c == nil {
+		return 0, 0
+	}
+	moving := len(c.gone)
+	for _, tr := range c.last {
+		h := tr.Box.Y2 - tr.Box.Y1
+		if c.dt <= 0 || !(h > 0) || math.Hypot(tr.Velocity.CX, tr.Velocity.CY)/c.dt.Seconds() >= minSpeed*h {
+			moving++
+		}
+	}
+	return len(c.last), moving
 }
 
 // prepare converts dets into t.buf and returns camera's tracker, made on
 // its first frame.
-func (t *Tracking) prepare(camera string, dets []detect.Detection) *track.Tracker {
-	tr := t.trackers[camera]
-	if tr == nil {
-		tr = track.New(t.cfg)
-		t.trackers[camera] = tr
+func (t *Tracking) prepare(camera string, dets []detect.Detection) *camTracking {
+	c := t.cams[camera]
+	if c == nil {
+		c = &camTracking{tr: track.New(t.cfg)}
+		t.cams[camera] = c
 	}
 	t.buf = t.buf[:0]
 	for _, d := range dets {
@@ -55,17 +153,17 @@ func (t *Tracking) prepare(camera string, dets []detect.Detection) *track.Tracke
 			Score: float64(d.Score), Class: d.Class,
 		})
 	}
-	return tr
+	return c
 }
 
 // Forget drops a camera's tracker: its next frame starts a new ID space.
-func (t *Tracking) Forget(camera string) { delete(t.trackers, camera) }
+func (t *Tracking) Forget(camera string) { delete(t.cams, camera) }
 
 // SetConfig changes the settings of every camera's tracker, from its next
 // frame on; tracks and their ids are kept. cfg must be valid.
 func (t *Tracking) SetConfig(cfg track.Config) {
 	t.cfg = cfg
-	for _, tr := range t.trackers {
-		tr.SetConfig(cfg)
+	for _, c := range t.cams {
+		c.tr.SetConfig(cfg)
 	}
 }

@@ -16,6 +16,7 @@ func TracksFromResult(r *pipeline.Result) *TracksMessage {
 		Width: f.Image.Cols(), Height: f.Image.Rows(),
 		Objects:  make([]Object, 0, len(r.Tracks)),
 		Detector: r.Detector, Model: r.Model,
+		Detected: !r.Skipped, Gate: r.Gate,
 		TimingsMS: map[string]float64{
 			"queue":       jsonnum.MS(r.Timings.Queue),
 			"preprocess":  jsonnum.MS(r.Timings.Preprocess),
@@ -24,6 +25,10 @@ func TracksFromResult(r *pipeline.Result) *TracksMessage {
 			"track":       jsonnum.MS(r.Timings.Track),
 			"total":       jsonnum.MS(r.Timings.Total),
 		},
+	}
+	if r.Motion != nil {
+		v := jsonnum.Round(r.Motion.Fraction, 4)
+		m.Motion = &v
 	}
 	for _, t := range r.Tracks {
 		label := strconv.Itoa(t.Class)

@@ -63,6 +63,14 @@ type TracksMessage struct {
 	// first frame it processed.
 	Detector string `json:"detector,omitempty"`
 	Model    string `json:"model,omitempty"`
+	// Detected says whether the detector ran on this frame. With motion
+	// gating a frame where nothing moved is not detected: its objects are
+	// those of the camera's last detected frame, held. Gate says why
+	// (off, settling, motion, tracks, recheck, still), Motion the share
+	// of the picture that moved (absent without gating).
+	Detected bool     `json:"detected"`
+	Gate     string   `json:"gate,omitempty"`
+	Motion   *float64 `json:"motion,omitempty"`
 	// Node is the fleet node that published the frame, LeaseEpoch the
 	// epoch of its lease on the camera: a consumer that has seen an epoch
 	// for a camera ignores messages of an older one. Both are absent

@@ -341,14 +341,14 @@ func TestTracksMessageJSON(t *testing.T) {
 		{
 			"empty collections",
 			TracksMessage{Camera: "c", Seq: 7, CapturedAt: at, Width: 2, Height: 1},
-			`{"schema":"vigil.tracks/v1","camera":"c","seq":7,"captured_at":"2025-01-02T03:04:05.000000006Z","width":2,"height":1,"objects":[],"timings_ms":{}}`,
+			`{"schema":"vigil.tracks/v1","camera":"c","seq":7,"captured_at":"2025-01-02T03:04:05.000000006Z","width":2,"height":1,"objects":[],"timings_ms":{},"detected":false}`,
 		},
 		{
 			"one object",
 			TracksMessage{Schema: TracksSchema, Camera: "c", CapturedAt: at,
 				Objects:   []Object{{TrackID: 3, Class: 2, Label: "car", Score: 0.5, Box: Box{X: 1, Y: 2, W: 3, H: 4}}},
-				TimingsMS: map[string]float64{"total": 1.5}},
-			`{"schema":"vigil.tracks/v1","camera":"c","seq":0,"captured_at":"2025-01-02T03:04:05.000000006Z","width":0,"height":0,"objects":[{"track_id":3,"class":2,"label":"car","score":0.5,"box":{"x":1,"y":2,"w":3,"h":4}}],"timings_ms":{"total":1.5}}`,
+				TimingsMS: map[string]float64{"total": 1.5}, Detected: true, Gate: "motion", Motion: ptr(0.25)},
+			`{"schema":"vigil.tracks/v1","camera":"c","seq":0,"captured_at":"2025-01-02T03:04:05.000000006Z","width":0,"height":0,"objects":[{"track_id":3,"class":2,"label":"car","score":0.5,"box":{"x":1,"y":2,"w":3,"h":4}}],"timings_ms":{"total":1.5},"detected":true,"gate":"motion","motion":0.25}`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -496,3 +496,4 @@ func TestTracksPublisherFences(t *testing.T) {
 		t.Errorf("vigil_nats_fenced_total = %v", v)
 	}
 }
+func ptr[T any](v T) *T { return &v }
