@@ -126,9 +126,9 @@ type decision struct {
 }
 
 // decide looks at a frame. For a lossless camera with nothing moving it
-// first waits until the camera's earlier frames are through the sinks, so
-// that the decision rests on their tracks, the same in every run; it
-// returns false when ctx ended meanwhile.
+// first waits until the frames the detector took before it are through
+// tracking, so that the decision rests on their tracks, the same in every
+// run; it returns false when ctx ended meanwhile.
 func (g *gater) decide(ctx context.Context, f *capture.Frame) (decision, bool) {
 	g.follow()
 	if g.cfg == nil {
