@@ -29,6 +29,13 @@ type Options struct {
 	// once, means the light changed rather than something moved; 0.5 by
 	// default.
 	GlobalChange float64
+	// Absorb is how many frames a pixel may differ from the background
+	// while not changing from frame to frame before it becomes background
+	// at once; 3 by default. It ends ghosts (where something that stood
+	// long enough to enter the background has left, the empty place
+	// differs from the background until it is learnt again, about 2 s at
+	// Alpha 0.05) and makes an object that stops stop counting as motion.
+	Absorb int
 	// Masks are polygons where motion is ignored.
 	Masks []Mask
 }
@@ -60,6 +67,9 @@ func (o *Options) defaults() {
 	if o.GlobalChange <= 0 || o.GlobalChange > 1 {
 		o.GlobalChange = 0.5
 	}
+	if o.Absorb <= 0 {
+		o.Absorb = 3
+	}
 }
 
 // Result is what one frame showed.
@@ -88,6 +98,11 @@ type Detector struct {
 	scaled gocv.Mat
 	bg8    gocv.Mat
 	diff   gocv.Mat
+	prev   gocv.Mat // the previous small frame
+	change gocv.Mat // 255 where the frame changed from the previous one
+	still  gocv.Mat // per pixel: frames it has differed from the background without changing
+	one    gocv.Mat // 1 everywhere: still's increment
+	grayF  gocv.Mat // gray as float32, for absorbing
 	keep   gocv.Mat // 255 where motion counts, 0 in the masks
 	kernel gocv.Mat
 	open   int // unmasked pixels
@@ -99,12 +114,13 @@ type Detector struct {
 func New(o Options) *Detector {
 	o.defaults()
 	return &Detector{o: o, bg: gocv.NewMat(), gray: gocv.NewMat(), scaled: gocv.NewMat(), bg8: gocv.NewMat(),
-		diff: gocv.NewMat(), keep: gocv.NewMat(), kernel: gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(5, 5))}
+		diff: gocv.NewMat(), prev: gocv.NewMat(), change: gocv.NewMat(), still: gocv.NewMat(), one: gocv.NewMat(),
+		grayF: gocv.NewMat(), keep: gocv.NewMat(), kernel: gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(5, 5))}
 }
 
 // Close frees the Detector's Mats.
 func (d *Detector) Close() {
-	for _, m := range []*gocv.Mat{&d.bg, &d.gray, &d.scaled, &d.bg8, &d.diff, &d.keep, &d.kernel} {
+	for _, m := range []*gocv.Mat{&d.bg, &d.gray, &d.scaled, &d.bg8, &d.diff, &d.prev, &d.change, &d.still, &d.one, &d.grayF, &d.keep, &d.kernel} {
 		m.Close()
 	}
 }
@@ -137,16 +153,19 @@ func (d *Detector) Detect(img gocv.Mat) Result {
 	gocv.AbsDiff(d.gray, d.bg8, &d.diff)
 	gocv.Threshold(d.diff, &d.diff, float32(d.o.Threshold), 255, gocv.ThresholdBinary)
 	gocv.BitwiseAnd(d.diff, d.keep, &d.diff)
+	if d.open > 0 {
+		if moved := float64(gocv.CountNonZero(d.diff)) / float64(d.open); moved >= d.o.GlobalChange {
+			d.restart()
+			return Result{Fraction: moved, Recalibrated: true, Settling: true}
+		}
+	}
+	d.absorb()
 	var res Result
 	if d.open > 0 {
 		res.Fraction = float64(gocv.CountNonZero(d.diff)) / float64(d.open)
 	}
-	if res.Fraction >= d.o.GlobalChange {
-		d.restart()
-		res.Recalibrated, res.Settling = true, true
-		return res
-	}
 	gocv.AccumulatedWeighted(d.gray, &d.bg, d.o.Alpha)
+	d.gray.CopyTo(&d.prev)
 	if d.settle > 0 {
 		d.settle--
 		res.Settling = true
@@ -162,8 +181,31 @@ func (d *Detector) Detect(img gocv.Mat) Result {
 // restart makes the current small frame the background and settles again.
 func (d *Detector) restart() {
 	d.gray.ConvertTo(&d.bg, gocv.MatTypeCV32F)
+	d.gray.CopyTo(&d.prev)
+	d.still.SetTo(gocv.NewScalar(0, 0, 0, 0))
 	d.settle = d.o.Settle
 	d.ready = true
+}
+
+// absorb counts, per pixel of d.diff (the motion), the frames it has been
+// motion without changing from the previous frame; those that reach
+// Absorb become background now and leave d.diff. A pixel that changes, or
+// matches the background, starts counting again.
+func (d *Detector) absorb() {
+	gocv.AbsDiff(d.gray, d.prev, &d.change)
+	gocv.Threshold(d.change, &d.change, float32(d.o.Threshold), 255, gocv.ThresholdBinary)
+	gocv.BitwiseNot(d.change, &d.change)
+	gocv.BitwiseAnd(d.change, d.diff, &d.change) // motion that did not change
+	gocv.Add(d.still, d.one, &d.still)           // saturates at 255
+	gocv.BitwiseAnd(d.still, d.change, &d.still)
+	gocv.Threshold(d.still, &d.change, float32(d.o.Absorb)-0.5, 255, gocv.ThresholdBinary)
+	if gocv.CountNonZero(d.change) == 0 {
+		return
+	}
+	d.gray.ConvertTo(&d.grayF, gocv.MatTypeCV32F)
+	d.grayF.CopyToWithMask(&d.bg, d.change)
+	gocv.BitwiseNot(d.change, &d.change)
+	gocv.BitwiseAnd(d.diff, d.change, &d.diff)
 }
 
 // blobs grows the motion pixels into blobs and returns the boxes of those
@@ -214,5 +256,9 @@ func (d *Detector) resize(size image.Point) {
 		pv.Close()
 	}
 	d.open = gocv.CountNonZero(d.keep)
+	d.still.Close()
+	d.still = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(0, 0, 0, 0), h, w, gocv.MatTypeCV8U)
+	d.one.Close()
+	d.one = gocv.NewMatWithSizeFromScalar(gocv.NewScalar(1, 0, 0, 0), h, w, gocv.MatTypeCV8U)
 	d.ready = false
 }

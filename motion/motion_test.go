@@ -146,6 +146,48 @@ func TestWalkerCaughtAtOnce(t *testing.T) {
 	}
 }
 
+// TestGhostAndStopAbsorbed: a box that stood long enough to enter the
+// background leaves a ghost where it stood when taken away; the ghost, and
+// a box that stops, stop being motion within Absorb frames (the background
+// alone would take about 20 frames), while a box that keeps moving stays
+// motion.
+func TestGhostAndStopAbsorbed(t *testing.T) {
+	for _, absorb := range []int{2, 4} {
+		d := New(Options{Absorb: absorb})
+		s := still(t, 3, 0)
+		box := func(at image.Point) func(int, *gocv.Mat) {
+			return func(_ int, img *gocv.Mat) {
+				gocv.Rectangle(img, image.Rectangle{Min: at, Max: at.Add(image.Pt(60, 120))}, color.RGBA{R: 20, G: 240, B: 20}, -1)
+			}
+		}
+		run(d, s, 0, 150, box(image.Pt(300, 200))) // long enough to be learnt
+		res := run(d, s, 150, 170, nil)             // taken away: the ghost
+		if !res[0].Moving() {
+			t.Fatalf("absorb %d: the ghost's first frame shows no motion: %+v", absorb, res[0])
+		}
+		for i, r := range res[absorb+1:] {
+			if r.Moving() {
+				t.Errorf("absorb %d: ghost frame %d still moving: %+v", absorb, absorb+1+i, r)
+			}
+		}
+		// A box walking right 8 px a frame is motion on every frame; when
+		// it stops it is absorbed like the ghost.
+		walk := func(i int, img *gocv.Mat) { box(image.Pt(100+8*min(i-170, 30), 300))(i, img) }
+		res = run(d, s, 170, 220, walk)
+		for i, r := range res[:30] {
+			if !r.Moving() {
+				t.Errorf("absorb %d: walking frame %d shows no motion", absorb, i)
+			}
+		}
+		for i, r := range res[31+absorb:] {
+			if r.Moving() {
+				t.Errorf("absorb %d: stopped frame %d still moving: %+v", absorb, 31+absorb+i, r)
+			}
+		}
+		d.Close()
+	}
+}
+
 // BenchmarkDetect is the cost of one 768×576 frame (compare with the
 // detector's tens of milliseconds).
 func BenchmarkDetect(b *testing.B) {

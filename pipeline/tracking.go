@@ -40,11 +40,29 @@ type camTracking struct {
 	dt   time.Duration // tracker time between its last two updates; 0 after the first
 	last []track.Track // what the last update reported
 	// gone are the tracks an update reported and a later one did not, by
-	// id, with the tracker time they went: for a lost track's buffer
-	// time, the camera counts as active (Activity), so that a person a
-	// recheck missed is looked for again at once, not after the interval.
-	gone map[uint64]time.Time
+	// id: for the next lookAgain updates the camera counts as active
+	// (Activity), so that a person a recheck missed is looked for again at
+	// once, not after the interval. They leave it when found again, or
+	// when the tracker's buffer time has passed since.
+	gone map[uint64]goneTrack
 }
+
+// goneTrack is when a track went, in camera time, how fast it moved in
+// its box heights a second at its last update, and how many updates have
+// looked for it since.
+type goneTrack struct {
+	at    time.Time
+	speed float64
+	looks int
+}
+
+// lookAgain is how many detected frames a camera gets after one of its
+// tracks that stood still went (Activity): an object still there but
+// missed once is most likely found on one of them; one that left needs no
+// more, and held frames age it out (track.Tracker.AgeLost) as every frame
+// would. A track that was moving when it went gets none: if it still moves
+// in view, motion shows it.
+const lookAgain = 3
 
 // NewTracking makes per-camera trackers with cfg, which must be valid.
 func NewTracking(cfg track.Config) *Tracking {
@@ -70,39 +88,57 @@ func (t *Tracking) UpdateAt(camera string, dets []detect.Detection, at time.Time
 		c.at = at
 	}
 	tat := at.Add(-c.held)
+	prevDt := c.dt
 	if !c.tat.IsZero() {
 		c.dt = tat.Sub(c.tat)
 	}
 	c.tat = tat
 	prev := c.last
 	c.last = c.tr.UpdateAt(t.buf, tat)
-	t.noteGone(c, prev, tat)
+	t.noteGone(c, prev, prevDt)
 	return c.last
 }
 
-// noteGone keeps c.gone: the tracks of prev missing from c.last join it,
-// those found again or gone longer than the tracker's buffer leave it.
-func (t *Tracking) noteGone(c *camTracking, prev []track.Track, now time.Time) {
+// noteGone keeps c.gone after an update: the tracks of prev (reported
+// with velocities over dt) missing from c.last join it, those found again
+// leave it, the others count one more look.
+func (t *Tracking) noteGone(c *camTracking, prev []track.Track, dt time.Duration) {
+	for id, g := range c.gone {
+		if slices.ContainsFunc(c.last, func(tr track.Track) bool { return tr.ID == id }) {
+			delete(c.gone, id)
+		} else {
+			g.looks++
+			c.gone[id] = g
+		}
+	}
 	for _, p := range prev {
 		if !slices.ContainsFunc(c.last, func(tr track.Track) bool { return tr.ID == p.ID }) {
 			if c.gone == nil {
-				c.gone = map[uint64]time.Time{}
+				c.gone = map[uint64]goneTrack{}
 			}
-			c.gone[p.ID] = now
+			c.gone[p.ID] = goneTrack{at: c.at, speed: speed(p, dt)}
 		}
 	}
+	t.expireGone(c)
+}
+
+// expireGone drops from c.gone the tracks gone longer than the tracker's
+// buffer time, in camera time.
+func (t *Tracking) expireGone(c *camTracking) {
 	keep := time.Duration(float64(t.cfg.BufferFrames) / track.BaseFPS * float64(time.Second))
-	for id, at := range c.gone {
-		if now.Sub(at) > keep || slices.ContainsFunc(c.last, func(tr track.Track) bool { return tr.ID == id }) {
+	for id, g := range c.gone {
+		if c.at.Sub(g.at) > keep {
 			delete(c.gone, id)
 		}
 	}
 }
 
 // Hold is a frame of time at that the detector did not run on: the
-// tracker's clock stands still from the camera's previous frame to at, and
-// the tracks are those the last update reported (none before the first).
-// The returned slice is shared: read it, do not change it.
+// tracker's clock stands still from the camera's previous frame to at,
+// except for lost tracks, which age as if the frame had been updated
+// (track.Tracker.AgeLost), and the tracks are those the last update
+// reported (none before the first). The returned slice is shared: read
+// it, do not change it.
 func (t *Tracking) Hold(camera string, at time.Time) []track.Track {
 	c := t.cams[camera]
 	if c == nil {
@@ -110,17 +146,20 @@ func (t *Tracking) Hold(camera string, at time.Time) []track.Track {
 	}
 	if !c.at.IsZero() && at.After(c.at) {
 		c.held += at.Sub(c.at)
+		c.tr.AgeLost(at.Sub(c.at))
 	}
 	if c.at.IsZero() || at.After(c.at) {
 		c.at = at
 	}
+	t.expireGone(c)
 	return c.last
 }
 
 // Activity counts the tracks of camera's last update, and the active ones:
 // those moving at least minSpeed box heights a second by the tracker's
-// velocity estimate, and those lost within the tracker's buffer time (an
-// object the detector missed once is looked for again on the next frames).
+// velocity estimate, and those that stood still and were lost in the last
+// lookAgain updates (an object the detector missed once is looked for
+// again on the next frames).
 // Before the tracker has two updates to measure a speed over, every track
 // counts as moving.
 func (t *Tracking) Activity(camera string, minSpeed float64) (tracks, active int) {
@@ -128,14 +167,29 @@ func (t *Tracking) Activity(camera string, minSpeed float64) (tracks, active int
 	if c == nil {
 		return 0, 0
 	}
-	moving := len(c.gone)
+	moving := 0
+	for _, g := range c.gone {
+		if g.looks < lookAgain && g.speed < minSpeed {
+			moving++
+		}
+	}
 	for _, tr := range c.last {
-		h := tr.Box.Y2 - tr.Box.Y1
-		if c.dt <= 0 || !(h > 0) || math.Hypot(tr.Velocity.CX, tr.Velocity.CY)/c.dt.Seconds() >= minSpeed*h {
+		if speed(tr, c.dt) >= minSpeed {
 			moving++
 		}
 	}
 	return len(c.last), moving
+}
+
+// speed is how fast tr moves, in its box heights a second, by the
+// tracker's velocity over dt, the time between the update that reported it
+// and the one before; +Inf when there was none before (dt 0).
+func speed(tr track.Track, dt time.Duration) float64 {
+	h := tr.Box.Y2 - tr.Box.Y1
+	if dt <= 0 || !(h > 0) {
+		return math.Inf(1)
+	}
+	return math.Hypot(tr.Velocity.CX, tr.Velocity.CY) / dt.Seconds() / h
 }
 
 // prepare converts dets into t.buf and returns camera's tracker, made on

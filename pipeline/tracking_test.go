@@ -11,7 +11,7 @@ import (
 // TestTrackingActivityAndHold: a box standing still is a track that does
 // not move; held frames keep it without moving the tracker's clock; when a
 // detected frame misses it, the camera is active (look again) for the
-// tracker's buffer time, and then not.
+// next lookAgain updates, and then not.
 func TestTrackingActivityAndHold(t *testing.T) {
 	tr := NewTracking(track.DefaultConfig())
 	box := detect.Detection{Box: detect.Box{X1: 100, Y1: 100, X2: 140, Y2: 200}, Score: 0.9}
@@ -41,11 +41,59 @@ func TestTrackingActivityAndHold(t *testing.T) {
 	if _, active := tr.Activity("c", 0.1); active != 0 {
 		t.Fatalf("found again: %d active", active)
 	}
-	tr.UpdateAt("c", nil, at(6.2))
-	for s := 6.3; s < 8; s += 0.1 {
-		tr.UpdateAt("c", nil, at(s))
+	for i := range lookAgain + 1 {
+		tr.UpdateAt("c", nil, at(6.2+float64(i)/10))
+		_, active := tr.Activity("c", 0.1)
+		if want := b2i(i < lookAgain); active != want {
+			t.Fatalf("update %d after it went: %d active, want %d (look again %d times)", i, active, want, lookAgain)
+		}
 	}
-	if _, active := tr.Activity("c", 0.1); active != 0 {
-		t.Fatalf("gone for 1.8 s (buffer 1 s): still %d active", active)
+
+	// A track that was moving when it went gets no look again: motion
+	// shows it if it still moves in view.
+	walker := NewTracking(track.DefaultConfig())
+	for i := range 10 {
+		b := box
+		b.Box.X1 += float32(10 * i)
+		b.Box.X2 += float32(10 * i)
+		walker.UpdateAt("c", []detect.Detection{b}, at(float64(i)/10))
 	}
+	if _, active := walker.Activity("c", 0.1); active != 1 {
+		t.Fatalf("a box walking 1 box height a second: %d active, want 1", active)
+	}
+	walker.UpdateAt("c", nil, at(1))
+	if n, active := walker.Activity("c", 0.1); n != 0 || active != 0 {
+		t.Fatalf("the walking box gone: Activity %d tracks %d active, want 0, 0", n, active)
+	}
+
+	// Lost, then held: held time ages the lost track as updates would. A
+	// track lost 0.5 s (buffer 1 s) is found again; one lost 1.5 s is not
+	// (the box there starts a new track).
+	for _, c := range []struct {
+		held  float64
+		again bool
+	}{{0.5, true}, {1.5, false}} {
+		tr := NewTracking(track.DefaultConfig())
+		var id uint64
+		for i := range 10 {
+			if got := tr.UpdateAt("c", []detect.Detection{box}, at(float64(i)/10)); len(got) == 1 {
+				id = got[0].ID
+			}
+		}
+		tr.UpdateAt("c", nil, at(1))
+		for s := 1.1; s <= 1+c.held+0.01; s += 0.1 {
+			tr.Hold("c", at(s))
+		}
+		got := tr.UpdateAt("c", []detect.Detection{box}, at(1.1+c.held))
+		if found := len(got) == 1 && got[0].ID == id; found != c.again {
+			t.Errorf("lost, then %.1f s held: reported %v; found again %v, want %v", c.held, got, found, c.again)
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

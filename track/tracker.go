@@ -112,6 +112,26 @@ func (t *Tracker) Reset() {
 	t.now, t.step, t.at = 0, 0, time.Time{}
 }
 
+// AgeLost ages the lost tracks by d of time the tracker saw no frame of
+// (frames a motion-gated camera held because nothing moved): they expire
+// after BufferFrames frames at BaseFPS of time, held or not, as if every
+// frame had been updated, while the tracks in view, and the clock their
+// motion is predicted by, stay as they are. For trackers fed by UpdateAt.
+func (t *Tracker) AgeLost(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	age := d.Seconds() * BaseFPS
+	t.tracks = slices.DeleteFunc(t.tracks, func(tr strack) bool {
+		return tr.state == stateLost && t.now-tr.seenAt+age > float64(t.cfg.BufferFrames)+clockSlack
+	})
+	for i := range t.tracks {
+		if t.tracks[i].state == stateLost {
+			t.tracks[i].seenAt -= age
+		}
+	}
+}
+
 // Update advances the tracker by one frame with that frame's detections and
 // returns the confirmed tracks matched in it, sorted by ID. The slice is newly
 // allocated and belongs to the caller.
