@@ -500,6 +500,7 @@ func TestFullFixture(t *testing.T) {
 					Classes: []string{"forklift"}, Tracker: TrackerStrategy{Missed: true}}},
 				Motion: &CameraMotion{Enabled: &tr, Threshold: ptr(40.0), MinArea: ptr(0.002), IdleInterval: ptr(Duration(10 * time.Second)),
 					StationaryInterval: ptr(Duration(3 * time.Second)), MinSpeed: ptr(0.2),
+					Regions: &MotionRegions{Enabled: true, Max: 3, MinScale: 1.5, FullInterval: Duration(2 * time.Second)},
 					Masks: []MotionMask{{Points: [][]float64{{0.8, 0}, {1, 0}, {1, 0.1}, {0.8, 0.1}}, Normalized: true}}},
 			},
 			func() Camera {
@@ -556,8 +557,9 @@ func TestFullFixture(t *testing.T) {
 				Classes: []string{"person", "2"}, Count: CountStrategy{Min: 5, Max: 20}, Tracker: TrackerStrategy{Missed: true, Unmatched: true}, Shadow: true},
 			Limits: ExampleLimits{PerMinute: 1, PerHour: 10, PerDay: 100}, JPEGQuality: 80,
 			Store: ExampleStore{MaxBytes: 10 << 30, MaxAge: Duration(2160 * time.Hour), Dir: "/var/lib/vigil/examples", Replicas: 3}},
-		Motion: Motion{Height: 90, Threshold: 30, MinArea: 0.001, Alpha: 0.1, Settle: 20, GlobalChange: 0.6,
-			IdleInterval: Duration(3 * time.Second), StationaryInterval: Duration(time.Second), MinSpeed: 0.05},
+		Motion: Motion{Height: 90, Threshold: 30, MinArea: 0.001, Alpha: 0.1, Settle: 20, GlobalChange: 0.6, Absorb: 5,
+			IdleInterval: Duration(3 * time.Second), StationaryInterval: Duration(time.Second), MinSpeed: 0.05,
+			Regions: MotionRegions{Enabled: false, Max: 2, MinScale: 2, FullInterval: Duration(4 * time.Second)}},
 	}
 	// line3 is model: with a store model for its file.
 	line3 := cloneModel(want.Model)

@@ -26,12 +26,44 @@ type Motion struct {
 	Settle int `yaml:"settle"`
 	// GlobalChange is the share of the picture that, changing at once,
 	// is taken for the lights or the exposure, not for motion.
-	GlobalChange       float64  `yaml:"global_change"`
+	GlobalChange float64 `yaml:"global_change"`
+	// Absorb is the frames a pixel may differ from the background without
+	// changing before it becomes background (ends ghosts of what left, and
+	// motion of what stopped).
+	Absorb             int      `yaml:"absorb"`
 	IdleInterval       Duration `yaml:"idle_interval"`
 	StationaryInterval Duration `yaml:"stationary_interval"`
 	// MinSpeed: a track moving at least this many of its box heights a
 	// second is followed on every frame.
 	MinSpeed float64 `yaml:"min_speed"`
+	// Regions looks at large frames in crops at full resolution.
+	Regions MotionRegions `yaml:"regions"`
+}
+
+// MotionRegions: on a frame the letterbox would shrink by at least
+// MinScale, a frame sent to the detector for its motion or moving tracks
+// is looked at in up to Max square crops of the model input's size around
+// them, at full resolution, and a whole frame comes at least every
+// FullInterval (pipeline.Regions). "regions: off" looks at frames whole.
+type MotionRegions struct {
+	Enabled      bool     `yaml:"enabled"`
+	Max          int      `yaml:"max"`
+	MinScale     float64  `yaml:"min_scale"`
+	FullInterval Duration `yaml:"full_interval"`
+}
+
+// UnmarshalYAML reads "regions: off" / "on" as enabled, and a mapping as
+// the settings; what a mapping leaves out keeps its default.
+func (r *MotionRegions) UnmarshalYAML(unmarshal func(any) error) error {
+	if *r == (MotionRegions{}) { // a camera's override starts from the defaults
+		*r = defaultMotion().Regions
+	}
+	if on, ok := switchValue(unmarshal); ok {
+		r.Enabled = on
+		return nil
+	}
+	type plain MotionRegions
+	return unmarshal((*plain)(r))
 }
 
 // UnmarshalYAML reads "motion: off" / "on" (or true/false) as enabled, and
@@ -54,6 +86,8 @@ type CameraMotion struct {
 	IdleInterval       *Duration `yaml:"idle_interval,omitempty"`
 	StationaryInterval *Duration `yaml:"stationary_interval,omitempty"`
 	MinSpeed           *float64  `yaml:"min_speed,omitempty"`
+	// Regions replaces motion.regions for the camera.
+	Regions *MotionRegions `yaml:"regions,omitempty"`
 	// Masks are polygons where motion is ignored (a clock, a fan, a
 	// conveyor nobody watches).
 	Masks []MotionMask `yaml:"masks,omitempty"`
@@ -104,8 +138,9 @@ func isSwitch(s string) bool {
 
 func defaultMotion() Motion {
 	return Motion{
-		Enabled: true, Height: 120, Threshold: 25, MinArea: 0.0008, Alpha: 0.05, Settle: 10, GlobalChange: 0.5,
-		IdleInterval: Duration(5 * time.Second), StationaryInterval: Duration(2 * time.Second), MinSpeed: 0.1,
+		Enabled: true, Height: 120, Threshold: 25, MinArea: 0.0008, Alpha: 0.05, Settle: 10, GlobalChange: 0.5, Absorb: 3,
+		IdleInterval: Duration(5 * time.Second), StationaryInterval: Duration(5 * time.Second), MinSpeed: 0.1,
+		Regions: MotionRegions{Enabled: true, Max: 3, MinScale: 1.5, FullInterval: Duration(2 * time.Second)},
 	}
 }
 
@@ -135,6 +170,9 @@ func (c *Config) MotionFor(cam Camera) (m Motion, masks []MotionMask) {
 	}
 	if o.MinSpeed != nil {
 		m.MinSpeed = *o.MinSpeed
+	}
+	if o.Regions != nil {
+		m.Regions = *o.Regions
 	}
 	return m, o.Masks
 }
@@ -169,14 +207,28 @@ func (m Motion) validate(p *problems, path string) {
 		p.add(path+".settle", "%d; use 1 frame or more, e.g. 10", m.Settle)
 	}
 	p.fraction(path+".global_change", m.GlobalChange, false)
+	if m.Absorb < 1 || m.Absorb > 255 {
+		p.add(path+".absorb", "%d; use 1 to 255 frames, e.g. 3", m.Absorb)
+	}
 	if m.IdleInterval <= 0 {
 		p.add(path+".idle_interval", "%s; use a positive duration, e.g. 5s", m.IdleInterval)
 	}
 	if m.StationaryInterval <= 0 {
-		p.add(path+".stationary_interval", "%s; use a positive duration, e.g. 2s", m.StationaryInterval)
+		p.add(path+".stationary_interval", "%s; use a positive duration, e.g. 5s", m.StationaryInterval)
 	}
 	if !(m.MinSpeed > 0) {
 		p.add(path+".min_speed", "%g; use a positive speed in box heights per second, e.g. 0.1", m.MinSpeed)
+	}
+	if r := m.Regions; r.Enabled {
+		if r.Max < 1 || r.Max > 16 {
+			p.add(path+".regions.max", "%d; use 1 to 16 crops a frame (each is one inference), e.g. 3", r.Max)
+		}
+		if !(r.MinScale >= 1) {
+			p.add(path+".regions.min_scale", "%g; use 1 or more (how much the letterbox must shrink a frame before crops pay), e.g. 1.5", r.MinScale)
+		}
+		if r.FullInterval <= 0 {
+			p.add(path+".regions.full_interval", "%s; use a positive duration, e.g. 2s", r.FullInterval)
+		}
 	}
 }
 

@@ -17,4 +17,12 @@
 // letterboxed and the last one decoded while the model runs. NMS is
 // Suppressor.NMS: a grid over the candidates keeps it near-linear on crowded
 // frames.
+//
+// Regions: on a frame much larger than the model input, PlanRegions groups
+// boxes of interest (motion blobs, tracks) into a bounded number of square
+// crops at native resolution, DetectRegions runs the model on each, and
+// MergeRegions joins their detections (an object cut by one crop's inner
+// border loses to the same object whole in another; then class-aware NMS).
+// The pipeline runs the crops through the Slots as parts of one frame and
+// merges after the last Finish.
 package detect

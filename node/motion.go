@@ -15,8 +15,11 @@ func gateOf(cfg *config.Config, cam config.Camera) *pipeline.Gate {
 	}
 	g := &pipeline.Gate{
 		Motion: motion.Options{Height: m.Height, Threshold: m.Threshold, MinArea: m.MinArea, Alpha: m.Alpha,
-			Settle: m.Settle, GlobalChange: m.GlobalChange},
+			Settle: m.Settle, GlobalChange: m.GlobalChange, Absorb: m.Absorb},
 		IdleInterval: m.IdleInterval.D(), StationaryInterval: m.StationaryInterval.D(), MinSpeed: m.MinSpeed,
+	}
+	if r := m.Regions; r.Enabled {
+		g.Regions = &pipeline.Regions{Max: r.Max, MinScale: r.MinScale, FullInterval: r.FullInterval.D()}
 	}
 	for _, mk := range masks {
 		pts := make([][2]float64, 0, len(mk.Points))

@@ -262,8 +262,13 @@ type motionState struct {
 	// see.
 	Saving   float64 `json:"saving"`
 	Tracks   int     `json:"tracks"`             // tracks of the last detected frame
-	Moving   int     `json:"moving"`             // tracks moving, or lost within the buffer time
+	Moving   int     `json:"moving"`             // tracks moving, or standing ones just lost
 	Interval float64 `json:"recheck_interval_s"` // the look it gets while nothing moves
+	// RegionFrames were looked at in crops at full resolution, Crops of
+	// them in all (each one inference); RegionsPerFrame is their mean.
+	RegionFrames    uint64  `json:"region_frames"`
+	Crops           uint64  `json:"crops"`
+	RegionsPerFrame float64 `json:"regions_per_frame"`
 }
 
 func (n *Node) cameraStates() []cameraState {
@@ -278,7 +283,10 @@ func (n *Node) cameraStates() []cameraState {
 		cs := cameraState{Status: s, Detector: det, Model: models[det], Processed: pr, Dropped: dr}
 		if g, ok := n.p.Gating(c.ID()); ok && g.Gated {
 			cs.Motion = &motionState{Fraction: jsonnum.Round(g.Motion, 4), Frames: g.Frames, Tracks: g.Tracks, Moving: g.Moving,
-				Interval: g.Interval.Seconds()}
+				Interval: g.Interval.Seconds(), RegionFrames: g.RegionFrames, Crops: g.Crops}
+			if g.RegionFrames > 0 {
+				cs.Motion.RegionsPerFrame = jsonnum.Round(float64(g.Crops)/float64(g.RegionFrames), 2)
+			}
 			var all, skipped uint64
 			for reason, n := range g.Frames {
 				all += n

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"image"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,13 @@ type camEntry struct {
 	motionFrac atomic.Uint64 // float64 bits
 	tracks     atomic.Int32
 	moving     atomic.Int32
+	// Regions: the last detected frame's track boxes, the input side of
+	// the detector that last took a frame (0: it cannot crop), and the
+	// frames looked at in crops and the crops.
+	trackBoxes   atomic.Pointer[[]image.Rectangle]
+	side         atomic.Int32
+	regionFrames atomic.Uint64
+	crops        atomic.Uint64
 	// The tracking goroutine's own: the last detected result's labels,
 	// detector and model, for the frames held after it.
 	lastLabels              []string

@@ -34,11 +34,15 @@ type Gate struct {
 	// least this often (5s when 0).
 	IdleInterval time.Duration
 	// StationaryInterval: a camera whose tracks all stand still gets a
-	// look at least this often (2s when 0).
+	// look at least this often (5s when 0). An object that stands still
+	// needs no more: when it moves, or leaves, motion shows it.
 	StationaryInterval time.Duration
 	// MinSpeed is how fast a track must move, in its box heights per
 	// second, to be followed on every frame (0.1 when 0).
 	MinSpeed float64
+	// Regions, when set, looks at large frames in crops at full
+	// resolution; nil: frames go to the detector whole.
+	Regions *Regions
 }
 
 func (g Gate) withDefaults() Gate {
@@ -46,10 +50,14 @@ func (g Gate) withDefaults() Gate {
 		g.IdleInterval = 5 * time.Second
 	}
 	if g.StationaryInterval <= 0 {
-		g.StationaryInterval = 2 * time.Second
+		g.StationaryInterval = 5 * time.Second
 	}
 	if g.MinSpeed <= 0 {
 		g.MinSpeed = 0.1
+	}
+	if g.Regions != nil {
+		r := g.Regions.withDefaults()
+		g.Regions = &r
 	}
 	return g
 }
@@ -92,6 +100,7 @@ type gater struct {
 	cfg   *Gate // the settings det was made for; nil: no gating
 	det   *motion.Detector
 	last  time.Time // frame time of the last frame handed to the detector
+	whole time.Time // of the last one it was to look at whole (Gate.Regions)
 	check bool      // the next frame must go to the detector (a new setting)
 }
 
@@ -120,9 +129,10 @@ func (g *gater) follow() {
 
 // decision is a gater's verdict on one frame.
 type decision struct {
-	detect bool
-	reason string
-	motion *MotionInfo
+	detect  bool
+	reason  string
+	motion  *MotionInfo
+	regions []image.Rectangle // crops to look in (Gate.Regions); none: the whole frame
 }
 
 // decide looks at a frame. For a lossless camera with nothing moving it
@@ -163,10 +173,13 @@ func (g *gater) decide(ctx context.Context, f *capture.Frame) (decision, bool) {
 			d.detect, d.reason = false, GateDropped
 		}
 	}
-	if d.detect {
-		g.last, g.check = f.Time, false
+	if !d.detect {
+		return d, true
 	}
-	return d, true
+	g.last, g.check = f.Time, false
+	var ok bool
+	d.regions, ok = g.regions(ctx, f, d)
+	return d, ok
 }
 
 // SetGate sets a camera's motion gating (nil: none) from its next frame;
@@ -203,8 +216,11 @@ type GateCounts struct {
 	Motion   float64
 	Gated    bool // the camera has a Gate
 	Tracks   int  // tracks of its last detected frame
-	Moving   int  // tracks moving, or lost within the tracker's buffer time
+	Moving   int  // tracks moving, or standing ones just lost
 	Interval time.Duration
+	// RegionFrames were looked at in Crops crops at full resolution
+	// (Gate.Regions) rather than whole.
+	RegionFrames, Crops uint64
 }
 
 // Gating is a camera's GateCounts; false for a camera the pipeline does
@@ -217,7 +233,8 @@ func (p *Pipeline) Gating(camera string) (GateCounts, bool) {
 		return GateCounts{}, false
 	}
 	c := GateCounts{Frames: map[string]uint64{}, Motion: math.Float64frombits(e.motionFrac.Load()),
-		Tracks: int(e.tracks.Load()), Moving: int(e.moving.Load())}
+		Tracks: int(e.tracks.Load()), Moving: int(e.moving.Load()),
+		RegionFrames: e.regionFrames.Load(), Crops: e.crops.Load()}
 	for i, r := range gateReasons {
 		if n := e.gated[i].Load(); n > 0 {
 			c.Frames[r] = n

@@ -33,12 +33,15 @@ type loggedFrame struct {
 	skipped bool
 	gate    string
 	tracks  []track.Track
+	dets    []detect.Detection
+	regions []image.Rectangle
 }
 
 func (l *frameLog) Consume(r *Result) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.frames = append(l.frames, loggedFrame{seq: r.Frame.Seq, skipped: r.Skipped, gate: r.Gate, tracks: slices.Clone(r.Tracks)})
+	l.frames = append(l.frames, loggedFrame{seq: r.Frame.Seq, skipped: r.Skipped, gate: r.Gate, tracks: slices.Clone(r.Tracks),
+		dets: slices.Clone(r.Detections), regions: slices.Clone(r.Regions)})
 }
 
 // ids are a frame's track ids, sorted.
@@ -53,7 +56,7 @@ func (f loggedFrame) ids() []uint64 {
 
 // runScene runs the file at path losslessly, with gate (nil: none), and
 // returns every frame's record.
-func runScene(t *testing.T, det *detect.Detector, path string, gate *Gate) ([]loggedFrame, *Pipeline) {
+func runScene(t *testing.T, det *detect.Detector, path string, gate *Gate, opts ...func(*Options)) ([]loggedFrame, *Pipeline) {
 	t.Helper()
 	cam := camera(t, capture.Config{ID: "scene", URL: path, Realtime: false, Loop: false})
 	log := &frameLog{}
@@ -61,6 +64,9 @@ func runScene(t *testing.T, det *detect.Detector, path string, gate *Gate) ([]lo
 		Registry: prometheus.NewRegistry(), Logger: zerolog.Nop()}
 	if gate != nil {
 		o.Gates = map[string]*Gate{"scene": gate}
+	}
+	for _, f := range opts {
+		f(&o)
 	}
 	p, err := New(o)
 	if err != nil {

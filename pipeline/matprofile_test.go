@@ -4,11 +4,15 @@ package pipeline
 
 import (
 	"bytes"
+	"image"
+	"path/filepath"
 	"testing"
 
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/internal/scenes"
+	"github.com/vigil-vision/vigil/motion"
 	"github.com/vigil-vision/vigil/track"
 	"gocv.io/x/gocv"
 )
@@ -75,6 +79,34 @@ func TestReconfigureNoMatLeft(t *testing.T) {
 	for _, d := range []interface{ Close() error }{a, b, c} {
 		d.Close()
 	}
+	if n := gocv.MatProfile.Count() - before; n != 0 {
+		var b bytes.Buffer
+		gocv.MatProfile.WriteTo(&b, 1)
+		t.Fatalf("%d Mats left open:\n%s", n, b.String())
+	}
+}
+
+// TestRegionsNoMatLeft runs a large frame looked at in crops (each a Region
+// view of the frame) through the overlapped detector, then counts the Mats
+// still open.
+func TestRegionsNoMatLeft(t *testing.T) {
+	video := assets.Media("vtest.avi")
+	large, err := scenes.NewLarge(video, image.Pt(1920, 1080), 0.5, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "large.avi")
+	if err := large.Write(path, 10, video, 60, 20); err != nil {
+		t.Fatal(err)
+	}
+	large.Close()
+	before := gocv.MatProfile.Count()
+	det := detectorThreads(t, 1)
+	frames, p := runScene(t, det, path, &Gate{Motion: motion.Options{Settle: 2}, Regions: &Regions{}})
+	if c, _ := p.Gating("scene"); len(frames) != 20 || c.Crops == 0 {
+		t.Fatalf("%d results, %d crops; want 20 results, some in crops", len(frames), c.Crops)
+	}
+	det.Close()
 	if n := gocv.MatProfile.Count() - before; n != 0 {
 		var b bytes.Buffer
 		gocv.MatProfile.WriteTo(&b, 1)

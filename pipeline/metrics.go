@@ -18,6 +18,7 @@ type metrics struct {
 	errors    *prometheus.CounterVec
 	gated     *prometheus.CounterVec
 	motion    *prometheus.GaugeVec
+	crops     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -54,10 +55,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		motion: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vigil_motion_fraction", Help: "Share of the camera's unmasked picture that moved in its last frame (motion gating).",
 		}, []string{"camera"}),
+		crops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_detector_crops_total", Help: "Crops at full resolution the detector looked at frames in (motion gating's regions: one inference each); frames looked at whole are not counted.",
+		}, []string{"camera"}),
 	}
 	if err := errors.Join(promreg.Reuse(reg, &m.captured), promreg.Reuse(reg, &m.processed), promreg.Reuse(reg, &m.dropped),
 		promreg.Reuse(reg, &m.stage), promreg.Reuse(reg, &m.latency), promreg.Reuse(reg, &m.inference),
-		promreg.Reuse(reg, &m.cameraUp), promreg.Reuse(reg, &m.errors), promreg.Reuse(reg, &m.gated), promreg.Reuse(reg, &m.motion)); err != nil {
+		promreg.Reuse(reg, &m.cameraUp), promreg.Reuse(reg, &m.errors), promreg.Reuse(reg, &m.gated), promreg.Reuse(reg, &m.motion),
+		promreg.Reuse(reg, &m.crops)); err != nil {
 		panic(err) // a metric of the same name and other labels: a programming error
 	}
 	return m
@@ -70,5 +75,5 @@ func (m *metrics) perCamera() []interface {
 } {
 	return []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.captured, m.processed, m.dropped, m.latency, m.cameraUp, m.errors, m.gated, m.motion}
+	}{m.captured, m.processed, m.dropped, m.latency, m.cameraUp, m.errors, m.gated, m.motion, m.crops}
 }

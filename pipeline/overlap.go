@@ -74,11 +74,18 @@ func (p *Pipeline) overlapStage(ctx context.Context, g *group, st *detStage) {
 	prepared := make(chan *Result)
 	go p.prepareStage(ctx, g, st, prepared)
 	for r := range prepared {
+		if r.slot == nil { // a part that failed before the model
+			p.results <- r
+			continue
+		}
 		st.clock.begin()
 		t0 := time.Now()
 		err := st.staged.Infer(r.slot)
 		st.clock.end(time.Since(t0))
-		if err != nil {
+		if err != nil && r.job != nil { // the tracking stage drops the frame at its last part
+			st.free <- r.slot
+			r.slot, r.partErr = nil, err
+		} else if err != nil {
 			st.free <- r.slot
 			p.dropFailed(r, err)
 			continue
@@ -110,6 +117,12 @@ func (p *Pipeline) prepareStage(ctx context.Context, g *group, st *detStage, pre
 		}
 		r := p.newResult(f, e, st, d)
 		t0 := time.Now()
+		if cropper(e, st.det, d) != nil {
+			p.cropped(r, d.regions)
+			p.prepareParts(st, r, s, d.regions, prepared)
+			took = ewma(took, time.Since(t0)/time.Duration(len(d.regions)))
+			continue
+		}
 		if err := st.staged.Prepare(s, f.Image); err != nil {
 			st.free <- s
 			p.dropFailed(r, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,10 +53,19 @@ type Result struct {
 	// GateStill); Motion is what motion detection saw, nil without gating.
 	Gate   string
 	Motion *MotionInfo
+	// Regions are the crops the detector looked at the frame in, at full
+	// resolution (Gate.Regions); none: the whole frame.
+	Regions []image.Rectangle
 
 	cam  *camEntry
 	st   *detStage
 	slot *detect.Slot // while the frame is in an overlapped detector's hands
+	// A frame in crops goes through an overlapped detector as parts, one
+	// per crop: job gathers them, part is this one's crop, partErr says
+	// it failed before the model.
+	job     *regionJob
+	part    int
+	partErr error
 }
 
 // Sink receives results in sequence order per camera, from one goroutine.
@@ -429,6 +440,12 @@ func (p *Pipeline) postStage(tracking *Tracking) {
 
 func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) []detect.Detection {
 	f, e := r.Frame, r.cam
+	if r.job != nil {
+		var last bool
+		if dets, last = p.finishPart(r, dets); !last {
+			return dets // the frame goes on with its last part
+		}
+	}
 	defer e.doneOne(r.Skipped)
 	if e.isRemoved() {
 		// Its camera was removed while the frame was in flight.
@@ -438,7 +455,11 @@ func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) 
 		f.Close()
 		return dets
 	}
-	if r.slot != nil {
+	switch {
+	case r.job != nil && r.job.err != nil:
+		p.detectFailed(r, r.job.err)
+		return dets
+	case r.slot != nil:
 		var ok bool
 		if dets, ok = p.finish(r, dets); !ok {
 			return dets
@@ -455,6 +476,13 @@ func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) 
 			tracks, moving := tracking.Activity(f.Camera, g.MinSpeed)
 			e.tracks.Store(int32(tracks))
 			e.moving.Store(int32(moving))
+			if g.Regions != nil {
+				boxes := make([]image.Rectangle, len(r.Tracks))
+				for i, t := range r.Tracks {
+					boxes[i] = image.Rect(int(t.Box.X1), int(t.Box.Y1), int(math.Ceil(t.Box.X2)), int(math.Ceil(t.Box.Y2)))
+				}
+				e.trackBoxes.Store(&boxes)
+			}
 		}
 	}
 	r.Timings.Track = time.Since(t0)

@@ -20,7 +20,12 @@ func (p *Pipeline) detectStage(ctx context.Context, g *group, st *detStage) {
 		r := p.newResult(f, e, st, d)
 		var tm detect.Timings
 		var err error
-		dets, tm, err = st.det.Detect(f.Image, dets[:0])
+		if rd := cropper(e, st.det, d); rd != nil {
+			p.cropped(r, d.regions)
+			dets, tm, err = rd.DetectRegions(f.Image, d.regions, dets[:0])
+		} else {
+			dets, tm, err = st.det.Detect(f.Image, dets[:0])
+		}
 		if err != nil {
 			p.dropFailed(r, err)
 			continue

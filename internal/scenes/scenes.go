@@ -1,8 +1,11 @@
 // Package scenes makes the test scenes motion gating is measured on, from
 // the sample media, so that tests and benchmarks share them: a still
 // background taken from a video itself (the per-pixel median of frames
-// spread over it removes what walks through), and frames of that still
-// scene with sensor noise and a slow brightness drift, seeded.
+// spread over it removes what walks through), frames of that still scene
+// with sensor noise and a slow brightness drift, seeded, stretches of the
+// real video between still ones (IdleActive, Write), and the video shrunk
+// into a large frame so that its people are a few dozen pixels tall
+// (Large), for regions at full resolution.
 package scenes
 
 import (
