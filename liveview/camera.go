@@ -2,6 +2,7 @@ package liveview
 
 import (
 	"bytes"
+	"image"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -101,6 +102,13 @@ type result struct {
 	// step is the smoothed time between this camera's processed frames: the
 	// tracker's velocities are per step. 0 until two results were seen.
 	step time.Duration
+	// What motion gating saw and did on the frame, for the motion overlay:
+	// its motion blobs, the crops the detector looked in, the gate's
+	// reason, and whether the detector skipped it.
+	motion  []image.Rectangle
+	regions []image.Rectangle
+	gate    string
+	skipped bool
 }
 
 // camera is the live view of one camera.
@@ -113,7 +121,9 @@ type camera struct {
 
 	// active: someone waits for frames, so the tap clones them.
 	active atomic.Bool
-	due    time.Time // MaxFPS pacing, touched by the one goroutine that feeds in
+	// overlay: motion gating's view is drawn too (PUT .../overlay).
+	overlay atomic.Bool
+	due     time.Time // MaxFPS pacing, touched by the one goroutine that feeds in
 
 	resMu sync.Mutex
 	res   *result
@@ -169,6 +179,10 @@ func (c *camera) setResult(r *pipeline.Result) *result {
 	res := &result{
 		at: r.Frame.Read, seq: r.Frame.Seq, tracks: slices.Clone(r.Tracks),
 		labels: r.Labels, infer: r.Timings.Infer,
+		regions: r.Regions, gate: r.Gate, skipped: r.Skipped,
+	}
+	if r.Motion != nil {
+		res.motion = r.Motion.Boxes
 	}
 	c.resMu.Lock()
 	defer c.resMu.Unlock()

@@ -25,6 +25,9 @@ var (
 	zoneColor = color.RGBA{255, 170, 0, 0}
 	lineColor = color.RGBA{0, 230, 255, 0}
 	hudColor  = color.RGBA{255, 255, 255, 0}
+	// The motion overlay: blobs in magenta, the detector's crops in yellow.
+	motionColor = color.RGBA{255, 0, 255, 0}
+	cropColor   = color.RGBA{0, 255, 255, 0}
 )
 
 // placed is a track as drawn on one frame.
@@ -86,6 +89,9 @@ func (c *camera) draw(img *gocv.Mat, at time.Time, seq uint64, res *result, exac
 	if res != nil {
 		labels = res.labels
 	}
+	if c.overlay.Load() && res != nil {
+		drawMotion(img, res)
+	}
 	for _, o := range objs {
 		annotate.Box(img, rect(o.box), o.track.Class, label(o.track, labels))
 	}
@@ -97,8 +103,27 @@ func (c *camera) draw(img *gocv.Mat, at time.Time, seq uint64, res *result, exac
 			hud += fmt.Sprintf("  no detections for %.0fs", age.Seconds())
 		}
 	}
+	if c.overlay.Load() && res != nil && res.gate != "" {
+		hud += "  gate " + res.gate
+		if res.skipped {
+			hud += " (held)"
+		}
+	}
 	annotate.Text(img, hud, image.Pt(8, 22), hudColor)
 	annotate.Text(img, fmt.Sprintf("%s  #%d", at.Format("15:04:05.000"), seq), image.Pt(8, 44), hudColor)
 	drawStamp(img, uint32(at.UnixMilli()))
 	return len(objs)
+}
+
+// drawMotion draws what motion gating saw on the latest processed frame:
+// the moving blobs (thin) and the crops the detector looked in (thick,
+// numbered).
+func drawMotion(img *gocv.Mat, res *result) {
+	for _, b := range res.motion {
+		gocv.Rectangle(img, b, motionColor, 1)
+	}
+	for i, r := range res.regions {
+		gocv.Rectangle(img, r, cropColor, 3)
+		annotate.Text(img, fmt.Sprintf("crop %d", i+1), r.Min.Add(image.Pt(6, 20)), cropColor)
+	}
 }

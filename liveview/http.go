@@ -31,6 +31,7 @@ const snapshotWait = 5 * time.Second
 //	DELETE /api/whep/{camera}/{session}        WHEP: end the session
 //	GET    /api/cameras/{camera}/mjpeg         annotated MJPEG
 //	GET    /api/cameras/{camera}/snapshot.jpg  annotated JPEG (?raw=1: as captured)
+//	PUT    /api/cameras/{camera}/overlay       {"motion": true}: draw motion gating's view too
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.serveAsset("web/index.html", "text/html; charset=utf-8"))
 	mux.HandleFunc("GET /live.js", s.serveAsset("web/live.js", "text/javascript; charset=utf-8"))
@@ -39,6 +40,35 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/whep/{camera}/{session}", s.serveDelete)
 	mux.HandleFunc("GET /api/cameras/{camera}/mjpeg", s.serveMJPEG)
 	mux.HandleFunc("GET /api/cameras/{camera}/snapshot.jpg", s.serveSnapshot)
+	mux.HandleFunc("PUT /api/cameras/{camera}/overlay", s.serveOverlay)
+}
+
+// overlayJSON is the body of PUT /api/cameras/{camera}/overlay, and its
+// answer.
+type overlayJSON struct {
+	Camera string `json:"camera,omitempty"`
+	Motion *bool  `json:"motion"`
+}
+
+// serveOverlay switches a camera's motion overlay: its motion blobs, the
+// crops the detector looked in and the gate's decision drawn on its
+// frames. It is the camera's, not the viewer's: every viewer sees it.
+func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request) {
+	c := s.cameraOr404(w, r)
+	if c == nil {
+		return
+	}
+	var body overlayJSON
+	dec := json.NewDecoder(io.LimitReader(r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Motion == nil {
+		http.Error(w, `bad overlay: send {"motion": true} or {"motion": false}`, http.StatusBadRequest)
+		return
+	}
+	c.overlay.Store(*body.Motion)
+	on := c.overlay.Load()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(overlayJSON{Camera: c.id, Motion: &on})
 }
 
 func (s *Server) serveAsset(name, contentType string) http.HandlerFunc {
@@ -190,6 +220,8 @@ type liveCamera struct {
 	WHEP           string        `json:"whep"`
 	MJPEG          string        `json:"mjpeg"`
 	Snapshot       string        `json:"snapshot"`
+	Overlay        string        `json:"overlay"`        // PUT {"motion": true} to draw motion gating's view
+	MotionOverlay  bool          `json:"motion_overlay"` // it is drawn
 	// In a fleet: the node that runs the camera; a remote one is served
 	// through this node from its owner.
 	Node   string `json:"node,omitempty"`
@@ -209,6 +241,7 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 			Camera: id, State: cs.State, LastError: cs.LastError, CameraFPS: round2(cs.FPS),
 			DrawFPS: round2(c.outFPS()), ResultAgeMS: -1, Node: s.opts.Node,
 			WHEP: "/api/whep/" + id, MJPEG: "/api/cameras/" + id + "/mjpeg", Snapshot: "/api/cameras/" + id + "/snapshot.jpg",
+			Overlay: "/api/cameras/" + id + "/overlay", MotionOverlay: c.overlay.Load(),
 		}
 		if res := c.latest(); res != nil {
 			lc.Objects = len(res.tracks)
@@ -227,7 +260,8 @@ func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 			}
 			st.Cameras = append(st.Cameras, liveCamera{Camera: rc.Camera, State: capture.State(rc.State), ResultAgeMS: -1,
 				Node: rc.Node, Remote: true, WHEP: "/api/whep/" + rc.Camera,
-				MJPEG: "/api/cameras/" + rc.Camera + "/mjpeg", Snapshot: "/api/cameras/" + rc.Camera + "/snapshot.jpg"})
+				MJPEG: "/api/cameras/" + rc.Camera + "/mjpeg", Snapshot: "/api/cameras/" + rc.Camera + "/snapshot.jpg",
+				Overlay: "/api/cameras/" + rc.Camera + "/overlay"})
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")

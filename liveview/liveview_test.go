@@ -3,6 +3,7 @@ package liveview
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -106,6 +107,20 @@ func TestBrowserWatchesLiveVideo(t *testing.T) {
 	}
 	if e.metric(t, viewers) != 1 || e.metric(t, encoderRunning) != 1 {
 		t.Errorf("viewers %v, encoders running %v; want 1 and 1", e.metric(t, viewers), e.metric(t, encoderRunning))
+	}
+
+	// The tile's "motion" box switches the camera's motion overlay, and
+	// does not zoom the tile.
+	box := `section[data-camera="demo"] .ovl input`
+	for _, on := range []bool{true, false} {
+		if err := chromedp.Do(step, chromedp.Click(chromedp.CSS(box))); err != nil {
+			t.Fatalf("click the motion box: %v", err)
+		}
+		waitFor(t, 10*time.Second, fmt.Sprintf("motion overlay %v", on), func() bool { return e.lv.cams["demo"].overlay.Load() == on })
+	}
+	zoomed, err := chromedp.Run(step, chromedp.Evaluate[bool](`document.querySelector('section[data-camera="demo"]').classList.contains('big')`))
+	if err != nil || zoomed {
+		t.Errorf("the motion box zoomed the tile (%v)", err)
 	}
 }
 
@@ -284,6 +299,11 @@ func TestWHEPSession(t *testing.T) {
 // the person boxes drawn; the raw one is the frame as captured, without.
 func TestSnapshot(t *testing.T) {
 	e := shared(t)
+	// The people are drawn once the detector has tracked them.
+	waitFor(t, time.Minute, "tracked people on demo", func() bool {
+		_, _, live := e.request(t, "GET", "/api/live", "", "", true)
+		return !strings.Contains(live, `"objects":0,`)
+	})
 	code, h, body := e.request(t, "GET", "/api/cameras/demo/snapshot.jpg", "", "", true)
 	if code != 200 || h.Get("Content-Type") != "image/jpeg" {
 		t.Fatalf("snapshot: %d %s %.100s", code, h.Get("Content-Type"), body)
@@ -401,5 +421,34 @@ func TestTokenGuardsEverything(t *testing.T) {
 	page.Body.Close()
 	if page.StatusCode != 200 {
 		t.Errorf("page with the session cookie: %d", page.StatusCode)
+	}
+}
+
+// TestMotionOverlaySwitch: PUT .../overlay switches a camera's motion
+// overlay, /api/live reports it, and a bad body, an unknown camera and a
+// request without the token are refused.
+func TestMotionOverlaySwitch(t *testing.T) {
+	e := shared(t)
+	defer e.request(t, "PUT", "/api/cameras/demo/overlay", "application/json", `{"motion": false}`, true)
+	for _, on := range []bool{true, false} {
+		code, _, body := e.request(t, "PUT", "/api/cameras/demo/overlay", "application/json", fmt.Sprintf(`{"motion": %v}`, on), true)
+		if code != 200 || !strings.Contains(body, fmt.Sprintf(`"motion":%v`, on)) {
+			t.Fatalf("PUT overlay %v: %d %s", on, code, body)
+		}
+		_, _, live := e.request(t, "GET", "/api/live", "", "", true)
+		if !strings.Contains(live, fmt.Sprintf(`"motion_overlay":%v`, on)) || !strings.Contains(live, `"overlay":"/api/cameras/demo/overlay"`) {
+			t.Errorf("/api/live after overlay %v: %.400s", on, live)
+		}
+	}
+	for _, bad := range []string{``, `{"motion": "yes"}`, `{"moton": true}`, `{}`} {
+		if code, _, body := e.request(t, "PUT", "/api/cameras/demo/overlay", "application/json", bad, true); code != 400 || !strings.Contains(body, `{"motion": true}`) {
+			t.Errorf("PUT overlay %q: %d %s", bad, code, body)
+		}
+	}
+	if code, _, body := e.request(t, "PUT", "/api/cameras/nope/overlay", "application/json", `{"motion": true}`, true); code != 404 || !strings.Contains(body, "unknown camera") {
+		t.Errorf("unknown camera: %d %s", code, body)
+	}
+	if code, _, _ := e.request(t, "PUT", "/api/cameras/demo/overlay", "application/json", `{"motion": true}`, false); code != 401 {
+		t.Errorf("without token: %d", code)
 	}
 }

@@ -269,3 +269,25 @@ func TestVP8SpeedControl(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDrawMotionOverlay: with the camera's motion overlay on, the moving
+// blobs and the detector's crops of the latest result are drawn, and the
+// HUD names the gate's decision; with it off, neither.
+func TestDrawMotionOverlay(t *testing.T) {
+	src := testCamera(t, "demo")
+	c := &camera{id: "demo", src: src, s: &Server{opts: Options{MaxFPS: 30}}}
+	at := time.Unix(1700000000, 0)
+	res := &result{at: at, gate: "motion", motion: []image.Rectangle{image.Rect(100, 100, 160, 220)},
+		regions: []image.Rectangle{image.Rect(50, 60, 450, 460)}}
+	for _, on := range []bool{false, true} {
+		c.overlay.Store(on)
+		img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(90, 90, 90, 0), 576, 768, gocv.MatTypeCV8UC3)
+		c.draw(&img, at, 1, res, true)
+		blob := near(img.GetVecbAt(160, 100), motionColor, 20) // the blob's left edge (1 px, anti-aliased)
+		crop := near(img.GetVecbAt(300, 50), cropColor, 1)    // the crop's left edge
+		img.Close()
+		if blob != on || crop != on {
+			t.Errorf("overlay %v: blob outline %v, crop outline %v", on, blob, crop)
+		}
+	}
+}

@@ -74,7 +74,17 @@ class Tile {
     this.badge = el('span', 'badge connecting', 'connecting');
     this.stats = el('span', 'stats');
     this.name = el('span', 'name', camera);
-    bar.append(this.name, this.badge, this.stats);
+    // The motion overlay: the server draws motion gating's view (moving
+    // blobs, the detector's crops, its decision) on this camera's frames,
+    // for everyone who watches it.
+    this.overlay = el('label', 'ovl');
+    this.overlay.title = "draw motion gating's view: moving blobs, the detector's crops, its decision (every viewer sees it)";
+    this.overlayBox = el('input');
+    this.overlayBox.type = 'checkbox';
+    this.overlay.append(this.overlayBox, ' motion');
+    this.overlay.addEventListener('click', (e) => e.stopPropagation());
+    this.overlayBox.addEventListener('change', () => this.setOverlay(this.overlayBox.checked));
+    bar.append(this.name, this.badge, this.overlay, this.stats);
     const view = el('div', 'view');
     this.video = el('video');
     this.video.muted = true;
@@ -94,7 +104,25 @@ class Tile {
     this.connect();
   }
 
+  async setOverlay(on) {
+    if (!this.overlayURL) return;
+    this.overlayBusy = true;
+    try {
+      const res = await api(this.overlayURL, { method: 'PUT', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ motion: on }) });
+      if (!res.ok) throw new Error(await res.text());
+      this.overlayBox.checked = (await res.json()).motion;
+    } catch (e) {
+      this.overlayBox.checked = !on;
+      this.err.textContent = 'motion overlay: ' + e.message;
+    } finally {
+      this.overlayBusy = false;
+    }
+  }
+
   update(st) {
+    this.overlayURL = st.overlay;
+    if (!this.overlayBusy) this.overlayBox.checked = !!st.motion_overlay;
     // In a fleet: the node that runs the camera (a remote one plays
     // through this node).
     this.name.textContent = st.node ? this.camera + ' @ ' + st.node : this.camera;
