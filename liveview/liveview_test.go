@@ -112,6 +112,8 @@ func TestBrowserWatchesLiveVideo(t *testing.T) {
 	// The tile's "motion" box switches the camera's motion overlay, and
 	// does not zoom the tile.
 	box := `section[data-camera="demo"] .ovl input`
+	step, cancel = context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	for _, on := range []bool{true, false} {
 		if err := chromedp.Do(step, chromedp.Click(chromedp.CSS(box))); err != nil {
 			t.Fatalf("click the motion box: %v", err)
