@@ -100,6 +100,7 @@ bench-mot: deps
 # bench/results/motion-*.txt.
 bench-motion: deps
 	$(GO) run ./bench/cmd/motion-bench
+	$(GO) run ./bench/cmd/regions-bench
 
 # Soak, not in CI (about 67 minutes): vigil run for an hour with two RTSP
 # cameras that drop every few minutes, a file camera, NATS restarted twice,

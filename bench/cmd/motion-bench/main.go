@@ -18,11 +18,37 @@
 //   - motion_person_frames_recall: person-track frames of the gated run over
 //     the reference's (held frames count with the tracks they publish).
 //   - motion_speedup: the reference run's wall time over the gated run's.
+//   - motion_lossless_events: the recall and precision of the gated run's
+//     line crossings against the reference's (as below).
 //   - motion_ms_per_frame_p50/p99: motion detection alone on the scene's
 //     frames.
 //
-// Not yet here (issue 16): N cameras in real time (motion_max_cameras),
-// event recall against the reference, and regions at full resolution.
+// Then, unless -cameras is empty, N cameras in real time: -rt-scenes
+// scenes of -rt-seconds made the same way (seeds -seed on), camera i
+// playing scene i mod -rt-scenes, each file paced at 10 fps, all N in one
+// pipeline with one detector, for each N of -cameras with motion gating at
+// its defaults (gated) and without (latest: today's latest-wins). Each
+// camera has two counting lines across vtest.avi's walkway (sceneRules),
+// run on every published frame, held ones too, as vigil does. A scene's
+// reference events are those of a lossless run with every frame detected;
+// a reported crossing matches one of its scene's reference crossings of the
+// same line and direction within 1 s of media time (the frame's place in
+// the file), each used once.
+//
+//   - motion_rt_scene_<i>: the reference events of each scene.
+//   - motion_rt_<N>_<gated|latest>: detected frames per second over all
+//     cameras; the detector's busy share (inference time over wall
+//     time); capture→publish p50/p99 of the detected frames but the
+//     periodic rechecks (which wait behind frames with motion by design,
+//     up to a second, and carry nothing that moves), and the rechecks'
+//     own p99; where the detected frames' time went (p99 waiting for the
+//     detector, in it, after it); frames dropped; event recall (matched
+//     over reference) and precision (matched over reported).
+//   - motion_max_cameras: the largest N whose recall is ≥ 0.98 and p99
+//     (detected frames but rechecks) ≤ 300 ms, gated, and latest-wins
+//     beside it. Goal ≥ 8 (issue 16).
+//
+// Regions at full resolution are measured by regions-bench.
 package main
 
 import (
@@ -31,6 +57,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,16 +77,57 @@ import (
 )
 
 func main() {
-	seconds := flag.Int("seconds", 120, "length of the scene at 10 fps")
-	active := flag.Float64("active", 0.15, "share of the scene that is the real video")
-	seed := flag.Uint64("seed", 1, "the scene's seed")
-	threads := flag.Int("threads", 2, "onnxruntime intra-op threads")
-	out := flag.String("results", "bench/results", "folder for motion-<date>.txt; empty: write none")
+	var c config
+	flag.IntVar(&c.seconds, "seconds", 120, "length of the scene at 10 fps")
+	flag.Float64Var(&c.active, "active", 0.15, "share of the scene that is the real video")
+	flag.Uint64Var(&c.seed, "seed", 1, "the scene's seed")
+	flag.IntVar(&c.threads, "threads", 2, "onnxruntime intra-op threads")
+	flag.StringVar(&c.out, "results", "bench/results", "folder for motion-<date>.txt; empty: write none")
+	cameras := flag.String("cameras", "1,2,4,8,12,16", "camera counts of the real-time runs, comma separated; empty: none")
+	flag.IntVar(&c.rtSeconds, "rt-seconds", 60, "length of each real-time scene at 10 fps")
+	flag.IntVar(&c.rtScenes, "rt-scenes", 16, "distinct real-time scenes (seeds seed… on): camera i plays scene i mod this")
 	flag.Parse()
-	if err := run(*seconds, *active, *seed, *threads, *out); err != nil {
+	var err error
+	c.cameras, err = counts(*cameras)
+	switch {
+	case err != nil:
+	case len(c.cameras) > 0 && (c.rtSeconds < 1 || c.rtScenes < 1):
+		err = fmt.Errorf("-rt-seconds %d, -rt-scenes %d: want 1 or more of each", c.rtSeconds, c.rtScenes)
+	default:
+		err = run(c)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "motion-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// config is the command's flags.
+type config struct {
+	seconds   int
+	active    float64
+	seed      uint64
+	threads   int
+	out       string
+	cameras   []int // camera counts of the real-time runs
+	rtSeconds int
+	rtScenes  int
+}
+
+// counts parses -cameras.
+func counts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-cameras %q: want camera counts of 1 or more, comma separated", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func progress(format string, a ...any) {
@@ -68,10 +137,12 @@ func progress(format string, a ...any) {
 // frame is what one processed frame published.
 type frame struct {
 	skipped bool
+	gate    string // pipeline.Result.Gate
 	persons int
 }
 
-func run(seconds int, activeShare float64, seed uint64, threads int, out string) error {
+func run(c config) error {
+	seconds, activeShare, seed, threads, out := c.seconds, c.active, c.seed, c.threads, c.out
 	video := assets.Media("vtest.avi")
 	if _, err := os.Stat(video); err != nil {
 		return fmt.Errorf("%s: run `make deps`", video)
@@ -110,12 +181,12 @@ func run(seconds int, activeShare float64, seed uint64, threads int, out string)
 	defer det.Close()
 
 	progress("reference: every frame detected")
-	ref, refTook, err := lossless(det, path, nil)
+	ref, refEvents, refTook, err := lossless(det, path, nil)
 	if err != nil {
 		return err
 	}
 	progress("gated: motion gating at its defaults")
-	gated, gatedTook, err := lossless(det, path, &pipeline.Gate{})
+	gated, gatedEvents, gatedTook, err := lossless(det, path, &pipeline.Gate{})
 	if err != nil {
 		return err
 	}
@@ -130,6 +201,7 @@ func run(seconds int, activeShare float64, seed uint64, threads int, out string)
 
 	rep := results.New()
 	var held, heldIdle, idle, detActive, nActive, agree, refPersons, gatedPersons int
+	idleWhy := map[string]int{}
 	for i, g := range gated {
 		if g.skipped {
 			held++
@@ -143,6 +215,8 @@ func run(seconds int, activeShare float64, seed uint64, threads int, out string)
 			idle++
 			if g.skipped {
 				heldIdle++
+			} else {
+				idleWhy[g.gate]++
 			}
 		}
 		if g.persons == ref[i].persons {
@@ -155,12 +229,22 @@ func run(seconds int, activeShare float64, seed uint64, threads int, out string)
 	rep.Add("motion_scene_frames", "%d (%d active, %d still; %d stretches)", n, nActive, idle, len(plan))
 	rep.Add("motion_detector_saving", "%.3f (%d of %d frames not detected; goal ≥ 0.8)", float64(held)/float64(n), held, n)
 	rep.Add("motion_saving_idle", "%.3f (%d of %d still frames)", ratio(heldIdle, idle), heldIdle, idle)
+	rep.Add("motion_idle_detected_why", "settling %d, motion %d, tracks %d, recheck %d (still frames detected, by gate reason)",
+		idleWhy[pipeline.GateSettling], idleWhy[pipeline.GateMotion], idleWhy[pipeline.GateTracks], idleWhy[pipeline.GateRecheck])
 	rep.Add("motion_detected_active", "%.3f (%d of %d active frames)", ratio(detActive, nActive), detActive, nActive)
 	rep.Add("motion_count_agreement", "%.3f (frames whose person count equals the reference's)", float64(agree)/float64(n))
 	rep.Add("motion_person_frames_recall", "%.3f (person-track frames: gated %d, reference %d)", ratio(gatedPersons, refPersons), gatedPersons, refPersons)
 	rep.Add("motion_speedup", "%.2f (lossless wall time: reference %.1f s, gated %.1f s)", refTook.Seconds()/gatedTook.Seconds(), refTook.Seconds(), gatedTook.Seconds())
+	matched := match(refEvents, gatedEvents)
+	rep.Add("motion_lossless_events", "recall %.3f (%d of %d), precision %.3f (%d of %d) (line crossings; gated against the reference, within %v)",
+		share(matched, len(refEvents)), matched, len(refEvents), share(matched, len(gatedEvents)), matched, len(gatedEvents), matchWindow)
 	rep.Add("motion_ms_per_frame_p50", "%.2f", results.Percentile(ms, 50))
 	rep.Add("motion_ms_per_frame_p99", "%.2f", results.Percentile(ms, 99))
+	if len(c.cameras) > 0 {
+		if err := realtime(det, c, bg, video, dir, rep); err != nil {
+			return err
+		}
+	}
 	if out == "" {
 		return nil
 	}
@@ -187,16 +271,20 @@ func ratio(a, b int) float64 {
 }
 
 // lossless runs the scene file through the pipeline, read without drops,
-// and returns each frame's record and the wall time.
-func lossless(det *detect.Detector, path string, gate *pipeline.Gate) ([]frame, time.Duration, error) {
+// and returns each frame's record, the rules' events and the wall time.
+func lossless(det *detect.Detector, path string, gate *pipeline.Gate) ([]frame, []event, time.Duration, error) {
 	cam, err := capture.New(capture.Config{ID: "scene", URL: path}, zerolog.Nop())
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
+	}
+	w, err := newWatcher("scene")
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	var mu sync.Mutex
 	var got []frame
 	sink := pipeline.SinkFunc(func(r *pipeline.Result) {
-		f := frame{skipped: r.Skipped}
+		f := frame{skipped: r.Skipped, gate: r.Gate}
 		for _, t := range r.Tracks {
 			if t.Class == 0 {
 				f.persons++
@@ -204,6 +292,7 @@ func lossless(det *detect.Detector, path string, gate *pipeline.Gate) ([]frame, 
 		}
 		mu.Lock()
 		got = append(got, f)
+		w.observe(r)
 		mu.Unlock()
 	})
 	o := pipeline.Options{Cameras: []*capture.Camera{cam}, Detector: det, Labels: det.Labels(), Tracker: track.DefaultConfig(),
@@ -213,13 +302,13 @@ func lossless(det *detect.Detector, path string, gate *pipeline.Gate) ([]frame, 
 	}
 	p, err := pipeline.New(o)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	t0 := time.Now()
 	if err := p.Run(context.Background()); err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
-	return got, time.Since(t0), nil
+	return got, w.events, time.Since(t0), nil
 }
 
 // motionCost times motion detection alone on every frame of the scene, in

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/bench/internal/results"
+	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/internal/scenes"
+	"github.com/vigil-vision/vigil/pipeline"
+	"github.com/vigil-vision/vigil/track"
+	"gocv.io/x/gocv"
+)
+
+// The line motion_max_cameras draws (issue 16).
+const (
+	minRecall = 0.98
+	maxP99    = 300 * time.Millisecond
+)
+
+// rtScene is a real-time scene file and the events vigil reports on it
+// with every frame detected, read without drops.
+type rtScene struct {
+	path string
+	ref  []event
+}
+
+// rtRun is what one real-time run of n cameras measured.
+type rtRun struct {
+	n     int
+	gated bool
+	wall  time.Duration
+	// Frames of all cameras: read from the files, published to the sinks
+	// (held ones included), detected, dropped.
+	read, published, detected, dropped int
+	busy                               time.Duration // the detector's inference time (Pipeline.DetectorBusy)
+	latency                            []float64     // capture → publish of the detected frames but rechecks, ms
+	recheck                            []float64     // the same of the rechecks
+	// Where the detected frames' time went, ms: waiting for the detector
+	// (capture → taken), in it (letterbox, model, decoding), and after it
+	// (waiting for tracking, tracking, the sinks).
+	queue, model, after          []float64
+	matched, reference, reported int // events
+}
+
+func (r rtRun) mode() string {
+	if r.gated {
+		return "gated"
+	}
+	return "latest"
+}
+
+func (r rtRun) p99() float64 { return results.Percentile(r.latency, 99) }
+
+// passes says whether vigil keeps up with n cameras: its events are the
+// reference's and its results come in time.
+func (r rtRun) passes() bool {
+	return share(r.matched, r.reference) >= minRecall && len(r.latency) > 0 && r.p99() <= float64(maxP99.Milliseconds())
+}
+
+// realtime writes c.rtScenes scenes of c.rtSeconds, finds each one's
+// reference events, then plays them to c.cameras cameras in real time,
+// with motion gating and without, and adds a line per run and
+// motion_max_cameras to rep.
+func realtime(det *detect.Detector, c config, bg gocv.Mat, video, dir string, rep *results.Report) error {
+	scs := make([]rtScene, c.rtScenes)
+	for i := range scs {
+		seed := c.seed + uint64(i)
+		scs[i].path = filepath.Join(dir, fmt.Sprintf("rt-%d.avi", i))
+		plan := scenes.IdleActive(seed, c.rtSeconds*sceneFPS, c.active, 40, 795)
+		if err := scenes.Write(scs[i].path, sceneFPS, scenes.Still{BG: bg, Noise: 2, Drift: 0.02, Seed: seed}, video, plan); err != nil {
+			return err
+		}
+		progress("real-time scene %d (seed %d): reference, every frame detected", i, seed)
+		_, ref, _, err := lossless(det, scs[i].path, nil)
+		if err != nil {
+			return err
+		}
+		scs[i].ref = ref
+		rep.Add(fmt.Sprintf("motion_rt_scene_%d", i), "%d reference events (seed %d, %d s, %d stretches)", len(ref), seed, c.rtSeconds, len(plan))
+	}
+
+	best := map[bool]int{}
+	failed := map[bool]int{} // the smallest n that failed
+	for _, n := range c.cameras {
+		for _, gated := range []bool{true, false} {
+			r, err := realtimeRun(det, scs, n, gated, time.Duration(c.rtSeconds)*time.Second)
+			if err != nil {
+				return err
+			}
+			rep.Add(fmt.Sprintf("motion_rt_%d_%s", n, r.mode()),
+				"%.1f detected frames/s (published %.1f/s, read %.1f/s of %d due), detector busy %.2f, capture→publish p99 %.0f ms (p50 %.0f; detected frames but rechecks; rechecks p99 %.0f ms of %d), p99 waiting for the detector %.0f ms, in it %.0f ms, after it %.0f ms, dropped %d of %d, events recall %.3f (%d of %d) precision %.3f (%d of %d)",
+				perSecond(r.detected, r.wall), perSecond(r.published, r.wall), perSecond(r.read, r.wall), n*sceneFPS,
+				r.busy.Seconds()/r.wall.Seconds(), r.p99(), results.Percentile(r.latency, 50), results.Percentile(r.recheck, 99), len(r.recheck),
+				results.Percentile(r.queue, 99), results.Percentile(r.model, 99), results.Percentile(r.after, 99), r.dropped, r.read,
+				share(r.matched, r.reference), r.matched, r.reference, share(r.matched, r.reported), r.matched, r.reported)
+			switch {
+			case r.passes():
+				best[gated] = max(best[gated], n)
+			case failed[gated] == 0 || n < failed[gated]:
+				failed[gated] = n
+			}
+		}
+	}
+	note := ""
+	if f := failed[true]; f > 0 && f < best[true] {
+		note = fmt.Sprintf("; gated failed at %d, below it", f)
+	}
+	rep.Add("motion_max_cameras", "%d gated (latest-wins %d; recall ≥ %.2f and p99 ≤ %d ms; goal ≥ 8%s)",
+		best[true], best[false], minRecall, maxP99.Milliseconds(), note)
+	return nil
+}
+
+func perSecond(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+// realtimeRun plays the scenes to n cameras at once, camera i scene i mod
+// len(scs), each file paced at its frame rate, in one pipeline with one
+// detector: every camera with motion gating at its defaults, or none
+// (latest-wins: a camera's newest frame waits for the detector, older ones
+// are dropped). It returns when the files have ended.
+func realtimeRun(det *detect.Detector, scs []rtScene, n int, gated bool, length time.Duration) (rtRun, error) {
+	r := rtRun{n: n, gated: gated}
+	progress("real-time: %d cameras, %s", n, r.mode())
+	cams := make([]*capture.Camera, n)
+	watchers := make(map[string]*watcher, n)
+	gates := map[string]*pipeline.Gate{}
+	for i := range cams {
+		id := fmt.Sprintf("cam-%02d", i+1)
+		var err error
+		if cams[i], err = capture.New(capture.Config{ID: id, URL: scs[i%len(scs)].path, Realtime: true}, zerolog.Nop()); err != nil {
+			return r, err
+		}
+		if watchers[id], err = newWatcher(id); err != nil {
+			return r, err
+		}
+		if gated {
+			gates[id] = &pipeline.Gate{}
+		}
+	}
+	// Sinks run on one goroutine, and Run returns after the last one.
+	sink := pipeline.SinkFunc(func(res *pipeline.Result) {
+		watchers[res.Frame.Camera].observe(res)
+		r.published++
+		if !res.Skipped {
+			r.detected++
+			tm := res.Timings
+			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+			if res.Gate == pipeline.GateRecheck {
+				r.recheck = append(r.recheck, ms(tm.Total))
+			} else {
+				r.latency = append(r.latency, ms(tm.Total))
+			}
+			inModel := tm.Preprocess + tm.Infer + tm.Postprocess
+			r.queue = append(r.queue, ms(tm.Queue))
+			r.model = append(r.model, ms(inModel))
+			r.after = append(r.after, ms(tm.Total-tm.Queue-inModel))
+		}
+	})
+	p, err := pipeline.New(pipeline.Options{Cameras: cams, Detector: det, Labels: det.Labels(), Tracker: track.DefaultConfig(),
+		Sinks: []pipeline.Sink{sink}, Registry: prometheus.NewRegistry(), Logger: zerolog.Nop(), Gates: gates})
+	if err != nil {
+		return r, err
+	}
+	// The files end by themselves; the timeout only stops a run that hangs.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*length+time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	if err := p.Run(ctx); err != nil {
+		return r, err
+	}
+	r.wall = time.Since(t0)
+	if ctx.Err() != nil {
+		return r, fmt.Errorf("real-time run of %d cameras (%s): not done after %v", n, r.mode(), r.wall.Round(time.Second))
+	}
+	r.busy = p.DetectorBusy()
+	for i, c := range cams {
+		_, dropped := p.CameraCounts(c.ID())
+		r.dropped += int(dropped)
+		r.read += int(c.Status().Frames)
+		ref, got := scs[i%len(scs)].ref, watchers[c.ID()].events
+		r.matched += match(ref, got)
+		r.reference += len(ref)
+		r.reported += len(got)
+	}
+	progress("real-time: %d cameras, %s: %.1f s", n, r.mode(), r.wall.Seconds())
+	return r, nil
+}
