@@ -8,7 +8,9 @@
 // how far a quantized layer moves the output (Sensitivity), and how well a
 // candidate agrees with a reference and how much faster it runs (Compare
 // on a set of frames; Shadow on live frames as they come, beside the live
-// model, with the same numbers from the same Tally).
+// model, with the same numbers from the same Tally), and where a model can
+// be split between two machines (Cuts: the tensors that cross after each
+// node, with their sizes; Split: the head and tail models of a cut).
 //
 // The ONNX protobuf types come from github.com/advancedclimatesystems/gonnx/onnx.
 package model

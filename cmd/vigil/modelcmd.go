@@ -5,10 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/detect"
@@ -22,6 +25,8 @@ const modelUsage = `usage:
   vigil model fp16 MODEL -o OUT
   vigil model compare REF CANDIDATE --on PATH… [--json] [flags]
   vigil model eval MODEL --on DATASET [--split val] [--json] [flags]
+  vigil model cuts MODEL [--profile] [--json] [flags]
+  vigil model split MODEL --at TENSOR[,TENSOR…] -o DIR
 
   vigil model push FILE --name NAME      store FILE as NAME's next version
   vigil model list [--json]              every name, its versions, the promoted one
@@ -34,7 +39,10 @@ const modelUsage = `usage:
 PATH is a video file, an image, or a folder of images. Frames are
 letterboxed as the pipeline does. DATASET is a YOLO-layout folder with
 data.yaml (vigil dataset export writes one); eval prints mAP50, mAP50-95
-and each class's precision and recall. A push makes the new version the
+and each class's precision and recall. cuts lists where a model can be
+split between two machines (after each node: the tensors that cross, their
+shapes and MB at float32, float16 and uint8; --profile times each part
+here); split writes DIR/head.onnx and DIR/tail.onnx. A push makes the new version the
 candidate, checked in shadow by the nodes that follow NAME (model.shadow).
 push, list, promote, rollback and shadow use a
 fleet's NATS (--nats URL or --config FILE, as vigil cameras does) or, for a
@@ -58,6 +66,10 @@ func cmdModel(args []string, stdout, stderr io.Writer) error {
 		return cmdModelCompare(args[1:], stdout, stderr)
 	case "eval":
 		return cmdModelEval(args[1:], stdout, stderr)
+	case "cuts":
+		return cmdModelCuts(args[1:], stdout, stderr)
+	case "split":
+		return cmdModelSplit(args[1:], stdout, stderr)
 	case "push":
 		return cmdModelPush(args[1:], stdout, stderr)
 	case "list":
@@ -72,7 +84,7 @@ func cmdModel(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, modelUsage)
 		return nil
 	}
-	return fmt.Errorf("%w: unknown model command %q; use inspect, quantize, sensitivity, fp16, compare, eval, push, list, promote, rollback or shadow", errUsage, args[0])
+	return fmt.Errorf("%w: unknown model command %q; use inspect, quantize, sensitivity, fp16, compare, eval, cuts, split, push, list, promote, rollback or shadow", errUsage, args[0])
 }
 
 // parseMixed parses flags given before, between or after the positional
@@ -400,3 +412,179 @@ func cmdModelCompare(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "inference: reference %.1f ms, candidate %.1f ms: candidate speed ×%.2f\n", c.RefMS, c.CandMS, c.SpeedRatio)
 	return nil
 }
+
+func cmdModelCuts(args []string, stdout, stderr io.Writer) error {
+	fs := modelFlags("cuts", stderr)
+	profile := fs.Bool("profile", false, "time the head and the tail of every listed cut, and the whole model, on this machine")
+	maxTensors := fs.Int("max-tensors", 0, "list only the cuts that `N` tensors or fewer cross (0: all)")
+	var on stringsFlag
+	fs.Var(&on, "on", "`path` of the frames to profile on: a video, an image or a folder of images (repeatable; default: the sample video)")
+	frames := fs.Int("frames", 3, "frames to profile on, spread evenly over the paths")
+	threads := fs.Int("threads", 0, "onnxruntime intra-op threads (0: onnxruntime's default)")
+	runtime := fs.String("onnxruntime-lib", "", "libonnxruntime.so `path`")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: vigil model cuts MODEL [--profile] [--json]", errUsage)
+	}
+	if err := initRuntime(*runtime); err != nil {
+		return err
+	}
+	m, err := model.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	r, err := model.Cuts(m)
+	if err != nil {
+		return fmt.Errorf("cuts of %s: %w", pos[0], err)
+	}
+	total := len(r.Cuts)
+	if *maxTensors > 0 {
+		var keep []model.Cut
+		for _, c := range r.Cuts {
+			if len(c.Tensors) <= *maxTensors {
+				keep = append(keep, c)
+			}
+		}
+		r.Cuts = keep
+	}
+	if *profile {
+		if len(on) == 0 {
+			on = stringsFlag{assets.Media("vtest.avi")}
+		}
+		if err := r.Profile(m, model.ProfileOptions{Frames: model.Frames{Paths: on, Max: *frames}, Threads: *threads}); err != nil {
+			return fmt.Errorf("profile %s: %w", pos[0], err)
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	fmt.Fprintf(stdout, "%s: %d cuts, one after each node where what crosses changes (shapes from %s)", pos[0], total, r.ShapesFrom)
+	if len(r.Cuts) < total {
+		fmt.Fprintf(stdout, "; %d listed (--max-tensors %d)", len(r.Cuts), *maxTensors)
+	}
+	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "offload the whole model: %s; %s\n", tensorsStr(r.Inputs), sizeStr(r.InputSize))
+	if *profile {
+		fmt.Fprintf(stdout, "whole model here: %.1f ms (median over %d frames)\n", r.ModelMS, r.ProfileFrames)
+	}
+	fmt.Fprintln(stdout)
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprint(w, "node\tafter\top\tvalues\tf32 MB\tf16 MB\tu8 MB\t")
+	if *profile {
+		fmt.Fprint(w, "head ms\ttail ms\t")
+	}
+	fmt.Fprintln(w, "crossing")
+	for _, c := range r.Cuts {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%.2f\t%.2f\t%.2f\t", c.Node, c.After, c.Op, c.Elements, mb(c.F32Bytes), mb(c.F16Bytes), mb(c.U8Bytes))
+		if *profile {
+			fmt.Fprintf(w, "%.1f\t%.1f\t", c.HeadMS, c.TailMS)
+		}
+		fmt.Fprintln(w, tensorsStr(c.Tensors))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nsplit at one: vigil model split %s --at TENSOR[,TENSOR…] -o DIR\n", pos[0])
+	return nil
+}
+
+func cmdModelSplit(args []string, stdout, stderr io.Writer) error {
+	fs := modelFlags("split", stderr)
+	at := fs.String("at", "", "the cut: `tensors`, comma-separated, as 'vigil model cuts' lists them")
+	out := fs.String("o", "", "output `folder` for head.onnx and tail.onnx")
+	runtime := fs.String("onnxruntime-lib", "", "libonnxruntime.so `path`")
+	pos, err := parseMixed(fs, args)
+	if err != nil {
+		return err
+	}
+	var cut []string
+	for _, t := range strings.Split(*at, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			cut = append(cut, t)
+		}
+	}
+	if len(pos) != 1 || len(cut) == 0 || *out == "" {
+		return fmt.Errorf("%w: vigil model split MODEL --at TENSOR[,TENSOR…] -o DIR ('vigil model cuts MODEL' lists the cuts)", errUsage)
+	}
+	if err := initRuntime(*runtime); err != nil {
+		return err
+	}
+	m, err := model.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	head, tail, err := model.Split(m, cut)
+	if err != nil {
+		return fmt.Errorf("split %s: %w", pos[0], err)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	for _, p := range []struct {
+		name string
+		m    *onnx.ModelProto
+	}{{"head.onnx", head}, {"tail.onnx", tail}} {
+		path := filepath.Join(*out, p.name)
+		if err := model.Save(p.m, path); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		g := p.m.Graph
+		fmt.Fprintf(stdout, "wrote %s: %d nodes, %d weights; %s → %s\n", path, len(g.Node), len(g.Initializer),
+			portsStr(g.Input, g.Initializer), portsStr(g.Output, nil))
+	}
+	return nil
+}
+
+// portsStr names a graph's inputs or outputs with their shapes, leaving
+// out initializers that old exporters also list as inputs.
+func portsStr(vs []*onnx.ValueInfoProto, inits []*onnx.TensorProto) string {
+	skip := map[string]bool{}
+	for _, t := range inits {
+		skip[t.Name] = true
+	}
+	var s []string
+	for _, v := range vs {
+		if skip[v.Name] {
+			continue
+		}
+		var dims []string
+		for _, d := range v.GetType().GetTensorType().GetShape().GetDim() {
+			if p := d.GetDimParam(); p != "" {
+				dims = append(dims, p)
+			} else {
+				dims = append(dims, fmt.Sprint(d.GetDimValue()))
+			}
+		}
+		s = append(s, fmt.Sprintf("%s [%s]", v.Name, strings.Join(dims, ",")))
+	}
+	return strings.Join(s, ", ")
+}
+
+func tensorsStr(ts []model.CutTensor) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = fmt.Sprintf("%s %s", t.Name, shapeStr(t.Shape))
+	}
+	return strings.Join(s, ", ")
+}
+
+func shapeStr(shape []int64) string {
+	s := make([]string, len(shape))
+	for i, d := range shape {
+		s[i] = fmt.Sprint(d)
+	}
+	return "[" + strings.Join(s, ",") + "]"
+}
+
+func sizeStr(s model.Size) string {
+	return fmt.Sprintf("%d values: %.2f MB at float32, %.2f MB at float16, %.2f MB at uint8", s.Elements, mb(s.F32Bytes), mb(s.F16Bytes), mb(s.U8Bytes))
+}
+
+// mb is decimal megabytes, the unit of link speeds.
+func mb(n int64) float64 { return float64(n) / 1e6 }

@@ -119,6 +119,13 @@ func TestModelCommandsBadInput(t *testing.T) {
 		{"compare without --on", []string{"model", "compare", assets.Model(), assets.Model()}, 2, []string{"--on"}},
 		{"compare frames missing", []string{"model", "compare", assets.Model(), assets.Model(), "--on", "/nonexistent.avi"}, 1, []string{"/nonexistent.avi"}},
 		{"unknown command", []string{"model", "shrink"}, 2, []string{`"shrink"`}},
+		{"cuts not ONNX", []string{"model", "cuts", text}, 1, []string{"notes.onnx", "not an ONNX model"}},
+		{"cuts without model", []string{"model", "cuts"}, 2, []string{"vigil model cuts MODEL"}},
+		{"split without --at", []string{"model", "split", assets.Model(), "-o", out}, 2, []string{"--at TENSOR", "vigil model cuts"}},
+		{"split unknown tensor", []string{"model", "split", assets.Model(), "--at", "/model.3/act/Mul_output_9", "-o", out}, 1, []string{`no tensor "/model.3/act/Mul_output_9"`, "vigil model cuts"}},
+		{"split across a skip connection", []string{"model", "split", assets.Model(), "--at", "/model.6/cv2/act/Mul_output_0", "-o", out}, 1,
+			[]string{"does not separate", "/model.4/cv2/act/Mul_output_0 also crosses"}},
+		{"split at the output", []string{"model", "split", assets.Model(), "--at", "output0", "-o", out}, 1, []string{`"output0" is an output of the model`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -135,5 +142,56 @@ func TestModelCommandsBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("a failed command left an output file")
+	}
+}
+
+func TestModelCutsSplitCommand(t *testing.T) {
+	out, code := vigilOutput(t, "model", "cuts", assets.Model())
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"offload the whole model: images [1,3,640,640]; 1228800 values",
+		// The single-tensor cut after the fourth block: 0.41 MB at uint8.
+		"/model.3/act/Mul_output_0 [1,64,80,80]",
+		// The end of the backbone: three tensors, 716,800 values.
+		"/model.4/cv2/act/Mul_output_0 [1,64,80,80], /model.6/cv2/act/Mul_output_0 [1,128,40,40], /model.9/cv2/act/Mul_output_0 [1,256,20,20]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cuts lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 7 && f[1] == "/model.3/act/Mul" && (f[3] != "409600" || f[4] != "1.64" || f[5] != "0.82" || f[6] != "0.41") {
+			t.Errorf("single-tensor cut row: %s", line)
+		}
+		if len(f) > 7 && f[1] == "/model.9/cv2/act/Mul" && f[3] != "716800" {
+			t.Errorf("backbone-end row: %s", line)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+
+	dir := filepath.Join(t.TempDir(), "parts")
+	at := "/model.4/cv2/act/Mul_output_0,/model.6/cv2/act/Mul_output_0,/model.9/cv2/act/Mul_output_0"
+	out, code = vigilOutput(t, "model", "split", assets.Model(), "--at", at, "-o", dir)
+	head, tail := filepath.Join(dir, "head.onnx"), filepath.Join(dir, "tail.onnx")
+	if code != 0 || !strings.Contains(out, "wrote "+head) || !strings.Contains(out, "wrote "+tail) ||
+		!strings.Contains(out, "images [1,3,640,640] → /model.4/cv2/act/Mul_output_0 [1,64,80,80]") {
+		t.Fatalf("split: exit %d:\n%s", code, out)
+	}
+	// Both parts load in onnxruntime: cuts infers their shapes with it.
+	out, code = vigilOutput(t, "model", "cuts", "--json", tail)
+	var r model.CutReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 || len(r.Inputs) != 3 || r.InputSize.Elements != 716800 {
+		t.Errorf("cuts of the tail: exit %d, %v:\n%.600s", code, err, out)
+	}
+	if out, code := vigilOutput(t, "model", "cuts", "--max-tensors", "1", head); code != 0 || !strings.Contains(out, "/model.3/act/Mul_output_0 [1,64,80,80]") {
+		t.Errorf("cuts of the head: exit %d:\n%s", code, out)
+	}
+	if out, _ := vigilOutput(t, "model", "inspect", tail); !strings.Contains(out, "yolov8 (80 classes)") || !strings.Contains(out, "vigil_split_part: tail") {
+		t.Errorf("inspect tail:\n%s", out)
 	}
 }
