@@ -275,7 +275,8 @@ func (p *Pipeline) ReconfigureCamera(id string, cfg capture.Config) error {
 }
 
 // waitIdle waits until none of a camera's frames is in a detector's or the
-// tracking stage's hands: at most one inference.
+// tracking stage's hands: at most one inference (one per crop of a frame
+// looked at in crops).
 func waitIdle(e *camEntry) {
 	for e.inflight.Load() > 0 {
 		time.Sleep(time.Millisecond)

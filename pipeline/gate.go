@@ -13,12 +13,13 @@ import (
 )
 
 // Gate is a camera's motion gating: the detector runs on a frame when
-// something moves in it, while the camera has tracks that move (or that
-// the last detected frame lost, for the tracker's buffer time: Tracking.
-// Activity), and otherwise once every StationaryInterval (tracks standing
-// still) or IdleInterval (no tracks) of frame time. A frame the detector does not
-// run on still goes through tracking (Tracking.Hold: its tracks are the
-// last detected frame's, and the tracker's clock stands still), the rules
+// something moves in it, while the camera has tracks that move (or one
+// that stood still and was just lost, for lookAgain detected frames:
+// Tracking.Activity), and otherwise once every StationaryInterval (tracks
+// standing still) or IdleInterval (no tracks) of frame time. A frame the
+// detector does not run on still goes through tracking (Tracking.Hold: its
+// tracks are the last detected frame's, and the tracker's clock stands
+// still for them; lost tracks age), the rules
 // and the sinks, with Result.Skipped set; when the camera has a frame
 // waiting for the detector or in its hands, a live camera's held frame is
 // dropped instead (the detector's result comes next; counted in

@@ -245,7 +245,8 @@ func (p *Pipeline) RemoveGroup(name string) (Detector, error) {
 // wait in their hand-offs meanwhile, as they would for a busy detector),
 // then det takes the next ones. It returns the old detector once the
 // pipeline is done with it: the caller closes it. Load det before: the
-// swap itself costs about one inference.
+// swap itself costs about one inference (a frame looked at in crops,
+// Gate.Regions, one per crop).
 func (p *Pipeline) SwapDetector(group string, det Detector, labels []string, model string) (Detector, error) {
 	if det == nil {
 		return nil, fmt.Errorf("pipeline: group %q: no detector", group)

@@ -119,8 +119,7 @@ func (p *Pipeline) prepareStage(ctx context.Context, g *group, st *detStage, pre
 		t0 := time.Now()
 		if cropper(e, st.det, d) != nil {
 			p.cropped(r, d.regions)
-			p.prepareParts(st, r, s, d.regions, prepared)
-			took = ewma(took, time.Since(t0)/time.Duration(len(d.regions)))
+			took = ewma(took, p.prepareParts(st, r, s, d.regions, prepared)/time.Duration(len(d.regions)))
 			continue
 		}
 		if err := st.staged.Prepare(s, f.Image); err != nil {

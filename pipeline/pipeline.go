@@ -477,9 +477,16 @@ func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) 
 			e.tracks.Store(int32(tracks))
 			e.moving.Store(int32(moving))
 			if g.Regions != nil {
-				boxes := make([]image.Rectangle, len(r.Tracks))
-				for i, t := range r.Tracks {
-					boxes[i] = image.Rect(int(t.Box.X1), int(t.Box.Y1), int(math.Ceil(t.Box.X2)), int(math.Ceil(t.Box.Y2)))
+				// The crops of the next frames hold the tracks, and where
+				// the ones just lost were last seen.
+				var at []track.Box
+				for _, t := range r.Tracks {
+					at = append(at, t.Box)
+				}
+				at = tracking.Looking(at, f.Camera, g.MinSpeed)
+				boxes := make([]image.Rectangle, len(at))
+				for i, b := range at {
+					boxes[i] = image.Rect(int(b.X1), int(b.Y1), int(math.Ceil(b.X2)), int(math.Ceil(b.Y2)))
 				}
 				e.trackBoxes.Store(&boxes)
 			}

@@ -68,8 +68,18 @@ func (g *gater) regions(ctx context.Context, f *capture.Frame, d decision) ([]im
 	}
 	r := g.cfg.Regions
 	side := int(e.side.Load())
+	if side <= 0 && f.Lossless {
+		// The detector notes its input side when it takes a frame: wait
+		// until it has taken this camera's earlier ones, so that every run
+		// knows the side from the same frame on.
+		if !e.waitDrained(ctx) {
+			return nil, false
+		}
+		side = int(e.side.Load())
+	}
 	size := image.Pt(f.Image.Cols(), f.Image.Rows())
 	if side <= 0 || math.Max(float64(size.X), float64(size.Y))/float64(side) < r.MinScale {
+		g.whole = f.Time
 		return nil, true // no detector that crops yet, or a frame small enough
 	}
 	if d.reason != GateMotion && d.reason != GateTracks ||
@@ -136,7 +146,7 @@ type regionJob struct {
 // finishPart takes a part of a frame in crops through Finish into its job,
 // on the tracking stage, and gives its slot back. It returns whether this
 // was the frame's last part; then r.Detections hold the merged detections,
-// unless r.job.err says the frame failed.
+// unless r.job.err says the frame failed or its camera was removed.
 func (p *Pipeline) finishPart(r *Result, dets []detect.Detection) ([]detect.Detection, bool) {
 	job, st := r.job, r.st
 	if r.slot != nil && !r.cam.isRemoved() && job.err == nil {
@@ -180,8 +190,10 @@ func (p *Pipeline) finishPart(r *Result, dets []detect.Detection) ([]detect.Dete
 // prepareParts letterboxes a frame's crops into slots, one part each, and
 // hands them to the model in turn; s is the first part's slot. A crop that
 // fails, and those after it, go on without a slot, so that the tracking
-// stage still counts every part and drops the frame at the last.
-func (p *Pipeline) prepareParts(st *detStage, r *Result, s *detect.Slot, regions []image.Rectangle, prepared chan<- *Result) {
+// stage still counts every part and drops the frame at the last. It
+// returns the time spent letterboxing, not waiting for slots or the model.
+func (p *Pipeline) prepareParts(st *detStage, r *Result, s *detect.Slot, regions []image.Rectangle, prepared chan<- *Result) time.Duration {
+	var took time.Duration
 	job := &regionJob{regions: regions, left: len(regions)}
 	r.job = job
 	var failed error
@@ -199,9 +211,11 @@ func (p *Pipeline) prepareParts(st *detStage, r *Result, s *detect.Slot, regions
 			}
 		}
 		if failed == nil {
+			t0 := time.Now()
 			crop := r.Frame.Image.Region(reg)
 			failed = st.staged.Prepare(s, crop)
 			crop.Close()
+			took += time.Since(t0)
 			if failed != nil {
 				st.free <- s
 				s = nil
@@ -210,4 +224,5 @@ func (p *Pipeline) prepareParts(st *detStage, r *Result, s *detect.Slot, regions
 		part.slot, part.partErr = s, failed
 		prepared <- part
 	}
+	return took
 }

@@ -20,9 +20,11 @@ import (
 //
 // Hold is a frame the detector was not run on because nothing moved
 // (motion gating): the tracker does not see it, its clock stands still
-// over it, and the camera's tracks stay as the last detected frame left
-// them. So a person standing still for a minute of held frames is neither
-// lost nor predicted away when the detector next looks.
+// over it for the tracks in view, and the camera's tracks stay as the last
+// detected frame left them. So a person standing still for a minute of
+// held frames is neither lost nor predicted away when the detector next
+// looks. Lost tracks age over held frames as over detected ones, so one
+// that left is forgotten after the buffer time either way.
 type Tracking struct {
 	cfg  track.Config
 	cams map[string]*camTracking
@@ -52,6 +54,7 @@ type camTracking struct {
 // looked for it since.
 type goneTrack struct {
 	at    time.Time
+	box   track.Box // where it was last seen
 	speed float64
 	looks int
 }
@@ -80,8 +83,9 @@ func (t *Tracking) Update(camera string, dets []detect.Detection) []track.Track 
 
 // UpdateAt is Update for a frame of time at, capture.Frame.Time: tracks are
 // predicted by the time since the camera's previous frame, and a lost track
-// is kept for buffer_frames frames at track.BaseFPS of time. Time spent in
-// held frames does not count.
+// is kept for buffer_frames frames at track.BaseFPS of time, held frames
+// included (Hold). Time spent in held frames does not move the tracks in
+// view.
 func (t *Tracking) UpdateAt(camera string, dets []detect.Detection, at time.Time) []track.Track {
 	c := t.prepare(camera, dets)
 	if c.at.IsZero() || at.After(c.at) {
@@ -116,7 +120,7 @@ func (t *Tracking) noteGone(c *camTracking, prev []track.Track, dt time.Duration
 			if c.gone == nil {
 				c.gone = map[uint64]goneTrack{}
 			}
-			c.gone[p.ID] = goneTrack{at: c.at, speed: speed(p, dt)}
+			c.gone[p.ID] = goneTrack{at: c.at, box: p.Box, speed: speed(p, dt)}
 		}
 	}
 	t.expireGone(c)
@@ -179,6 +183,22 @@ func (t *Tracking) Activity(camera string, minSpeed float64) (tracks, active int
 		}
 	}
 	return len(c.last), moving
+}
+
+// Looking appends to dst where camera's tracks that Activity counts as
+// just lost were last seen: the places the next detected frames look for
+// them (regions at full resolution must cover them).
+func (t *Tracking) Looking(dst []track.Box, camera string, minSpeed float64) []track.Box {
+	c := t.cams[camera]
+	if c == nil {
+		return dst
+	}
+	for _, g := range c.gone {
+		if g.looks < lookAgain && g.speed < minSpeed {
+			dst = append(dst, g.box)
+		}
+	}
+	return dst
 }
 
 // speed is how fast tr moves, in its box heights a second, by the

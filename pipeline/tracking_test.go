@@ -34,6 +34,9 @@ func TestTrackingActivityAndHold(t *testing.T) {
 	if n, active := tr.Activity("c", 0.1); len(got) != 0 || n != 0 || active != 1 {
 		t.Fatalf("missed once: %d reported, Activity %d tracks %d active; want 0, 0, 1 (look again)", len(got), n, active)
 	}
+	if l := tr.Looking(nil, "c", 0.1); len(l) != 1 || l[0].X1 < 95 || l[0].X1 > 105 {
+		t.Fatalf("looking for %v; want the lost box near x 100", l)
+	}
 	got = tr.UpdateAt("c", []detect.Detection{box}, at(6.1))
 	if len(got) != 1 || got[0].ID != id {
 		t.Fatalf("found again 0.1 s later: %v, want track %d (the 5 s held did not count against it)", got, id)
@@ -44,8 +47,8 @@ func TestTrackingActivityAndHold(t *testing.T) {
 	for i := range lookAgain + 1 {
 		tr.UpdateAt("c", nil, at(6.2+float64(i)/10))
 		_, active := tr.Activity("c", 0.1)
-		if want := b2i(i < lookAgain); active != want {
-			t.Fatalf("update %d after it went: %d active, want %d (look again %d times)", i, active, want, lookAgain)
+		if want := b2i(i < lookAgain); active != want || len(tr.Looking(nil, "c", 0.1)) != want {
+			t.Fatalf("update %d after it went: %d active, looking at %v, want %d (look again %d times)", i, active, tr.Looking(nil, "c", 0.1), want, lookAgain)
 		}
 	}
 
