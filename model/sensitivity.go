@@ -8,7 +8,6 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/vigil-vision/vigil/detect"
 	ort "github.com/yalue/onnxruntime_go"
-	"gocv.io/x/gocv"
 )
 
 // LayerError is how far the model's output moves when only one layer is
@@ -71,21 +70,8 @@ func Sensitivity(m *onnx.ModelProto, so SensitivityOptions) ([]LayerError, error
 		}
 	}
 
-	in, err := findImageInput(m)
+	in, inputs, err := letterboxed(m, so.Eval)
 	if err != nil {
-		return nil, err
-	}
-	var inputs [][]float32
-	pre := detect.NewPreprocessor(in.w, in.h)
-	defer pre.Close()
-	if _, err := so.Eval.Each(func(name string, img gocv.Mat) error {
-		buf := make([]float32, 3*in.w*in.h)
-		if _, err := pre.Run(img, buf); err != nil {
-			return fmt.Errorf("frame %s: %w", name, err)
-		}
-		inputs = append(inputs, buf)
-		return nil
-	}); err != nil {
 		return nil, fmt.Errorf("sensitivity frames: %w", err)
 	}
 	b, err := Marshal(m)
