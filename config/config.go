@@ -65,6 +65,8 @@ type Model struct {
 	// Shadow checks a store model's candidate version beside the live one
 	// (shadow.go); only for store: NAME.
 	Shadow Shadow `yaml:"shadow"`
+	// Remote runs the model, or its tail, on another node (remote.go).
+	Remote Remote `yaml:"remote"`
 }
 
 // CUDA configures the CUDA execution provider.
@@ -248,6 +250,7 @@ func Default() *Config {
 			IntraOpSpinning:   "off",
 			GraphOptimization: "all",
 			Shadow:            defaultShadow(),
+			Remote:            defaultRemote(),
 		},
 		Tracker: Tracker(track.DefaultConfig()),
 		NATS: NATS{

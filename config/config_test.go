@@ -91,6 +91,11 @@ func TestBadFixtures(t *testing.T) {
 		{"duplicate_id.yaml", []string{`:6: cameras[2].id: duplicate "dock-1"; camera ids must be unique`}},
 		{"camera_id.yaml", []string{`cameras[0].id: "dock 1" is not a valid id; use 1-64 letters, digits, _ or -`}},
 		{"camera_no_url.yaml", []string{`:2: cameras[0].url: required;`}},
+		{"remote.yaml", []string{
+			`:3: model.remote.timeout: 0s; use a positive duration such as 1s`,
+			`:4: model.remote.transport: unknown transport "int4"; use uint8, float16 or float32`,
+			`:5: model.remote.jpeg_quality: 0; use 1 to 100, e.g. 90`,
+		}},
 		{"provider.yaml", []string{`:2: model.providers[1]: unknown provider "rocm"; use cpu, cuda or tensorrt`}},
 		{"model_optimization.yaml", []string{
 			`:2: model.graph_optimization: unknown level "max"; use all, extended, basic or disabled`,
@@ -453,6 +458,8 @@ func TestFullFixture(t *testing.T) {
 			OptimizedModelCache: "/var/cache/vigil/ort",
 			Shadow: Shadow{Enabled: false, Every: 5, Threads: 2, Nice: 15, Promote: "auto", MinFrames: 1000,
 				MinAgreement: 0.95, MinSpeedRatio: 1.2, MatchIoU: 0.6, ReportEvery: Duration(30 * time.Second)},
+			Remote: Remote{Subject: "vigil.infer.line", Timeout: Duration(250 * time.Millisecond), Transport: "float16",
+				JPEGQuality: 80, Fallback: "/opt/models/yolov8n.onnx"},
 		},
 		Detectors: []Detector{{Name: "docks", Model: Model{
 			Path:             "/opt/models/yolov8n-int8.onnx",
@@ -475,6 +482,8 @@ func TestFullFixture(t *testing.T) {
 			OptimizedModelCache: "/var/cache/vigil/ort",
 			Shadow: Shadow{Enabled: false, Every: 5, Threads: 2, Nice: 15, Promote: "auto", MinFrames: 1000,
 				MinAgreement: 0.95, MinSpeedRatio: 1.2, MatchIoU: 0.6, ReportEvery: Duration(30 * time.Second)},
+			Remote: Remote{Subject: "vigil.infer.line", Timeout: Duration(250 * time.Millisecond), Transport: "float16",
+				JPEGQuality: 80, Fallback: "/opt/models/yolov8n.onnx"}, // model:'s
 		}}},
 		Tracker: Tracker{
 			HighThreshold: 0.6, LowThreshold: 0.2, NewTrackThreshold: 0.7,
@@ -501,7 +510,7 @@ func TestFullFixture(t *testing.T) {
 				Motion: &CameraMotion{Enabled: &tr, Threshold: ptr(40.0), MinArea: ptr(0.002), IdleInterval: ptr(Duration(10 * time.Second)),
 					StationaryInterval: ptr(Duration(3 * time.Second)), MinSpeed: ptr(0.2),
 					Regions: &MotionRegions{Enabled: true, Max: 3, MinScale: 1.5, FullInterval: Duration(2 * time.Second)},
-					Masks: []MotionMask{{Points: [][]float64{{0.8, 0}, {1, 0}, {1, 0.1}, {0.8, 0.1}}, Normalized: true}}},
+					Masks:   []MotionMask{{Points: [][]float64{{0.8, 0}, {1, 0}, {1, 0.1}, {0.8, 0.1}}, Normalized: true}}},
 			},
 			func() Camera {
 				c := withID(DemoCamera("rtsps://admin@192.168.1.10:322/stream1"), "dock-1")
@@ -563,7 +572,7 @@ func TestFullFixture(t *testing.T) {
 	}
 	// line3 is model: with a store model for its file.
 	line3 := cloneModel(want.Model)
-	line3.Path, line3.Store = "", "line3@2"
+	line3.Path, line3.Store, line3.Remote.Subject = "", "line3@2", ""
 	want.Detectors = append(want.Detectors, Detector{Name: "line3", Model: line3})
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("full.yaml parsed as\n%+v\nwant\n%+v", cfg, want)

@@ -164,6 +164,10 @@ func (m *Model) validate(p *problems, path string) {
 		p.add(path+".graph_optimization", "unknown level %q; use %s", m.GraphOptimization, orList(levels...))
 	}
 	m.Shadow.validate(p, path+".shadow")
+	m.Remote.validate(p, path+".remote")
+	if m.Remote.Subject != "" && m.Store != "" {
+		p.add(path+".remote.subject", "a store model runs here; remote takes a model file (path): a whole model or a split's head.onnx")
+	}
 }
 
 func (t *Tracker) validate(p *problems) {

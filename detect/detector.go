@@ -110,6 +110,32 @@ type Detector struct {
 // New loads the model and prepares a session. InitRuntime must have
 // succeeded first.
 func New(o Options) (*Detector, error) {
+	ins, outs, err := o.withDefaults().open()
+	if err != nil {
+		return nil, err
+	}
+	d := &Detector{opts: o.withDefaults()}
+	if err := d.checkShapes(ins, outs); err != nil {
+		return nil, fmt.Errorf("model %s: %w", o.Model, err)
+	}
+	if err := d.loadLabels(); err != nil {
+		return nil, fmt.Errorf("model %s: %w", o.Model, err)
+	}
+	if err := d.setThresholds(); err != nil {
+		return nil, err
+	}
+	if err := d.openSession([]string{d.inName}, []string{d.outName}); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if d.slot, err = d.newSlot(); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("model %s: %w", o.Model, err)
+	}
+	return d, nil
+}
+
+func (o Options) withDefaults() Options {
 	if o.Confidence == 0 {
 		o.Confidence = 0.25
 	}
@@ -122,32 +148,20 @@ func New(o Options) (*Detector, error) {
 	if len(o.Providers) == 0 {
 		o.Providers = []string{"cpu"}
 	}
+	return o
+}
+
+// open checks that o.Model is there and loads, and returns its inputs and
+// outputs.
+func (o Options) open() (ins, outs []ort.InputOutputInfo, err error) {
 	if _, err := os.Stat(o.Model); err != nil {
-		return nil, fmt.Errorf("model %s: %w; set model.path (or VIGIL_MODEL) to an ONNX detector (in a container, one mounted into it: an image built with WITH_MODEL=false has no default model), or run `make deps` in vigil's source tree for the default one", o.Model, pathErr(err))
+		return nil, nil, fmt.Errorf("model %s: %w; set model.path (or VIGIL_MODEL) to an ONNX detector (in a container, one mounted into it: an image built with WITH_MODEL=false has no default model), or run `make deps` in vigil's source tree for the default one", o.Model, pathErr(err))
 	}
-	ins, outs, err := ort.GetInputOutputInfo(o.Model)
+	ins, outs, err = ort.GetInputOutputInfo(o.Model)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: not a loadable ONNX model: %w", o.Model, err)
+		return nil, nil, fmt.Errorf("model %s: not a loadable ONNX model: %w", o.Model, err)
 	}
-	d := &Detector{opts: o}
-	if err := d.checkShapes(ins, outs); err != nil {
-		return nil, fmt.Errorf("model %s: %w", o.Model, err)
-	}
-	if err := d.loadLabels(); err != nil {
-		return nil, fmt.Errorf("model %s: %w", o.Model, err)
-	}
-	if err := d.setThresholds(); err != nil {
-		return nil, err
-	}
-	if err := d.openSession(); err != nil {
-		d.Close()
-		return nil, err
-	}
-	if d.slot, err = d.newSlot(); err != nil {
-		d.Close()
-		return nil, fmt.Errorf("model %s: %w", o.Model, err)
-	}
-	return d, nil
+	return ins, outs, nil
 }
 
 func pathErr(err error) error {
@@ -159,6 +173,17 @@ func pathErr(err error) error {
 }
 
 func (d *Detector) checkShapes(ins, outs []ort.InputOutputInfo) error {
+	if err := d.checkInput(ins); err != nil {
+		return err
+	}
+	if len(outs) < 1 {
+		return fmt.Errorf("has no outputs")
+	}
+	return d.checkOutput(outs[0])
+}
+
+// checkInput takes the model's one image input, [1,3,H,W] float32.
+func (d *Detector) checkInput(ins []ort.InputOutputInfo) error {
 	if len(ins) != 1 {
 		return fmt.Errorf("has %d inputs; vigil runs detectors with one image input [1,3,H,W]", len(ins))
 	}
@@ -175,10 +200,11 @@ func (d *Detector) checkShapes(ins, outs []ort.InputOutputInfo) error {
 	if d.inH <= 0 || d.inW <= 0 {
 		d.inH, d.inW = 640, 640 // dynamic size: the YOLO default
 	}
-	if len(outs) < 1 {
-		return fmt.Errorf("has no outputs")
-	}
-	out := outs[0]
+	return nil
+}
+
+// checkOutput takes out as the detections to decode and picks its decoder.
+func (d *Detector) checkOutput(out ort.InputOutputInfo) error {
 	if out.DataType != ort.TensorElementDataTypeFloat {
 		return fmt.Errorf("output %q is %s; vigil decodes float32 outputs", out.Name, out.DataType)
 	}
@@ -298,7 +324,9 @@ func preview(s []string, n int) string {
 	return strings.Join(s[:n], ", ") + ", …"
 }
 
-func (d *Detector) openSession() error {
+// openSession opens d's session on d.opts.Model with the named inputs and
+// outputs.
+func (d *Detector) openSession(inputs, outputs []string) error {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return fmt.Errorf("onnxruntime session options: %w", err)
@@ -343,8 +371,7 @@ func (d *Detector) openSession() error {
 	if err != nil {
 		return err
 	}
-	d.session, err = ort.NewDynamicAdvancedSession(path,
-		[]string{d.inName}, []string{d.outName}, so)
+	d.session, err = ort.NewDynamicAdvancedSession(path, inputs, outputs, so)
 	if err != nil {
 		return fmt.Errorf("model %s: onnxruntime session: %w", path, err)
 	}

@@ -109,16 +109,27 @@ func (d *Detector) Infer(s *Slot) error {
 // three steps.
 func (d *Detector) Finish(s *Slot, dst []Detection) ([]Detection, Timings, error) {
 	t0 := time.Now()
+	dst, err := d.decodeInto(s.output.GetData(), &s.lb, dst)
+	s.tm.Postprocess = time.Since(t0)
+	return dst, s.tm, err
+}
+
+// decodeInto decodes a model output, suppresses overlaps and appends the
+// detections to dst, mapped to the frame by lb (nil: left in the model
+// input's coordinates), labelled.
+func (d *Detector) decodeInto(out []float32, lb *Letterbox, dst []Detection) ([]Detection, error) {
 	var err error
-	d.cands, err = d.decoder.Decode(s.output.GetData(), d.cands[:0])
+	d.cands, err = d.decoder.Decode(out, d.cands[:0])
 	if err != nil {
-		return dst, s.tm, fmt.Errorf("decode: %w", err)
+		return dst, fmt.Errorf("decode: %w", err)
 	}
 	if d.decoder.Layout != LayoutEnd2End {
 		d.cands = d.sup.NMS(d.cands, d.opts.IoU, d.opts.ClassAgnostic, d.opts.MaxDetections)
 	}
 	for _, c := range d.cands {
-		c.Box = s.lb.ToFrame(c.Box)
+		if lb != nil {
+			c.Box = lb.ToFrame(c.Box)
+		}
 		if c.Box.Area() <= 0 {
 			continue
 		}
@@ -129,6 +140,5 @@ func (d *Detector) Finish(s *Slot, dst []Detection) ([]Detection, Timings, error
 		}
 		dst = append(dst, c)
 	}
-	s.tm.Postprocess = time.Since(t0)
-	return dst, s.tm, nil
+	return dst, nil
 }

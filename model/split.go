@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -18,10 +20,11 @@ import (
 
 // Metadata keys a split writes into both parts, so that a later step can
 // check that a head and a tail belong together.
+// detect.NewHead and detect.NewTail read them.
 const (
-	MetaSplitSource = "vigil_split_source" // "sha256:…" of the source model's serialization (Marshal)
-	MetaSplitCut    = "vigil_split_cut"    // the cut tensors, comma-separated, in the order of the head's outputs and the tail's inputs
-	MetaSplitPart   = "vigil_split_part"   // "head" or "tail"
+	MetaSplitSource = detect.MetaSplitSource // "sha256:…" of the source model's serialization (Marshal)
+	MetaSplitCut    = detect.MetaSplitCut    // the cut tensors, comma-separated, in the order of the head's outputs and the tail's inputs
+	MetaSplitPart   = detect.MetaSplitPart   // "head" or "tail"
 )
 
 // Size is how much a set of tensors weighs on the wire at each element
@@ -393,6 +396,35 @@ func (p *partitioner) partition(cut []string) (head, tail []*onnx.NodeProto, err
 		}
 	}
 	return head, tail, nil
+}
+
+// WriteSplit splits m at tensors (Split) and writes the parts as
+// head.onnx and tail.onnx in dir, which it makes if needed.
+func WriteSplit(m *onnx.ModelProto, tensors []string, dir string) (head, tail string, err error) {
+	hm, tm, err := Split(m, tensors)
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", fmt.Errorf("output folder: %w", err)
+	}
+	head, tail = filepath.Join(dir, "head.onnx"), filepath.Join(dir, "tail.onnx")
+	if err := Save(hm, head); err != nil {
+		return "", "", fmt.Errorf("%s: %w", head, err)
+	}
+	if err := Save(tm, tail); err != nil {
+		return "", "", fmt.Errorf("%s: %w", tail, err)
+	}
+	return head, tail, nil
+}
+
+// SplitFile loads the model at path and writes its parts (WriteSplit).
+func SplitFile(path string, tensors []string, dir string) (head, tail string, err error) {
+	m, err := Load(path)
+	if err != nil {
+		return "", "", err
+	}
+	return WriteSplit(m, tensors, dir)
 }
 
 // Split cuts a model at a set of tensors into a head, which makes them

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/model"
 	"google.golang.org/protobuf/proto"
 )
@@ -137,19 +138,6 @@ func writeTemp(dir, pattern string, b []byte) (string, error) {
 	return f.Name(), nil
 }
 
-// fileSHA256 is the hex sha256 of a file's bytes.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // fetchInto makes dir/<sha256>.onnx hold v's bytes: a file already there
 // with the right sha256 is kept; otherwise open's bytes are copied in
@@ -161,7 +149,7 @@ func fetchInto(ctx context.Context, v Version, dir string, open func(context.Con
 		return "", fmt.Errorf("%s: %w", ref, err)
 	}
 	dst := filepath.Join(dir, v.SHA256+".onnx")
-	if got, err := fileSHA256(dst); err == nil && got == v.SHA256 {
+	if got, err := detect.FileSHA256(dst); err == nil && got == v.SHA256 {
 		return dst, nil
 	}
 	r, err := open(ctx)

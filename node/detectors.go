@@ -1,11 +1,7 @@
 package node
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,11 +11,20 @@ import (
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/modelstore"
+	"github.com/vigil-vision/vigil/pipeline"
 )
+
+// runner is what a detector runs frames on: a *detect.Detector, or a
+// remote one (remote.go).
+type runner interface {
+	pipeline.Detector
+	Labels() []string
+	Close() error
+}
 
 // detector is one loaded detectors: entry ("default" is model:).
 type detector struct {
-	det   *detect.Detector
+	det   runner
 	spec  detectorSpec
 	sum   string // the model file's sha256, hex
 	model string // what results say made them: file name@first 8 hex digits of sum, or the store's NAME@VERSION
@@ -56,7 +61,7 @@ func (d *detector) same(spec detectorSpec) bool {
 	if !reflect.DeepEqual(d.spec, spec) {
 		return false
 	}
-	sum, err := fileSum(modelPath(spec.Model))
+	sum, err := detect.FileSHA256(modelPath(spec.Model))
 	return err != nil || sum == d.sum
 }
 
@@ -108,11 +113,14 @@ func (n *Node) loadDetector(cfg *config.Config, d config.Detector, stored models
 	o := DetectorOptions(d.Model, dlog)
 	o.ConfigPath = path
 	o.Confidence = min(o.Confidence, float32(cfg.Tracker.LowThreshold))
+	if d.Model.Remote.Subject != "" {
+		return n.loadRemote(cfg, d, o, cameras)
+	}
 	det, err := detect.New(o)
 	if err != nil {
 		return nil, detectorError(d.Name, err)
 	}
-	sum, err := fileSum(o.Model)
+	sum, err := detect.FileSHA256(o.Model)
 	if err != nil {
 		det.Close()
 		return nil, detectorError(d.Name, fmt.Errorf("%s.path: %w", path, err))
@@ -148,16 +156,3 @@ func detectorError(name string, err error) error {
 	return err
 }
 
-// fileSum is the sha256 of a file, hex.
-func fileSum(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}

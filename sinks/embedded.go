@@ -55,6 +55,10 @@ type EmbeddedOptions struct {
 	// DefaultStoreMinFree. See Embedded.StoreError.
 	StoreCheck   time.Duration
 	StoreMinFree int64
+	// MaxPayload is the largest message the server takes, in bytes; 0 =
+	// NATS's default, 1 MB. Split inference at float32 sends more
+	// (package infer).
+	MaxPayload int32
 }
 
 // ClusterOptions join the embedded server to a NATS cluster.
@@ -135,6 +139,7 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 		JetStream:  opts.JetStream,
 		StoreDir:   opts.StoreDir,
 		NoSigs:     true, // the signals belong to vigil
+		MaxPayload: opts.MaxPayload,
 	}
 	if opts.MQTTListen != "" {
 		sopts.MQTT.Host, sopts.MQTT.Port = mqttHost, mqttPort

@@ -9,6 +9,7 @@
 //	vigil track --det DET.txt -o OUT.txt [--fps N] [tracker flags]
 //	vigil eval mot --gt GT.txt --res RES.txt [--json]
 //	vigil model inspect|quantize|sensitivity|fp16|compare|eval …
+//	vigil serve infer --model MODEL [--subject S]
 //	vigil dataset export --from-images DIR --to OUT --format yolo|coco|labelstudio
 //	vigil version
 package main
@@ -58,6 +59,10 @@ usage:
                                          detection agreement and speed of two models
   vigil model eval MODEL --on DATASET    mAP50, mAP50-95, per-class precision and recall
                                          on a labelled YOLO-layout dataset
+  vigil serve infer --model MODEL [--subject S] [--nats URL]
+                                         answer inference requests over NATS with a
+                                         whole model (frames) or a split's tail.onnx
+                                         (cut tensors), in a queue group
   vigil dataset export --from-images DIR --to OUT --format yolo|coco|labelstudio
                                          pre-label images with a model and write them
                                          as a training set (--split 80/20)
@@ -98,6 +103,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdEval(args[1:], stdout, stderr)
 	case "model":
 		err = cmdModel(args[1:], stdout, stderr)
+	case "serve":
+		err = cmdServe(args[1:], stdout, stderr)
 	case "dataset":
 		err = cmdDataset(args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -515,26 +513,16 @@ func cmdModelSplit(args []string, stdout, stderr io.Writer) error {
 	if err := initRuntime(*runtime); err != nil {
 		return err
 	}
-	m, err := model.Load(pos[0])
-	if err != nil {
-		return err
-	}
-	head, tail, err := model.Split(m, cut)
+	head, tail, err := model.SplitFile(pos[0], cut, *out)
 	if err != nil {
 		return fmt.Errorf("split %s: %w", pos[0], err)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("output folder: %w", err)
-	}
-	for _, p := range []struct {
-		name string
-		m    *onnx.ModelProto
-	}{{"head.onnx", head}, {"tail.onnx", tail}} {
-		path := filepath.Join(*out, p.name)
-		if err := model.Save(p.m, path); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+	for _, path := range []string{head, tail} {
+		p, err := model.Load(path)
+		if err != nil {
+			return err
 		}
-		g := p.m.Graph
+		g := p.Graph
 		fmt.Fprintf(stdout, "wrote %s: %d nodes, %d weights; %s → %s\n", path, len(g.Node), len(g.Initializer),
 			portsStr(g.Input, g.Initializer), portsStr(g.Output, nil))
 	}
