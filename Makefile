@@ -12,7 +12,7 @@ export CGO_ENABLED := 1
 STAMP := deps/.ready
 DEPS_INPUTS := scripts/deps.sh
 
-.PHONY: all deps build run test vet fuzz soak bench bench-long bench-model bench-liveview bench-reload bench-fleet bench-camera bench-swap bench-mot bench-motion clean
+.PHONY: all deps build run test vet fuzz soak bench bench-long bench-model bench-liveview bench-reload bench-fleet bench-camera bench-swap bench-mot bench-motion bench-split clean
 
 all: build
 
@@ -101,6 +101,14 @@ bench-mot: deps
 bench-motion: deps
 	$(GO) run ./bench/cmd/motion-bench
 	$(GO) run ./bench/cmd/regions-bench
+
+# Split inference over NATS: the model all here, frames sent as JPEG, or
+# split at two cuts with the tail in a `vigil serve infer` process, at
+# 10, 100 and 1000 Mbit/s: camera and server CPU, bytes and latency per
+# frame, and how the planner's picks fare; results in
+# bench/results/split-*.txt. Not part of make bench.
+bench-split: deps
+	$(GO) run ./bench/cmd/split-bench $(SPLIT_BENCH_FLAGS)
 
 # Soak, not in CI (about 67 minutes): vigil run for an hour with two RTSP
 # cameras that drop every few minutes, a file camera, NATS restarted twice,

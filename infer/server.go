@@ -89,6 +89,12 @@ func Serve(o ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("infer server: %w", err)
 	}
 	s.sub = sub
+	// Ready means the NATS server routes requests here: a client that asks
+	// right after gets an answer, not "no responders".
+	if err := o.Conn.Flush(); err != nil {
+		sub.Unsubscribe()
+		return nil, fmt.Errorf("infer server: subscribe %s: %w", o.Subject, err)
+	}
 	o.Logger.Info().Str("subject", o.Subject).Str("queue", o.Queue).Str("part", s.info.Part).Str("source", s.info.Source).Msg("inference server ready")
 	return s, nil
 }

@@ -75,6 +75,9 @@ type Node struct {
 	mu   sync.Mutex // one change at a time; guards cfg and dets
 	cfg  *config.Config
 	dets map[string]*detector
+	// remotes are the remote detectors (model.remote) by name, for their
+	// metrics (remoteCollector).
+	remotes sync.Map
 
 	status statusBoard
 	closed bool // n.mu held
@@ -94,7 +97,7 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 			n.shutdown(false)
 		}
 	}()
-	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), remoteCollector{&n.remotes})
 	n.status.init(n.reg)
 	n.status.log = n.logReport
 	cvthreads.Set(cfg.Pipeline.OpenCVThreads)

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/infer"
@@ -17,9 +19,14 @@ type remoteRunner struct {
 	*infer.Remote
 	head     *detect.Head
 	fallback *detect.Detector
+	name     string       // the detector's
+	remotes  *sync.Map    // the node's remote detectors by name, for remoteCollector
 }
 
 func (r *remoteRunner) Close() error {
+	if r.remotes != nil {
+		r.remotes.CompareAndDelete(r.name, r)
+	}
 	var errs []error
 	if r.head != nil {
 		errs = append(errs, r.head.Close())
@@ -45,7 +52,7 @@ func (n *Node) loadRemote(cfg *config.Config, d config.Detector, o detect.Option
 	if err != nil {
 		return nil, detectorError(d.Name, fmt.Errorf("%s.transport: %w", key, err))
 	}
-	r := &remoteRunner{}
+	r := &remoteRunner{name: d.Name}
 	ro := infer.RemoteOptions{Conn: n.nc, Subject: rc.Subject, Timeout: rc.Timeout.D(), Transport: transport, JPEGQuality: rc.JPEGQuality}
 	switch part {
 	case "head":
@@ -80,6 +87,8 @@ func (n *Node) loadRemote(cfg *config.Config, d config.Detector, o detect.Option
 		r.Close()
 		return nil, detectorError(d.Name, fmt.Errorf("%s.path: %w", modelKey(cfg, d.Name), err))
 	}
+	r.remotes = &n.remotes
+	n.remotes.Store(d.Name, r)
 	mode := "frames as JPEG"
 	if r.head != nil {
 		mode = "split: the head here, the cut as " + transport.String()
@@ -87,4 +96,34 @@ func (n *Node) loadRemote(cfg *config.Config, d config.Detector, o detect.Option
 	n.log.Info().Str("detector", d.Name).Str("model", o.Model).Str("subject", rc.Subject).Str("mode", mode).
 		Str("fallback", rc.Fallback).Int("classes", len(r.Labels())).Strs("cameras", cameras).Msg("remote detector ready")
 	return &detector{det: r, spec: specOf(cfg, d.Model), sum: sum, model: filepath.Base(o.Model) + "@" + sum[:8]}, nil
+}
+
+// remoteCollector exports the remote detectors' request counts
+// (infer.RemoteStats) as metrics, by detector.
+type remoteCollector struct{ remotes *sync.Map }
+
+var (
+	remoteRequests = prometheus.NewDesc("vigil_remote_requests_total", "Requests a remote detector (model.remote) sent: frames, or their cut tensors.", []string{"detector"}, nil)
+	remoteBytes    = prometheus.NewDesc("vigil_remote_request_bytes_total", "Bytes of the requests a remote detector sent.", []string{"detector"}, nil)
+	remoteFallback = prometheus.NewDesc("vigil_remote_fallbacks_total", "Frames a remote detector's local fallback model detected, no server having answered in time.", []string{"detector"}, nil)
+	remoteFailed   = prometheus.NewDesc("vigil_remote_failures_total", "Frames a remote detector failed on: no answer and no fallback, or an error reply (dropped, counted in vigil_frames_dropped_total too).", []string{"detector"}, nil)
+	remoteRTT      = prometheus.NewDesc("vigil_remote_rtt_seconds", "The round trip of a remote detector's last answered request, server time included.", []string{"detector"}, nil)
+)
+
+func (c remoteCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{remoteRequests, remoteBytes, remoteFallback, remoteFailed, remoteRTT} {
+		ch <- d
+	}
+}
+
+func (c remoteCollector) Collect(ch chan<- prometheus.Metric) {
+	c.remotes.Range(func(k, v any) bool {
+		name, st := k.(string), v.(*remoteRunner).Stats()
+		ch <- prometheus.MustNewConstMetric(remoteRequests, prometheus.CounterValue, float64(st.Sent), name)
+		ch <- prometheus.MustNewConstMetric(remoteBytes, prometheus.CounterValue, float64(st.Bytes), name)
+		ch <- prometheus.MustNewConstMetric(remoteFallback, prometheus.CounterValue, float64(st.Fallback), name)
+		ch <- prometheus.MustNewConstMetric(remoteFailed, prometheus.CounterValue, float64(st.Failed), name)
+		ch <- prometheus.MustNewConstMetric(remoteRTT, prometheus.GaugeValue, st.RTT.Seconds(), name)
+		return true
+	})
 }

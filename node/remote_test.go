@@ -66,6 +66,18 @@ func TestRemoteSplitDetector(t *testing.T) {
 	if served, _ := s.Counts(); served < 30 {
 		t.Errorf("the tail server served %d requests for %d frames", served, tn.count("cam"))
 	}
+	metric := func(name string) float64 {
+		re := regexp.MustCompile(name + `\{detector="default"\} ([0-9.e+-]+)`)
+		mm := re.FindStringSubmatch(tn.metrics())
+		if mm == nil {
+			t.Fatalf("no %s in /metrics", name)
+		}
+		v, _ := strconv.ParseFloat(mm[1], 64)
+		return v
+	}
+	if req, b, rtt := metric("vigil_remote_requests_total"), metric("vigil_remote_request_bytes_total"), metric("vigil_remote_rtt_seconds"); req < 30 || b < req*409600 || rtt <= 0 {
+		t.Errorf("metrics: %g requests, %g bytes, last RTT %g s", req, b, rtt)
+	}
 
 	// The server goes: frames fail, counted, and the node goes on.
 	if err := s.Close(); err != nil {
@@ -81,6 +93,9 @@ func TestRemoteSplitDetector(t *testing.T) {
 		return n
 	}
 	waitUntil(t, "frames failing without a server", func() bool { return failed() >= 10 })
+	if f := metric("vigil_remote_failures_total"); f < 10 {
+		t.Errorf("vigil_remote_failures_total %g, %d frames dropped", f, failed())
+	}
 	// Back: frames are served again, without a restart.
 	before := tn.count("cam")
 	s = serve()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -25,6 +26,7 @@ const modelUsage = `usage:
   vigil model eval MODEL --on DATASET [--split val] [--json] [flags]
   vigil model cuts MODEL [--profile] [--json] [flags]
   vigil model split MODEL --at TENSOR[,TENSOR…] -o DIR
+  vigil model plan MODEL --link 100Mbit [--rtt 2ms] [--remote-profile FILE] [--goal latency]
 
   vigil model push FILE --name NAME      store FILE as NAME's next version
   vigil model list [--json]              every name, its versions, the promoted one
@@ -68,6 +70,8 @@ func cmdModel(args []string, stdout, stderr io.Writer) error {
 		return cmdModelCuts(args[1:], stdout, stderr)
 	case "split":
 		return cmdModelSplit(args[1:], stdout, stderr)
+	case "plan":
+		return cmdModelPlan(args[1:], stdout, stderr)
 	case "push":
 		return cmdModelPush(args[1:], stdout, stderr)
 	case "list":
@@ -411,15 +415,58 @@ func cmdModelCompare(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// profileFlags are how cuts and plan profile a model.
+type profileFlags struct {
+	on              stringsFlag
+	frames, threads int
+	runtime         string
+}
+
+func (p *profileFlags) add(fs *flag.FlagSet) {
+	fs.Var(&p.on, "on", "`path` of the frames to profile on: a video, an image or a folder of images (repeatable; default: the sample video)")
+	fs.IntVar(&p.frames, "frames", 3, "frames to profile on, spread evenly over the paths")
+	fs.IntVar(&p.threads, "threads", 0, "onnxruntime intra-op threads (0: onnxruntime's default)")
+	fs.StringVar(&p.runtime, "onnxruntime-lib", "", "libonnxruntime.so `path`")
+}
+
+// options are the profile's frames (the sample video when no --on) and
+// threads.
+func (p *profileFlags) options() model.ProfileOptions {
+	on := p.on
+	if len(on) == 0 {
+		on = stringsFlag{assets.Media("vtest.avi")}
+	}
+	return model.ProfileOptions{Frames: model.Frames{Paths: on, Max: p.frames}, Threads: p.threads}
+}
+
+// cutReport lists a model's cuts, those that at most maxTensors cross (0:
+// all), profiled on po's frames if profile; total counts them all.
+func cutReport(path string, maxTensors int, profile bool, po model.ProfileOptions) (r *model.CutReport, total int, err error) {
+	m, err := model.Load(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	if r, err = model.Cuts(m); err != nil {
+		return nil, 0, fmt.Errorf("cuts of %s: %w", path, err)
+	}
+	total = len(r.Cuts)
+	if maxTensors > 0 {
+		r.Cuts = slices.DeleteFunc(r.Cuts, func(c model.Cut) bool { return len(c.Tensors) > maxTensors })
+	}
+	if profile {
+		if err := r.Profile(m, po); err != nil {
+			return nil, 0, fmt.Errorf("profile %s: %w", path, err)
+		}
+	}
+	return r, total, nil
+}
+
 func cmdModelCuts(args []string, stdout, stderr io.Writer) error {
 	fs := modelFlags("cuts", stderr)
 	profile := fs.Bool("profile", false, "time the head and the tail of every listed cut, and the whole model, on this machine")
 	maxTensors := fs.Int("max-tensors", 0, "list only the cuts that `N` tensors or fewer cross (0: all)")
-	var on stringsFlag
-	fs.Var(&on, "on", "`path` of the frames to profile on: a video, an image or a folder of images (repeatable; default: the sample video)")
-	frames := fs.Int("frames", 3, "frames to profile on, spread evenly over the paths")
-	threads := fs.Int("threads", 0, "onnxruntime intra-op threads (0: onnxruntime's default)")
-	runtime := fs.String("onnxruntime-lib", "", "libonnxruntime.so `path`")
+	var pf profileFlags
+	pf.add(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseMixed(fs, args)
 	if err != nil {
@@ -428,34 +475,12 @@ func cmdModelCuts(args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: vigil model cuts MODEL [--profile] [--json]", errUsage)
 	}
-	if err := initRuntime(*runtime); err != nil {
+	if err := initRuntime(pf.runtime); err != nil {
 		return err
 	}
-	m, err := model.Load(pos[0])
+	r, total, err := cutReport(pos[0], *maxTensors, *profile, pf.options())
 	if err != nil {
 		return err
-	}
-	r, err := model.Cuts(m)
-	if err != nil {
-		return fmt.Errorf("cuts of %s: %w", pos[0], err)
-	}
-	total := len(r.Cuts)
-	if *maxTensors > 0 {
-		var keep []model.Cut
-		for _, c := range r.Cuts {
-			if len(c.Tensors) <= *maxTensors {
-				keep = append(keep, c)
-			}
-		}
-		r.Cuts = keep
-	}
-	if *profile {
-		if len(on) == 0 {
-			on = stringsFlag{assets.Media("vtest.avi")}
-		}
-		if err := r.Profile(m, model.ProfileOptions{Frames: model.Frames{Paths: on, Max: *frames}, Threads: *threads}); err != nil {
-			return fmt.Errorf("profile %s: %w", pos[0], err)
-		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
