@@ -470,7 +470,7 @@ func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) 
 		r.Tracks = tracking.Hold(f.Camera, f.Time)
 		r.Labels, r.Detector, r.Model = e.lastLabels, e.lastDetector, e.lastModel
 	} else {
-		r.Tracks = tracking.UpdateAt(f.Camera, r.Detections, f.Time)
+		r.Tracks = tracking.UpdateFrame(f.Camera, r.Detections, f.Time, f.Seq)
 		e.lastLabels, e.lastDetector, e.lastModel = r.Labels, r.Detector, r.Model
 		if g := e.gate.Load(); g != nil {
 			tracks, moving := tracking.Activity(f.Camera, g.MinSpeed)

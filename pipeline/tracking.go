@@ -37,10 +37,15 @@ type camTracking struct {
 	// held is the time spent in held frames, which the tracker's clock
 	// skips: it is given at − held.
 	held time.Duration
-	at   time.Time     // the camera's last frame time, updated or held
-	tat  time.Time     // the tracker's time of its last update
-	dt   time.Duration // tracker time between its last two updates; 0 after the first
-	last []track.Track // what the last update reported
+	// seq is the camera's frame number (capture.Frame.Seq) of the last
+	// update, heldN the frames held since: the frames between that were
+	// neither are skipped, for the tracker (UpdateFrame).
+	seq   uint64
+	heldN int
+	at    time.Time     // the camera's last frame time, updated or held
+	tat   time.Time     // the tracker's time of its last update
+	dt    time.Duration // tracker time between its last two updates; 0 after the first
+	last  []track.Track // what the last update reported
 	// gone are the tracks an update reported and a later one did not, by
 	// id: for the next lookAgain updates the camera counts as active
 	// (Activity), so that a person a recheck missed is looked for again at
@@ -87,10 +92,27 @@ func (t *Tracking) Update(camera string, dets []detect.Detection) []track.Track 
 // included (Hold). Time spent in held frames does not move the tracks in
 // view.
 func (t *Tracking) UpdateAt(camera string, dets []detect.Detection, at time.Time) []track.Track {
+	return t.UpdateFrame(camera, dets, at, 0)
+}
+
+// UpdateFrame is UpdateAt for the camera's frame number seq
+// (capture.Frame.Seq; 0: unknown): the frames since its last update that
+// were neither updated nor held were skipped (dropped while the detector
+// was busy), and the tracker allows for the motion they hid
+// (track.Tracker.AppendUpdateAtSkipped).
+func (t *Tracking) UpdateFrame(camera string, dets []detect.Detection, at time.Time, seq uint64) []track.Track {
 	c := t.prepare(camera, dets)
 	if c.at.IsZero() || at.After(c.at) {
 		c.at = at
 	}
+	skipped := 0
+	if seq > c.seq && c.seq > 0 {
+		skipped = max(0, int(seq-c.seq)-1-c.heldN)
+	}
+	if seq > 0 {
+		c.seq = seq
+	}
+	c.heldN = 0
 	tat := at.Add(-c.held)
 	prevDt := c.dt
 	if !c.tat.IsZero() {
@@ -98,7 +120,7 @@ func (t *Tracking) UpdateAt(camera string, dets []detect.Detection, at time.Time
 	}
 	c.tat = tat
 	prev := c.last
-	c.last = c.tr.UpdateAt(t.buf, tat)
+	c.last = c.tr.AppendUpdateAtSkipped(nil, t.buf, tat, skipped)
 	t.noteGone(c, prev, prevDt)
 	return c.last
 }
@@ -152,6 +174,7 @@ func (t *Tracking) Hold(camera string, at time.Time) []track.Track {
 		c.held += at.Sub(c.at)
 		c.tr.AgeLost(at.Sub(c.at))
 	}
+	c.heldN++
 	if c.at.IsZero() || at.After(c.at) {
 		c.at = at
 	}

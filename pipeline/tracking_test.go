@@ -100,3 +100,39 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// TestTrackingCountsSkippedFrames: frames a camera read but neither
+// detected nor held (dropped while the detector was busy) are skipped for
+// the tracker, which follows a fast walker across them; held frames are
+// not (nothing moved in them).
+func TestTrackingCountsSkippedFrames(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(seq int) time.Time { return t0.Add(time.Duration(seq) * 100 * time.Millisecond) }
+	// 30×80, 8 px a frame to the right: three frames apart, IoU about 0.11.
+	walker := func(seq int) []detect.Detection {
+		x := float32(100 + 8*seq)
+		return []detect.Detection{{Box: detect.Box{X1: x, Y1: 200, X2: x + 30, Y2: 280}, Score: 0.8}}
+	}
+	ids := func(tr *Tracking, hold bool) map[uint64]bool {
+		seen := map[uint64]bool{}
+		for seq := 1; seq <= 16; seq += 3 {
+			for _, x := range tr.UpdateFrame("c", walker(seq), at(seq), uint64(seq)) {
+				seen[x.ID] = true
+			}
+			if hold {
+				tr.Hold("c", at(seq+1))
+				tr.Hold("c", at(seq+2))
+			}
+		}
+		return seen
+	}
+	if got := ids(NewTracking(track.DefaultConfig()), false); len(got) != 1 {
+		t.Errorf("a walker on every third frame, two dropped between: %d IDs, want one", len(got))
+	}
+	// Held between instead: the tracker takes the frames as following each
+	// other with nothing moving, and a box that jumped 24 px is not the
+	// same track.
+	if got := ids(NewTracking(track.DefaultConfig()), true); len(got) > 0 {
+		t.Errorf("frames held between: %d IDs; want none confirmed, held frames are not skipped ones", len(got))
+	}
+}

@@ -38,6 +38,10 @@ type Config struct {
 	BufferFrames int
 	// MinHits is how many consecutive matched frames make a new track
 	// confirmed, reported and given an ID. A miss before that removes it.
+	// A match after frames the tracker was told were skipped
+	// (Tracker.AppendUpdateAtSkipped) counts for the frames it spans, so a
+	// track seen on every third frame is confirmed on its second match, as
+	// soon in the camera's frames as one seen on every frame.
 	MinHits int
 	// ClassAware: detections only match tracks of the same class.
 	ClassAware bool

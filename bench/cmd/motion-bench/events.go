@@ -6,6 +6,7 @@ import (
 
 	"github.com/vigil-vision/vigil/pipeline"
 	"github.com/vigil-vision/vigil/rules"
+	"github.com/vigil-vision/vigil/track"
 )
 
 // sceneFPS is the scenes' frame rate: a frame's sequence number is its
@@ -54,12 +55,17 @@ func newWatcher(camera string) (*watcher, error) {
 
 func (w *watcher) observe(r *pipeline.Result) {
 	f := r.Frame
-	for _, ev := range w.engine.Update(f.Time, f.Image.Cols(), f.Image.Rows(), r.Tracks) {
-		// A file's Time is its media clock from the wall clock at its
-		// first frame, which differs by run; its Seq counts every frame
-		// read, published or dropped, from 1.
+	// A file's Time is its media clock from the wall clock at its first
+	// frame, which differs by run; its Seq counts every frame read,
+	// published or dropped, from 1.
+	w.update(f.Seq, f.Time, f.Image.Cols(), f.Image.Rows(), r.Tracks)
+}
+
+// update runs the rules on the tracks of the seq-th frame of a scene.
+func (w *watcher) update(seq uint64, at time.Time, width, height int, tracks []track.Track) {
+	for _, ev := range w.engine.Update(at, width, height, tracks) {
 		w.events = append(w.events, event{key: ev.Rule + "/" + string(ev.Type) + "/" + ev.Direction,
-			at: time.Duration(f.Seq-1) * time.Second / sceneFPS})
+			at: time.Duration(seq-1) * time.Second / sceneFPS})
 	}
 }
 

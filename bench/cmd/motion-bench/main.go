@@ -47,6 +47,14 @@
 //   - motion_max_cameras: the largest N whose recall is ≥ 0.98 and p99
 //     (detected frames but rechecks) ≤ 300 ms, gated, and latest-wins
 //     beside it. Goal ≥ 8 (issue 16).
+//   - motion_stride_<k>: what the tracker and rules alone make of every
+//     k-th frame: the reference runs' detections replayed through vigil's
+//     tracking (pipeline.Tracking, frame times as the files give them) on
+//     frames k apart, each of the k phases, and the rules on those frames;
+//     line-crossing recall and precision against the reference, with the
+//     tracker told of the skipped frames as the pipeline tells it, and
+//     without. It tells how much of a real-time run's misses come from
+//     frames the detector did not see rather than from scheduling.
 //
 // Regions at full resolution are measured by regions-bench.
 package main
@@ -57,6 +65,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +148,8 @@ type frame struct {
 	skipped bool
 	gate    string // pipeline.Result.Gate
 	persons int
+	dets    []detect.Detection // what the detector found (none when skipped)
+	w, h    int                // the frame's size
 }
 
 func run(c config) error {
@@ -284,7 +295,7 @@ func lossless(det *detect.Detector, path string, gate *pipeline.Gate) ([]frame, 
 	var mu sync.Mutex
 	var got []frame
 	sink := pipeline.SinkFunc(func(r *pipeline.Result) {
-		f := frame{skipped: r.Skipped, gate: r.Gate}
+		f := frame{skipped: r.Skipped, gate: r.Gate, dets: slices.Clone(r.Detections), w: r.Frame.Image.Cols(), h: r.Frame.Image.Rows()}
 		for _, t := range r.Tracks {
 			if t.Class == 0 {
 				f.persons++

@@ -26,8 +26,9 @@ const (
 // rtScene is a real-time scene file and the events vigil reports on it
 // with every frame detected, read without drops.
 type rtScene struct {
-	path string
-	ref  []event
+	path   string
+	ref    []event
+	frames []frame // the reference run's, every frame detected
 }
 
 // rtRun is what one real-time run of n cameras measured.
@@ -77,12 +78,24 @@ func realtime(det *detect.Detector, c config, bg gocv.Mat, video, dir string, re
 			return err
 		}
 		progress("real-time scene %d (seed %d): reference, every frame detected", i, seed)
-		_, ref, _, err := lossless(det, scs[i].path, nil)
+		frames, ref, _, err := lossless(det, scs[i].path, nil)
 		if err != nil {
 			return err
 		}
-		scs[i].ref = ref
+		scs[i].ref, scs[i].frames = ref, frames
 		rep.Add(fmt.Sprintf("motion_rt_scene_%d", i), "%d reference events (seed %d, %d s, %d stretches)", len(ref), seed, c.rtSeconds, len(plan))
+	}
+
+	for _, k := range []int{2, 3, 5} {
+		var m, ref, rep2 [2]int
+		for i, counted := range []bool{true, false} {
+			var err error
+			if m[i], ref[i], rep2[i], err = strideEvents(scs, k, counted); err != nil {
+				return err
+			}
+		}
+		rep.Add(fmt.Sprintf("motion_stride_%d", k), "recall %.3f (%d of %d), precision %.3f (%d of %d); without skipped frames counted: recall %.3f, precision %.3f (the reference's detections on frames %d apart, each phase, tracked and ruled alone)",
+			share(m[0], ref[0]), m[0], ref[0], share(m[0], rep2[0]), m[0], rep2[0], share(m[1], ref[1]), share(m[1], rep2[1]), k)
 	}
 
 	best := map[bool]int{}
@@ -189,4 +202,35 @@ func realtimeRun(det *detect.Detector, scs []rtScene, n int, gated bool, length 
 	}
 	progress("real-time: %d cameras, %s: %.1f s", n, r.mode(), r.wall.Seconds())
 	return r, nil
+}
+
+// strideEvents replays each scene's reference detections through vigil's
+// tracking and rules on every k-th frame, once per phase, and matches the
+// crossings with the reference's. counted: the tracker is told of the
+// frames skipped (Tracking.UpdateFrame), as the pipeline does; otherwise
+// it takes the frames as consecutive (UpdateAt).
+func strideEvents(scs []rtScene, k int, counted bool) (matched, ref, reported int, err error) {
+	t0 := time.Unix(1_000_000_000, 0)
+	for _, sc := range scs {
+		for phase := range k {
+			tr := pipeline.NewTracking(track.DefaultConfig())
+			w, err := newWatcher("scene")
+			if err != nil {
+				return 0, 0, 0, err
+			}
+			for i := phase; i < len(sc.frames); i += k {
+				f := sc.frames[i]
+				at := t0.Add(time.Duration(i) * time.Second / sceneFPS)
+				seq := uint64(i + 1)
+				if !counted {
+					seq = 0
+				}
+				w.update(uint64(i+1), at, f.w, f.h, tr.UpdateFrame("scene", f.dets, at, seq))
+			}
+			matched += match(sc.ref, w.events)
+			ref += len(sc.ref)
+			reported += len(w.events)
+		}
+	}
+	return matched, ref, reported, nil
 }
