@@ -7,8 +7,9 @@ import "time"
 // frames go out as JPEG to a server of that same model; with path the
 // head.onnx of `vigil model split`, the head runs here and the cut tensors
 // go to a server of its tail.onnx. A frame no server answers within
-// Timeout runs on the Fallback model here, or, without one, is dropped and
-// counted (vigil_frames_dropped_total{reason="detect_error"}).
+// Timeout, or that the server answers with an error, runs on the Fallback
+// model here, or, without one, is dropped and counted
+// (vigil_frames_dropped_total{reason="detect_error"}).
 type Remote struct {
 	Subject     string   `yaml:"subject"`      // "" = the model runs here
 	Timeout     Duration `yaml:"timeout"`      // per frame, the round trip included

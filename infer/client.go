@@ -29,9 +29,10 @@ type RemoteOptions struct {
 	// must serve (FileSource of the same file); "" takes the model of the
 	// first server that answers.
 	Source string
-	// Fallback runs the whole model here when no server answers in time;
-	// nil: such a frame fails (pipeline: dropped, counted). Its labels
-	// must be the server's.
+	// Fallback runs the whole model here when no server answers in time,
+	// or the one that does cannot serve the frame (an error reply); nil:
+	// such a frame fails (pipeline: dropped, counted). Its labels must be
+	// the server's.
 	Fallback *detect.Detector
 }
 
@@ -62,7 +63,7 @@ type RemoteStats struct {
 	Sent     uint64        // requests sent
 	Bytes    uint64        // request bytes sent
 	Fallback uint64        // frames the local fallback detected, no server having answered
-	Failed   uint64        // frames that failed: no answer and no fallback, or an error reply
+	Failed   uint64        // frames that failed: no server answered, or none could serve them, and no fallback
 	RTT      time.Duration // the last answered request's round trip
 }
 
@@ -102,7 +103,8 @@ func NewRemote(o RemoteOptions) (*Remote, error) {
 		for _, c := range o.Head.Cut() {
 			n += c.Len() * o.Transport.Size()
 		}
-		if max := o.Conn.MaxPayload(); int64(n) > max {
+		// 0 while not connected: the server's limit is not known yet.
+		if max := o.Conn.MaxPayload(); max > 0 && int64(n) > max {
 			return nil, fmt.Errorf("remote detector: the cut at %s is %s a frame, and the NATS server takes messages up to %s: send uint8 or float16 (remote.transport), or raise the NATS servers' max_payload",
 				o.Transport, mb(n), mb(int(max)))
 		}
@@ -244,14 +246,12 @@ func (r *Remote) Detect(img gocv.Mat, dst []detect.Detection) ([]detect.Detectio
 	if err == nil && rep.Error != "" {
 		err = errors.New(rep.Error)
 	}
-	if err != nil {
-		r.failed.Add(1)
-		return dst, tm, fmt.Errorf("remote detector on %s: %w", r.o.Subject, err)
+	if err != nil { // a server that cannot serve this frame: as if none answered
+		return r.fallback(img, dst, tm, fmt.Errorf("remote detector on %s: %w", r.o.Subject, err))
 	}
 	if r.info.Part == "" {
 		if err := r.check(); err != nil { // the first server to answer after a start without one
-			r.failed.Add(1)
-			return dst, tm, err
+			return r.fallback(img, dst, tm, err)
 		}
 	}
 	for _, d := range rep.Detections {
@@ -270,8 +270,8 @@ func (r *Remote) Detect(img gocv.Mat, dst []detect.Detection) ([]detect.Detectio
 	return dst, tm, nil
 }
 
-// fallback detects img here when the server did not answer, or counts the
-// frame failed.
+// fallback detects img here when no server answered, or none could serve
+// the frame; without a fallback the frame fails, counted.
 func (r *Remote) fallback(img gocv.Mat, dst []detect.Detection, tm detect.Timings, cause error) ([]detect.Detection, detect.Timings, error) {
 	if r.o.Fallback == nil {
 		r.failed.Add(1)
