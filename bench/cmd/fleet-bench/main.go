@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/vigil-vision/vigil/bench/internal/results"
+	"github.com/vigil-vision/vigil/bench/internal/vigilbin"
 	"github.com/vigil-vision/vigil/fleet"
 )
 
@@ -164,12 +165,9 @@ func run(o options, dir string) error {
 	if !o.skipCluster && o.kills+o.terms > 0 {
 		bin := o.vigil
 		if bin == "" {
-			bin = filepath.Join(dir, "vigil")
-			fmt.Fprintln(os.Stderr, "fleet-bench: go build ./cmd/vigil")
-			build := exec.Command("go", "build", "-o", bin, "./cmd/vigil")
-			build.Stdout, build.Stderr = os.Stderr, os.Stderr
-			if err := build.Run(); err != nil {
-				return fmt.Errorf("go build ./cmd/vigil: %w", err)
+			var err error
+			if bin, err = vigilbin.Build("fleet-bench", dir); err != nil {
+				return err
 			}
 		}
 		if v, err := exec.Command(bin, "version").Output(); err == nil {

@@ -63,6 +63,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/bench/internal/results"
+	"github.com/vigil-vision/vigil/bench/internal/vigilbin"
 	"github.com/vigil-vision/vigil/internal/rtsptest"
 )
 
@@ -207,7 +208,9 @@ func run(o options) error {
 
 	bin := o.vigil
 	if bin == "" {
-		if bin, err = buildVigil(dir); err != nil {
+		// -tags matprofile: the node counts the gocv Mats still open when it
+		// stops ("vigil stopped" line, mats_open).
+		if bin, err = vigilbin.Build("soak-bench", dir, "matprofile"); err != nil {
 			return err
 		}
 	}

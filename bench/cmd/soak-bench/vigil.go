@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -16,20 +15,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// buildVigil builds ./cmd/vigil with -tags matprofile, so that the node
-// counts the gocv Mats still open when it stops ("vigil stopped" line,
-// mats_open).
-func buildVigil(dir string) (string, error) {
-	bin := filepath.Join(dir, "vigil")
-	progress("go build -tags matprofile ./cmd/vigil")
-	build := exec.Command("go", "build", "-tags", "matprofile", "-o", bin, "./cmd/vigil")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("go build -tags matprofile ./cmd/vigil: %w", err)
-	}
-	return bin, nil
-}
 
 // camera is one of vigil's cameras in the soak.
 type camera struct {

@@ -75,6 +75,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/bench/internal/results"
+	"github.com/vigil-vision/vigil/bench/internal/vigilbin"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/infer"
 	_ "github.com/vigil-vision/vigil/internal/cmalloc/onearena" // the C allocator as vigil runs it
@@ -216,7 +217,7 @@ func run(c config) error {
 		return err
 	}
 
-	bin, err := buildVigil(dir)
+	bin, err := vigilbin.Build("split-bench", dir)
 	if err != nil {
 		return err
 	}

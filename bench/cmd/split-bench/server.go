@@ -7,25 +7,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
-
-// buildVigil builds ./cmd/vigil into dir, once for the run.
-func buildVigil(dir string) (string, error) {
-	bin := filepath.Join(dir, "vigil")
-	progress("go build ./cmd/vigil")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/vigil")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/vigil: %w", err)
-	}
-	return bin, nil
-}
 
 // server is a `vigil serve infer` process: the other end of the link.
 type server struct {
