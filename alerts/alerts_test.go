@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,47 +16,18 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/internal/natstest"
 	"github.com/vigil-vision/vigil/rules"
 	"github.com/vigil-vision/vigil/track"
 )
 
-// startServer runs a real nats-server with JetStream in store on port
-// (-1: any); the same store and port bring back the same server.
 func startServer(t *testing.T, port int, store string) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{ServerName: "alerts-test", Host: "127.0.0.1", Port: port,
-		JetStream: true, StoreDir: store, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
+	return natstest.StartAt(t, "alerts-test", port, store)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return natstest.FreePort(t) }
 
-// connect keeps reconnecting quickly, as vigil's connection does.
-func connect(t *testing.T, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
+func connect(t *testing.T, url string) *nats.Conn { return natstest.Reconnecting(t, url) }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

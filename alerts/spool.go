@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vigil-vision/vigil/internal/durable"
 )
 
 // Spool limits' defaults.
@@ -332,22 +334,13 @@ func (s *Spool) rotate() error {
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	if err := syncDir(s.o.Dir); err != nil {
+	if err := durable.SyncDir(s.o.Dir); err != nil {
 		f.Close()
 		return fmt.Errorf("spool: %w", err)
 	}
 	s.cur = f
 	s.segs = append(s.segs, segment{path: path, first: s.next, last: s.next - 1})
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // popLocked drops the head; the caller persists the cursor.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vigil-vision/vigil/dataset"
+	"github.com/vigil-vision/vigil/internal/jskv"
 )
 
 // Store keeps examples; it is also the Source `vigil dataset export
@@ -86,12 +87,9 @@ func OpenNATS(ctx context.Context, js jetstream.JetStream, o NATSOptions) (*NATS
 	if o.MaxBytes > 0 {
 		cfg.MaxBytes = o.MaxBytes + o.MaxBytes/4 + 1<<20
 	}
-	obs, err := js.CreateObjectStore(ctx, cfg)
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		obs, err = js.ObjectStore(ctx, o.Bucket)
-	}
+	obs, err := jskv.OpenObjects(ctx, js, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("examples bucket %s: %w", o.Bucket, err)
+		return nil, fmt.Errorf("examples %w", err)
 	}
 	return &NATS{obs: obs, bucket: o.Bucket, maxBytes: o.MaxBytes}, nil
 }

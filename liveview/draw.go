@@ -59,7 +59,8 @@ func place(res *result, at time.Time, exact bool) []placed {
 	return out
 }
 
-func label(t track.Track, labels []string) string {
+// TrackLabel is how a track is named on a picture: "#id label score".
+func TrackLabel(t track.Track, labels []string) string {
 	name := strconv.Itoa(t.Class)
 	if t.Class >= 0 && t.Class < len(labels) {
 		name = labels[t.Class]
@@ -67,22 +68,28 @@ func label(t track.Track, labels []string) string {
 	return fmt.Sprintf("#%d %s %.2f", t.ID, name, t.Score)
 }
 
-func rect(b track.Box) image.Rectangle {
+// Rect is a track box in whole pixels.
+func Rect(b track.Box) image.Rectangle {
 	return image.Rect(int(math.Round(b.X1)), int(math.Round(b.Y1)), int(math.Round(b.X2)), int(math.Round(b.Y2)))
 }
 
 // draw annotates img (a copy the caller owns) for capture time at: the
 // camera's rule zones and lines, every tracked object, the HUD and the time
 // stamp. It returns the number of objects drawn.
+// Draw draws the zones and lines on img, as the live view and event
+// snapshots show them.
+func (ov Overlay) Draw(img *gocv.Mat) {
+	for _, z := range ov.Zones {
+		annotate.Polygon(img, z.Points, zoneColor, z.Name)
+	}
+	for _, l := range ov.Lines {
+		annotate.Line(img, l.A, l.B, lineColor, l.Name)
+	}
+}
+
 func (c *camera) draw(img *gocv.Mat, at time.Time, seq uint64, res *result, exact bool) int {
 	if c.s.opts.Overlay != nil {
-		ov := c.s.opts.Overlay(c.id, img.Cols(), img.Rows())
-		for _, z := range ov.Zones {
-			annotate.Polygon(img, z.Points, zoneColor, z.Name)
-		}
-		for _, l := range ov.Lines {
-			annotate.Line(img, l.A, l.B, lineColor, l.Name)
-		}
+		c.s.opts.Overlay(c.id, img.Cols(), img.Rows()).Draw(img)
 	}
 	objs := place(res, at, exact)
 	var labels []string
@@ -93,7 +100,7 @@ func (c *camera) draw(img *gocv.Mat, at time.Time, seq uint64, res *result, exac
 		drawMotion(img, res)
 	}
 	for _, o := range objs {
-		annotate.Box(img, rect(o.box), o.track.Class, label(o.track, labels))
+		annotate.Box(img, Rect(o.box), o.track.Class, TrackLabel(o.track, labels))
 	}
 
 	hud := fmt.Sprintf("%s  %.1f fps  %d objects", c.id, c.src.Status().FPS, len(objs))

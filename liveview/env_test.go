@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/detect"
+	"github.com/vigil-vision/vigil/internal/browsertest"
 	"github.com/vigil-vision/vigil/pipeline"
 	"github.com/vigil-vision/vigil/sinks"
 	"github.com/vigil-vision/vigil/track"
@@ -330,40 +331,11 @@ type browser struct {
 }
 
 func startBrowser(dir string) (*browser, error) {
-	const path = "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("%s: %w; run `make deps` (Debian package chromium)", path, err)
+	ctx, stop, err := browsertest.Start(dir)
+	if err != nil {
+		return nil, err
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(dir),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		// WebRTC on loopback only: gather 127.0.0.1, show real addresses.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	b := &browser{ctx: ctx, cancel: func() { cancelCtx(); cancelAlloc() }}
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		b.close()
-		return nil, fmt.Errorf("start chromium: %w", err)
-	}
-	return b, nil
+	return &browser{ctx: ctx, cancel: stop}, nil
 }
 
 func (b *browser) close() { b.cancel() }

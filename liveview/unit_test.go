@@ -232,7 +232,7 @@ func TestDrawOnVideo(t *testing.T) {
 	}
 	person := annotate.Color(0)
 	for _, tr := range tracks {
-		r := rect(tr.Box)
+		r := Rect(tr.Box)
 		// The left edge's middle pixel is on the 2 px outline.
 		if !near(img.GetVecbAt((r.Min.Y+r.Max.Y)/2, r.Min.X), person, 1) {
 			t.Errorf("track %d: no person-coloured outline at %v", tr.ID, image.Pt(r.Min.X, (r.Min.Y+r.Max.Y)/2))
@@ -244,7 +244,7 @@ func TestDrawOnVideo(t *testing.T) {
 	if ms, ok := readStamp(img); !ok || ms != uint32(at.UnixMilli()) {
 		t.Errorf("stamp %d ok=%v, want %d", ms, ok, uint32(at.UnixMilli()))
 	}
-	if near(frames[0].GetVecbAt((rect(tracks[0].Box).Min.Y+rect(tracks[0].Box).Max.Y)/2, rect(tracks[0].Box).Min.X), person, 1) {
+	if near(frames[0].GetVecbAt((Rect(tracks[0].Box).Min.Y+Rect(tracks[0].Box).Max.Y)/2, Rect(tracks[0].Box).Min.X), person, 1) {
 		t.Error("the source frame was drawn on")
 	}
 }
@@ -284,7 +284,7 @@ func TestDrawMotionOverlay(t *testing.T) {
 		img := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(90, 90, 90, 0), 576, 768, gocv.MatTypeCV8UC3)
 		c.draw(&img, at, 1, res, true)
 		blob := near(img.GetVecbAt(160, 100), motionColor, 20) // the blob's left edge (1 px, anti-aliased)
-		crop := near(img.GetVecbAt(300, 50), cropColor, 1)    // the crop's left edge
+		crop := near(img.GetVecbAt(300, 50), cropColor, 1)     // the crop's left edge
 		img.Close()
 		if blob != on || crop != on {
 			t.Errorf("overlay %v: blob outline %v, crop outline %v", on, blob, crop)

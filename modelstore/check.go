@@ -138,7 +138,6 @@ func writeTemp(dir, pattern string, b []byte) (string, error) {
 	return f.Name(), nil
 }
 
-
 // fetchInto makes dir/<sha256>.onnx hold v's bytes: a file already there
 // with the right sha256 is kept; otherwise open's bytes are copied in
 // through a temporary file and their sha256 checked before the rename, so

@@ -64,15 +64,15 @@ func (v Version) Precision() string {
 
 // Entry is a name's versions and which one is promoted.
 type Entry struct {
-	Name     string    `json:"name"`
-	Promoted int       `json:"promoted"` // 0: none yet
-	History  []int     `json:"history"`  // promoted versions before, oldest first: what rollback returns to
+	Name     string `json:"name"`
+	Promoted int    `json:"promoted"` // 0: none yet
+	History  []int  `json:"history"`  // promoted versions before, oldest first: what rollback returns to
 	// Candidate is the version on trial: the nodes that follow the name
 	// run it in shadow beside the promoted one and report how they agree.
 	// A push makes the new version the candidate (but the first, which is
 	// promoted); promoting it ends the trial. 0: none.
-	Candidate int `json:"candidate,omitempty"`
-	Versions []Version `json:"versions"`
+	Candidate int       `json:"candidate,omitempty"`
+	Versions  []Version `json:"versions"`
 }
 
 // Version is the entry's version v.

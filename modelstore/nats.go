@@ -55,7 +55,7 @@ func OpenNATS(ctx context.Context, js jetstream.JetStream, o Options) (*NATS, er
 	if o.TagsBucket == "" {
 		o.TagsBucket = DefaultTagsBucket
 	}
-	obs, err := openObjects(ctx, js, jetstream.ObjectStoreConfig{
+	obs, err := jskv.OpenObjects(ctx, js, jetstream.ObjectStoreConfig{
 		Bucket: o.Bucket, Description: "vigil models: object <name>/<version>.onnx, the file pushed as that version",
 		Storage: jetstream.FileStorage, Replicas: o.Replicas, MaxBytes: o.MaxBytes,
 	})
@@ -70,41 +70,6 @@ func OpenNATS(ctx context.Context, js jetstream.JetStream, o Options) (*NATS, er
 		return nil, fmt.Errorf("models %w", err)
 	}
 	return &NATS{obs: obs, kv: kv, bucket: o.Bucket, tags: o.TagsBucket, tmp: o.TempDir, now: time.Now}, nil
-}
-
-// openObjects is jskv.Open for an object store: the first one creates the
-// bucket, the others take it as it is, and one that wants more copies
-// than it has raises them (nothing else of it changes).
-func openObjects(ctx context.Context, js jetstream.JetStream, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
-	cfg.Replicas = max(cfg.Replicas, 1)
-	obs, err := js.CreateObjectStore(ctx, cfg)
-	if err == nil {
-		return obs, nil
-	}
-	if !errors.Is(err, jetstream.ErrBucketExists) {
-		return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
-	}
-	if obs, err = js.ObjectStore(ctx, cfg.Bucket); err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
-	}
-	st, err := obs.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
-	}
-	bs, ok := st.(*jetstream.ObjectBucketStatus)
-	if !ok || bs.Replicas() >= cfg.Replicas {
-		return obs, nil
-	}
-	sc := bs.StreamInfo().Config
-	have := sc.Replicas
-	sc.Replicas = cfg.Replicas
-	if _, err := js.UpdateStream(ctx, sc); err != nil {
-		return nil, fmt.Errorf("bucket %s: raise its replicas from %d to %d: %w", cfg.Bucket, have, cfg.Replicas, err)
-	}
-	if obs, err = js.ObjectStore(ctx, cfg.Bucket); err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", cfg.Bucket, err)
-	}
-	return obs, nil
 }
 
 func objectName(name string, version int) string { return fmt.Sprintf("%s/%d.onnx", name, version) }

@@ -155,4 +155,3 @@ func detectorError(name string, err error) error {
 	}
 	return err
 }
-

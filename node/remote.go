@@ -19,8 +19,8 @@ type remoteRunner struct {
 	*infer.Remote
 	head     *detect.Head
 	fallback *detect.Detector
-	name     string       // the detector's
-	remotes  *sync.Map    // the node's remote detectors by name, for remoteCollector
+	name     string    // the detector's
+	remotes  *sync.Map // the node's remote detectors by name, for remoteCollector
 }
 
 func (r *remoteRunner) Close() error {

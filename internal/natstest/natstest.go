@@ -3,8 +3,11 @@
 package natstest
 
 import (
+	"net"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -47,4 +50,47 @@ func Connect(t testing.TB, url string) (jetstream.JetStream, *nats.Conn) {
 		t.Fatal(err)
 	}
 	return js, nc
+}
+
+// FreePort is a TCP port free on 127.0.0.1 now: for a server a test stops
+// and starts again at the same address.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartAt runs a real nats-server with JetStream on 127.0.0.1:port with
+// its store in store, stopped when the test ends; after a Shutdown the
+// same port and store bring the same server back (an outage and its end).
+func StartAt(t testing.TB, name string, port int, store string) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{ServerName: name, Host: "127.0.0.1", Port: port,
+		JetStream: true, StoreDir: store, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// Reconnecting connects to url, also while nothing listens there yet,
+// and keeps reconnecting quickly, as vigil's connection does; closed
+// when the test ends.
+func Reconnecting(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
