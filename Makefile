@@ -12,7 +12,7 @@ export CGO_ENABLED := 1
 STAMP := deps/.ready
 DEPS_INPUTS := scripts/deps.sh
 
-.PHONY: all deps build run test vet fuzz soak bench bench-long bench-model bench-liveview bench-reload bench-fleet bench-camera bench-swap bench-mot bench-motion bench-split clean
+.PHONY: all deps build run test vet fuzz soak bench bench-long bench-model bench-liveview bench-reload bench-fleet bench-camera bench-swap bench-mot bench-motion bench-split bench-evidence clean
 
 all: build
 
@@ -69,6 +69,7 @@ bench: deps
 	$(MAKE) bench-mot
 	$(MAKE) bench-motion
 	$(MAKE) bench-fleet
+	$(MAKE) bench-evidence
 
 # Changing a running vigil: frames the other cameras lose while a camera is
 # added or removed, and an added camera's first publish (file and RTSP);
@@ -101,6 +102,13 @@ bench-mot: deps
 bench-motion: deps
 	$(GO) run ./bench/cmd/motion-bench
 	$(GO) run ./bench/cmd/regions-bench
+
+# Evidence: a snapshot's cost per event, and the two ways to keep a
+# camera's last seconds for clips (JPEGs encoded into VP8 when an event
+# asks, or VP8 all the time), per frame, with the bytes each keeps;
+# results in bench/results/evidence-*.txt.
+bench-evidence: deps
+	$(GO) test -run '^$$' -bench 'Render|Ring|Clip' -benchtime 200x ./evidence | tee bench/results/evidence-$$(date +%F-%H%M%S).txt
 
 # Split inference over NATS: the model all here, frames sent as JPEG, or
 # split at two cuts with the tail in a `vigil serve infer` process, at

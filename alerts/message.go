@@ -59,6 +59,13 @@ func EventSubject(prefix, camera, rule string) string {
 // EventsFilter matches every camera's and rule's events.
 func EventsFilter(prefix string) string { return prefix + ".*.events.*" }
 
+// EvidenceFilter matches the records that name an event's evidence
+// (package evidence), one token below the event's subject:
+// "<prefix>.<camera>.events.<rule>.evidence". The events stream takes
+// them too, so that they are as durable as the events; a consumer of
+// EventsFilter does not see them.
+func EvidenceFilter(prefix string) string { return EventsFilter(prefix) + ".evidence" }
+
 // CommandSubject is where a camera takes commands: "<prefix>.<camera>.cmd".
 func CommandSubject(prefix, camera string) string { return prefix + "." + camera + ".cmd" }
 

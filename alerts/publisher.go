@@ -28,7 +28,7 @@ const (
 // updates at start.
 type StreamOptions struct {
 	Name       string        // default DefaultStream
-	Subjects   []string      // default EventsFilter(prefix)
+	Subjects   []string      // default EventsFilter(prefix) and EvidenceFilter(prefix)
 	MaxAge     time.Duration // 0: no limit
 	MaxBytes   int64         // 0: no limit
 	Duplicates time.Duration // the Nats-Msg-Id window; default DefaultDuplicates
@@ -115,7 +115,7 @@ func NewPublisher(o PublisherOptions) (*Publisher, error) {
 		o.Stream.Name = DefaultStream
 	}
 	if len(o.Stream.Subjects) == 0 {
-		o.Stream.Subjects = []string{EventsFilter(o.Prefix)}
+		o.Stream.Subjects = []string{EventsFilter(o.Prefix), EvidenceFilter(o.Prefix)}
 	}
 	if o.Stream.Duplicates == 0 {
 		o.Stream.Duplicates = DefaultDuplicates

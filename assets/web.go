@@ -2,8 +2,10 @@ package assets
 
 import "embed"
 
-// Web holds the live view's page (web/index.html and web/live.js): plain
-// HTML and JavaScript, no build step, served by package liveview.
+// Web holds the web pages: the live view (web/index.html and web/live.js,
+// served by package liveview) and the events page (web/events.html and
+// web/events.js, served by package evidence). Plain HTML and JavaScript,
+// no build step.
 //
 //go:embed web
 var Web embed.FS

@@ -36,6 +36,9 @@ type Rule struct {
 	ExitAfter          Duration `yaml:"exit_after"`
 	// Lines only.
 	Directions Directions `yaml:"directions"`
+	// Evidence is what evidence the rule's events get; nil: a snapshot
+	// (see Config.Evidence).
+	Evidence *RuleEvidence `yaml:"evidence"`
 }
 
 // Directions name a line's two crossing directions. Standing on the first
@@ -190,6 +193,7 @@ const maxRulePoints = 1000
 var anchors = []string{string(rules.AnchorBottomCenter), string(rules.AnchorCenter), string(rules.AnchorTopCenter)}
 
 func (r *Rule) validate(p *problems, path string) {
+	r.Evidence.validate(p, path)
 	switch {
 	case r.Name == "":
 		p.add(path+".name", "required; name the rule with 1-64 letters, digits, _ or - (it becomes a NATS subject token)")

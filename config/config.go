@@ -30,6 +30,7 @@ type Config struct {
 	Fleet     Fleet      `yaml:"fleet"`    // one node of many sharing cameras (fleet.go)
 	Examples  Examples   `yaml:"examples"` // hard-example capture (examples.go)
 	Motion    Motion     `yaml:"motion"`   // motion gating of the detector (motion.go)
+	Evidence  Evidence   `yaml:"evidence"` // each event's snapshot and thumbnail (evidence.go)
 }
 
 // Model configures a detector: the ONNX model, its output decoding, NMS and
@@ -266,6 +267,7 @@ func Default() *Config {
 		Fleet:    defaultFleet(),
 		Examples: defaultExamples(),
 		Motion:   defaultMotion(),
+		Evidence: defaultEvidence(),
 	}
 }
 

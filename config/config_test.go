@@ -503,6 +503,7 @@ func TestFullFixture(t *testing.T) {
 					Normalized: true, Classes: []string{"person", "2"}, MinScore: 0.4, Anchor: "center", Hysteresis: 4,
 					Cooldown: Duration(2 * time.Second), Armed: &f, Dwell: Duration(30 * time.Second), OccupancyThreshold: 2,
 					ExitAfter: Duration(5 * time.Second), Directions: Directions{AToB: "in", BToA: "out"},
+					Evidence: &RuleEvidence{Snapshot: &f, Clip: &f, Pre: Duration(3 * time.Second), Post: Duration(8 * time.Second)},
 				}},
 				Require: []string{"gpu"}, Prefer: []string{"line-3"},
 				Examples: &CameraExamples{Enabled: &tr, Strategies: &ExampleStrategies{
@@ -569,6 +570,9 @@ func TestFullFixture(t *testing.T) {
 		Motion: Motion{Height: 90, Threshold: 30, MinArea: 0.001, Alpha: 0.1, Settle: 20, GlobalChange: 0.6, Absorb: 5,
 			IdleInterval: Duration(3 * time.Second), StationaryInterval: Duration(time.Second), MinSpeed: 0.05,
 			Regions: MotionRegions{Enabled: false, Max: 2, MinScale: 2, FullInterval: Duration(4 * time.Second)}},
+		Evidence: Evidence{Enabled: &tr, Bucket: "EVIDENCE", MaxBytes: 20 << 30, MaxAge: Duration(2160 * time.Hour), Replicas: 3,
+			SpoolDir: "/var/lib/vigil/ev-spool", SpoolMaxBytes: 1 << 30, JPEGQuality: 75, Thumbnail: 200,
+			Clip: Clip{FPS: 5, MaxWidth: 960, Bitrate: 500_000}},
 	}
 	// line3 is model: with a store model for its file.
 	line3 := cloneModel(want.Model)

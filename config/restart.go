@@ -42,6 +42,8 @@ import (
 //     taken at start
 //   - examples: the store is opened and the limits set at start (a
 //     camera's own examples: applies while running, as the camera does)
+//   - evidence: the spool and the bucket are opened at start (a rule's
+//     own evidence: applies while running, as the rule does)
 //
 // A key in neither list, one added to Config later, is listed when it
 // changes: when in doubt, restart.
@@ -73,6 +75,7 @@ var (
 		"alerts.spool_dir", "alerts.spool_max_bytes", "alerts.spool_max_age", "alerts.stream", "alerts.counts_bucket",
 		"fleet",
 		"examples",
+		"evidence",
 	}
 	liveKeys = []string{
 		"log_level",

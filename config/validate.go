@@ -94,6 +94,7 @@ func (c *Config) Validate() error {
 	c.Fleet.validate(&p, &c.NATS)
 	c.validateExamples(&p)
 	c.validateMotion(&p)
+	c.validateEvidence(&p)
 	return errors.Join(p...)
 }
 

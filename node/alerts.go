@@ -46,6 +46,9 @@ func (n *Node) startAlerts(cfg *config.Config, compiled map[string][]rules.Rule)
 		return err
 	}
 	n.alerts.Store(al)
+	if err := n.startEvidence(cfg); err != nil {
+		return err
+	}
 	rs := 0
 	for _, c := range cams {
 		rs += len(c.Rules)

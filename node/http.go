@@ -29,6 +29,9 @@ func (n *Node) startHTTP(cfg *config.Config) error {
 	}
 	n.web = web
 	n.register(web.Mux)
+	if err := n.startEventsAPI(cfg, web.Mux); err != nil {
+		return err
+	}
 	n.log.Info().Str("url", "http://"+web.Addr()).Msg("http: /healthz /metrics /api/cameras /api/config")
 	if n.live != nil {
 		n.live.Register(web.Mux)

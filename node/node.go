@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-vision/vigil/alerts"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/config"
+	"github.com/vigil-vision/vigil/evidence"
 	"github.com/vigil-vision/vigil/fleet"
 	"github.com/vigil-vision/vigil/internal/cvthreads"
 	"github.com/vigil-vision/vigil/liveview"
@@ -55,9 +56,11 @@ type Node struct {
 	pub       *sinks.TracksPublisher
 	stopPub   context.CancelFunc
 	pubDone   chan struct{}
-	alerts    atomic.Pointer[alerts.Alerts] // nil until a camera has rules
-	examples  *examplesState                // nil unless a camera captures examples
-	live      *liveview.Server              // nil without HTTP
+	alerts    atomic.Pointer[alerts.Alerts]     // nil until a camera has rules
+	examples  *examplesState                    // nil unless a camera captures examples
+	evidence  atomic.Pointer[evidence.Recorder] // nil until a camera has rules (or with evidence off)
+	stopIndex func()                            // stops the events API's index; nil without one
+	live      *liveview.Server                  // nil without HTTP
 	web       *sinks.HTTPServer
 	token     string
 	p         *pipeline.Pipeline
@@ -168,6 +171,9 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 		sinkList = append(sinkList, pipeline.SinkFunc(n.observeExamples))
 	}
 	var taps []pipeline.Tap
+	if cfg.EvidenceOn() {
+		taps = append(taps, evidenceTap{n}) // clips: the cameras' last seconds
+	}
 	if n.live != nil {
 		sinkList = append(sinkList, n.live)
 		taps = append(taps, n.live)
@@ -207,7 +213,9 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 func (n *Node) observeRules(r *pipeline.Result) {
 	if al := n.alerts.Load(); al != nil {
 		f := r.Frame
-		al.Observe(f.Camera, f.Seq, f.Time, f.Image.Cols(), f.Image.Rows(), r.Tracks, r.Labels)
+		if msgs := al.Observe(f.Camera, f.Seq, f.Time, f.Image.Cols(), f.Image.Rows(), r.Tracks, r.Labels); len(msgs) > 0 {
+			n.captureEvidence(r, msgs) // after the events are accepted: evidence never delays them
+		}
 	}
 }
 
@@ -339,10 +347,14 @@ func (n *Node) shutdown(ran bool) {
 		n.log.Info().Uint64("accepted", st.Accepted).Uint64("published", st.Published).Int("spooled", st.Pending).
 			Uint64("dropped", st.Dropped).Msg("alerts stopped")
 	}
+	n.stopEvidence()
 	n.stopExamples() // stores what is queued, closing its Mats
 	for name, d := range n.dets {
 		d.close() // before counting Mats: their resize buffers are some
 		delete(n.dets, name)
+	}
+	if n.stopIndex != nil {
+		n.stopIndex()
 	}
 	if n.web != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

@@ -271,6 +271,7 @@ func (n *Node) apply(pl *plan, rep *Report) error {
 	}
 	rep.RulesChanged = pl.rulesChanged
 	n.setOverlays(pl.cfg)
+	n.setClipCameras(pl.cfg)
 
 	// Motion gating: unchanged settings are left alone; a new camera's
 	// is in place before its first frame.

@@ -44,7 +44,7 @@ func TestRuleLineMovedByReload(t *testing.T) {
 	tn := startNode(t, camera(crossing))
 	var mu sync.Mutex
 	var events []eventMsg
-	if _, err := tn.nc.Subscribe("vigil.walkway.events.>", func(m *nats.Msg) {
+	if _, err := tn.nc.Subscribe("vigil.walkway.events.*", func(m *nats.Msg) {
 		var e eventMsg
 		json.Unmarshal(m.Data, &e)
 		mu.Lock()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,10 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/alerts"
 	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/evidence"
+	"github.com/vigil-vision/vigil/internal/mediatest"
 	"github.com/vigil-vision/vigil/sinks"
+	"gocv.io/x/gocv"
 )
 
 // TestRunAlertsEndToEnd runs vigil on vtest.avi with a line across the
@@ -73,7 +78,25 @@ pipeline:
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	msgs := eventMessages(ctx, t, js)
+	all := eventMessages(ctx, t, js)
+	msgs := eventsOnly(all)
+	records := map[string]evidence.Record{} // the last of each event's: the one naming its clip
+	ids := map[string]bool{}
+	for _, m := range all {
+		if !strings.HasSuffix(m.Subject(), ".evidence") {
+			continue
+		}
+		var rec evidence.Record
+		if err := json.Unmarshal(m.Data(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		id := m.Headers().Get("Nats-Msg-Id")
+		if ids[id] || id != evidence.MsgID(rec) {
+			t.Errorf("evidence record %s twice, or under another id than %s", id, evidence.MsgID(rec))
+		}
+		ids[id] = true
+		records[rec.Event.ID] = rec
+	}
 	if n := len(msgs); n == 0 || float64(n) != stopped["published"] {
 		t.Fatalf("stream holds %d events; vigil published %v", n, stopped["published"])
 	}
@@ -113,6 +136,11 @@ pipeline:
 	if lastCrossing.Counts["up"] != int64(byType["crossing/line_cross/up"]) || lastCrossing.Counts["down"] != int64(byType["crossing/line_cross/down"]) {
 		t.Errorf("last crossing counts %v, events %v", lastCrossing.Counts, byType)
 	}
+	checkEvidence(ctx, t, js, msgs, records)
+	if ev := p.find("evidence stopped"); ev == nil || ev["spooled"] != float64(0) {
+		t.Errorf("evidence stopped line %v", ev)
+	}
+
 	kv, err := js.KeyValue(ctx, alerts.DefaultCountsBucket)
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +153,80 @@ pipeline:
 	if err := json.Unmarshal(e.Value(), &v); err != nil || v.Counts["up"] != lastCrossing.Counts["up"] || !v.Armed {
 		t.Errorf("counts bucket %s (%v)", e.Value(), err)
 	}
+}
+
+// checkEvidence: every event has records naming its snapshot, thumbnail
+// and clip, all in the bucket; the snapshot is the frame with the event's
+// object outlined in the highlight colour where the record says, and the
+// clip plays.
+func checkEvidence(ctx context.Context, t *testing.T, js jetstream.JetStream, events []jetstream.Msg, records map[string]evidence.Record) {
+	t.Helper()
+	obs, err := js.ObjectStore(ctx, evidence.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range events {
+		var ev alerts.Message
+		json.Unmarshal(m.Data(), &ev)
+		rec, ok := records[ev.ID]
+		if !ok {
+			t.Errorf("no evidence record of %s (%s %s)", ev.ID, ev.Rule, ev.Type)
+			continue
+		}
+		if rec.Event.Seq != ev.Seq || rec.Snapshot != evidence.SnapshotName("walkway", ev.ID) || rec.Width != 768 || rec.Height != 576 {
+			t.Errorf("record %+v of event %+v", rec, ev)
+		}
+		snap, err := obs.GetBytes(ctx, rec.Snapshot)
+		if err != nil {
+			t.Fatalf("snapshot of %s: %v", ev.ID, err)
+		}
+		img, err := gocv.IMDecode(snap, gocv.IMReadColor)
+		if err != nil || img.Cols() != 768 {
+			t.Fatalf("snapshot of %s does not decode: %v", ev.ID, err)
+		}
+		if ev.TrackID != 0 {
+			if rec.Box == nil {
+				t.Errorf("event %s of track %d: no box in its record", ev.ID, ev.TrackID)
+			} else {
+				// The middle of the box's top edge is the highlight's red.
+				b := rec.Box
+				v := img.GetVecbAt(b[1], (b[0]+b[2])/2) // BGR
+				if v[2] < 160 || int(v[2])-int(max(v[0], v[1])) < 110 {
+					t.Errorf("snapshot of %s: %v at the box's top edge, not the highlight", ev.ID, v)
+				}
+			}
+		}
+		img.Close()
+		if _, err := obs.GetBytes(ctx, rec.Thumbnail); err != nil {
+			t.Errorf("thumbnail of %s: %v", ev.ID, err)
+		}
+		// The run ends 6 s in: each clip runs from 5 s before its event
+		// to the last frame, or to 5 s after the event.
+		if rec.Clip == "" {
+			t.Errorf("event %s: no clip", ev.ID)
+			continue
+		}
+		clip, err := obs.GetBytes(ctx, rec.Clip)
+		if err != nil {
+			t.Fatalf("clip of %s: %v", ev.ID, err)
+		}
+		path := filepath.Join(t.TempDir(), "clip.webm")
+		os.WriteFile(path, clip, 0o644)
+		if p := mediatest.ProbeFile(t, path); p.Codec != "vp8" || p.Frames < 2 || p.Duration > 10.2 {
+			t.Errorf("clip of %s: %+v", ev.ID, p)
+		}
+	}
+}
+
+// eventsOnly leaves the evidence records out.
+func eventsOnly(msgs []jetstream.Msg) []jetstream.Msg {
+	var out []jetstream.Msg
+	for _, m := range msgs {
+		if !strings.HasSuffix(m.Subject(), ".evidence") {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // eventMessages reads every message of the events stream, in order.

@@ -215,7 +215,7 @@ func streamEvents(ctx context.Context, js jetstream.JetStream, camera string) (b
 	if err != nil {
 		return byEpoch, ""
 	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"vigil." + camera + ".events.>"}})
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"vigil." + camera + ".events.*"}})
 	if err != nil {
 		return byEpoch, ""
 	}

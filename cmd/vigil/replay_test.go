@@ -124,7 +124,7 @@ pipeline:
 	const frame = 100 * time.Millisecond
 	var out []replayEvent
 	var origin time.Time
-	for _, m := range eventMessages(ctx, t, js) {
+	for _, m := range eventsOnly(eventMessages(ctx, t, js)) {
 		var ev alerts.Message
 		if err := json.Unmarshal(m.Data(), &ev); err != nil {
 			t.Fatal(err)

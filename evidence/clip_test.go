@@ -1,0 +1,117 @@
+package evidence
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/vigil-vision/vigil/alerts"
+	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/internal/mediatest"
+	"gocv.io/x/gocv"
+)
+
+// feeder plays the sample video into a recorder's clip rings as a camera
+// at 10 fps would, on a clock of its own.
+type feeder struct {
+	t   *testing.T
+	r   *Recorder
+	vc  *gocv.VideoCapture
+	img gocv.Mat
+	t0  time.Time
+	n   int // frames fed
+}
+
+func newFeeder(t *testing.T, r *Recorder) *feeder {
+	vc, err := gocv.VideoCaptureFile(assets.Media("vtest.avi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &feeder{t: t, r: r, vc: vc, img: gocv.NewMat(), t0: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)}
+	t.Cleanup(func() { vc.Close(); f.img.Close() })
+	return f
+}
+
+func (f *feeder) at(d time.Duration) time.Time { return f.t0.Add(d) }
+
+// until feeds frames up to (not including) time d.
+func (f *feeder) until(d time.Duration) {
+	for f.at(time.Duration(f.n)*100*time.Millisecond).Before(f.at(d)) {
+		if !f.vc.Read(&f.img) {
+			f.t.Fatal("vtest.avi ended")
+		}
+		f.r.Frame(&capture.Frame{Camera: "cam", Seq: uint64(f.n), Time: f.at(time.Duration(f.n) * 100 * time.Millisecond), Image: f.img})
+		f.n++
+		// Wait for the ring to take it: a camera's frames come 100 ms
+		// apart, never faster than the ring encodes them.
+		waitFor(f.t, "the ring to take a frame", func() bool { return len(f.r.clips.in) == 0 })
+	}
+}
+
+func (f *feeder) event(n int, at time.Duration, w Window) alerts.Message {
+	m := event("cam", n)
+	m.Time = f.at(at)
+	f.r.Capture(f.img, []Request{{Event: m, Clip: &w}})
+	return m
+}
+
+func TestClipsShowTheirWindowAndOverlappingEventsShareOne(t *testing.T) {
+	port := freePort(t)
+	startServer(t, port, t.TempDir())
+	nc := connect(t, port)
+	eventsStream(t, nc)
+	r, _ := newRecorder(t, nc, Options{})
+	r.SetClipCameras(map[string]time.Duration{"cam": 12 * time.Second})
+	f := newFeeder(t, r)
+	w := Window{Pre: 2 * time.Second, Post: 2 * time.Second}
+
+	f.until(6 * time.Second)
+	first := f.event(1, 6*time.Second, w) // 4 s to 8 s
+	f.until(7 * time.Second)
+	second := f.event(2, 7*time.Second, w) // overlaps: the clip goes on to 9 s
+	f.until(15 * time.Second)
+	third := f.event(3, 15*time.Second, w) // 13 s to 17 s, a clip of its own
+	f.until(20 * time.Second)
+	// A camera that stops: its clip is made, a few seconds late, of the
+	// frames there are (to 20.9 s of 24 s).
+	fourth := f.event(4, 21*time.Second, Window{Pre: time.Second, Post: 3 * time.Second})
+	f.until(21 * time.Second)
+	waitFor(t, "every clip stored", func() bool { return testutil.ToFloat64(r.stored.WithLabelValues("cam")) == 4 })
+
+	recs := map[string]Record{}
+	for _, rec := range records(t, nc) {
+		recs[rec.Event.ID] = rec
+	}
+	if recs[first.ID].Clip == "" || recs[first.ID].Clip != recs[second.ID].Clip || recs[third.ID].Clip == recs[first.ID].Clip {
+		t.Fatalf("clips: first %q, second %q, third %q", recs[first.ID].Clip, recs[second.ID].Clip, recs[third.ID].Clip)
+	}
+	b := r.Bucket()
+	check := func(name string, frames int, seconds float64) {
+		t.Helper()
+		data, err := b.Get(context.Background(), name)
+		if err != nil {
+			t.Fatalf("clip %s: %v", name, err)
+		}
+		path := filepath.Join(t.TempDir(), "clip.webm")
+		os.WriteFile(path, data, 0o644)
+		p := mediatest.ProbeFile(t, path)
+		// Within a frame: the ends of a window fall on frames or between.
+		if p.Codec != "vp8" || p.Width != 768 || p.Frames < frames-1 || p.Frames > frames+1 || p.Duration < seconds-0.15 || p.Duration > seconds+0.15 {
+			t.Errorf("clip %s: %+v, want about %d frames, %.1f s", name, p, frames, seconds)
+		}
+	}
+	check(recs[first.ID].Clip, 51, 5.1)  // 4 s to 9 s, both ends in
+	check(recs[third.ID].Clip, 41, 4.1)  // 13 s to 17 s
+	check(recs[fourth.ID].Clip, 11, 1.1) // 20 s to 20.9 s: the camera stopped
+	if got := testutil.ToFloat64(r.ringSkipped); got != 0 {
+		t.Errorf("%v frames skipped by the ring", got)
+	}
+	// The ring keeps 12 s of JPEGs, not the whole video.
+	if n := r.clips.ringBytes(); n <= 0 || n > 125*100_000 { // 21 s would be 210 frames
+		t.Errorf("ring holds %d bytes", n)
+	}
+}

@@ -1,0 +1,101 @@
+package evidence
+
+import (
+	"testing"
+
+	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/liveview"
+	"gocv.io/x/gocv"
+)
+
+// The two ways to keep a camera's last seconds for clips, priced per
+// frame on the sample video (768×576): keep each frame as a JPEG and
+// make the clip when an event asks (BenchmarkRingJPEG continuously, then
+// BenchmarkClipFromJPEG per frame of a clip), or encode VP8 all the time
+// and only cut the clip (BenchmarkRingVP8 continuously).
+
+func benchFrames(b *testing.B) []gocv.Mat {
+	vc, err := gocv.VideoCaptureFile(assets.Media("vtest.avi"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer vc.Close()
+	var out []gocv.Mat
+	for range 50 {
+		m := gocv.NewMat()
+		if !vc.Read(&m) {
+			b.Fatal("short video")
+		}
+		out = append(out, m)
+	}
+	b.Cleanup(func() {
+		for _, m := range out {
+			m.Close()
+		}
+	})
+	return out
+}
+
+func BenchmarkRingJPEG(b *testing.B) {
+	frames := benchFrames(b)
+	var bytes int
+	i := 0
+	for b.Loop() {
+		buf, err := encode(frames[i%len(frames)], 80)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes += len(buf)
+		i++
+	}
+	b.ReportMetric(float64(bytes)/float64(i), "bytes/frame")
+}
+
+func BenchmarkRingVP8(b *testing.B) {
+	frames := benchFrames(b)
+	enc, err := liveview.NewFrameEncoder("vp8", 1_000_000, 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enc.Close()
+	var bytes int
+	i := 0
+	for b.Loop() {
+		data, _, err := enc.Encode(frames[i%len(frames)], i%10 == 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes += len(data)
+		i++
+	}
+	b.ReportMetric(float64(bytes)/float64(i), "bytes/frame")
+}
+
+func BenchmarkClipFromJPEG(b *testing.B) {
+	frames := benchFrames(b)
+	jpegs := make([][]byte, len(frames))
+	for i, f := range frames {
+		var err error
+		if jpegs[i], err = encode(f, 80); err != nil {
+			b.Fatal(err)
+		}
+	}
+	enc, err := liveview.NewFrameEncoder("vp8", 1_000_000, 10)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enc.Close()
+	i := 0
+	for b.Loop() {
+		img, err := gocv.IMDecode(jpegs[i%len(jpegs)], gocv.IMReadColor)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _, err = enc.Encode(img, i%10 == 0)
+		img.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
