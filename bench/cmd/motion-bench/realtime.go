@@ -42,7 +42,7 @@ type rtRun struct {
 	busy                               time.Duration // the detector's inference time (Pipeline.DetectorBusy)
 	latency                            []float64     // capture → publish of the detected frames but rechecks, ms
 	recheck                            []float64     // the same of the rechecks
-	// Where the detected frames' time went, ms: waiting for the detector
+	// Where the time of the frames in latency went, ms: waiting for the detector
 	// (capture → taken), in it (letterbox, model, decoding), and after it
 	// (waiting for tracking, tracking, the sinks).
 	queue, model, after          []float64
@@ -107,7 +107,7 @@ func realtime(det *detect.Detector, c config, bg gocv.Mat, video, dir string, re
 				return err
 			}
 			rep.Add(fmt.Sprintf("motion_rt_%d_%s", n, r.mode()),
-				"%.1f detected frames/s (published %.1f/s, read %.1f/s of %d due), detector busy %.2f, capture→publish p99 %.0f ms (p50 %.0f; detected frames but rechecks; rechecks p99 %.0f ms of %d), p99 waiting for the detector %.0f ms, in it %.0f ms, after it %.0f ms, dropped %d of %d, events recall %.3f (%d of %d) precision %.3f (%d of %d)",
+				"%.1f detected frames/s (published %.1f/s, read %.1f/s of %d due), detector busy %.2f, capture→publish p99 %.0f ms (p50 %.0f; detected frames but rechecks; rechecks p99 %.0f ms of %d), of those frames p99 waiting for the detector %.0f ms, in it %.0f ms, after it %.0f ms, dropped %d of %d, events recall %.3f (%d of %d) precision %.3f (%d of %d)",
 				perSecond(r.detected, r.wall), perSecond(r.published, r.wall), perSecond(r.read, r.wall), n*sceneFPS,
 				r.busy.Seconds()/r.wall.Seconds(), r.p99(), results.Percentile(r.latency, 50), results.Percentile(r.recheck, 99), len(r.recheck),
 				results.Percentile(r.queue, 99), results.Percentile(r.model, 99), results.Percentile(r.after, 99), r.dropped, r.read,
@@ -164,14 +164,14 @@ func realtimeRun(det *detect.Detector, scs []rtScene, n int, gated bool, length 
 			tm := res.Timings
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 			if res.Gate == pipeline.GateRecheck {
-				r.recheck = append(r.recheck, ms(tm.Total))
+				r.recheck = append(r.recheck, ms(tm.Total)) // they wait recheckWait on purpose
 			} else {
 				r.latency = append(r.latency, ms(tm.Total))
+				inModel := tm.Preprocess + tm.Infer + tm.Postprocess
+				r.queue = append(r.queue, ms(tm.Queue))
+				r.model = append(r.model, ms(inModel))
+				r.after = append(r.after, ms(tm.Total-tm.Queue-inModel))
 			}
-			inModel := tm.Preprocess + tm.Infer + tm.Postprocess
-			r.queue = append(r.queue, ms(tm.Queue))
-			r.model = append(r.model, ms(inModel))
-			r.after = append(r.after, ms(tm.Total-tm.Queue-inModel))
 		}
 	})
 	p, err := pipeline.New(pipeline.Options{Cameras: cams, Detector: det, Labels: det.Labels(), Tracker: track.DefaultConfig(),
