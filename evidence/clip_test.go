@@ -40,7 +40,7 @@ func (f *feeder) at(d time.Duration) time.Time { return f.t0.Add(d) }
 
 // until feeds frames up to (not including) time d.
 func (f *feeder) until(d time.Duration) {
-	for f.at(time.Duration(f.n)*100*time.Millisecond).Before(f.at(d)) {
+	for f.at(time.Duration(f.n) * 100 * time.Millisecond).Before(f.at(d)) {
 		if !f.vc.Read(&f.img) {
 			f.t.Fatal("vtest.avi ended")
 		}

@@ -36,6 +36,9 @@ import (
 //	                                     events, evidence stored)
 //	GET /api/rules/counts                every rule's counts and occupancy,
 //	                                     from the counts bucket
+//	PUT /api/events/{id}/review          {"verdict": "false_alarm"|"correct",
+//	                                     "note": "…"}: kept in VIGIL_REVIEWS,
+//	                                     shown with the event; DELETE clears it
 //	GET /events, /events.js              the events page
 //
 // An event's "evidence" is null until its record came (the uploader may
@@ -48,6 +51,20 @@ type API struct {
 
 	mu      sync.Mutex
 	buckets map[string]jetstream.ObjectStore
+	reviews jetstream.KeyValue // where PUT .../review keeps verdicts; nil: not (yet) kept
+}
+
+// SetReviews gives the API the reviews bucket (OpenReviews).
+func (a *API) SetReviews(kv jetstream.KeyValue) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reviews = kv
+}
+
+func (a *API) reviewsKV() jetstream.KeyValue {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.reviews
 }
 
 // Register adds the routes to mux.
@@ -59,6 +76,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/events/{id}/clip.webm", a.serveObject)
 	mux.HandleFunc("GET /api/events/changes", a.serveChanges)
 	mux.HandleFunc("GET /api/rules/counts", a.serveCounts)
+	mux.HandleFunc("PUT /api/events/{id}/review", a.serveReview)
+	mux.HandleFunc("DELETE /api/events/{id}/review", a.serveReview)
 	mux.HandleFunc("GET /events", serveAsset("web/events.html", "text/html; charset=utf-8"))
 	mux.HandleFunc("GET /events.js", serveAsset("web/events.js", "text/javascript; charset=utf-8"))
 }
@@ -181,6 +200,7 @@ type EventJSON struct {
 	LeaseEpoch uint64        `json:"lease_epoch,omitempty"`
 	StreamSeq  uint64        `json:"stream_seq"`
 	Evidence   *EvidenceJSON `json:"evidence"`
+	Review     *Review       `json:"review"` // null until someone reviewed it
 }
 
 // EvidenceJSON names an event's evidence by URL.
@@ -198,7 +218,7 @@ func eventJSON(e Event) EventJSON {
 	m := e.Message
 	out := EventJSON{Schema: m.Schema, ID: m.ID, Camera: m.Camera, Rule: m.Rule, Kind: string(m.Kind), Type: string(m.Type),
 		Direction: m.Direction, TrackID: m.TrackID, Label: m.Label, Score: m.Score, Time: m.Time, Seq: m.Seq,
-		Occupancy: m.Occupancy, DwellS: m.DwellS, Counts: m.Counts, LeaseEpoch: m.LeaseEpoch, StreamSeq: e.StreamSeq}
+		Occupancy: m.Occupancy, DwellS: m.DwellS, Counts: m.Counts, LeaseEpoch: m.LeaseEpoch, StreamSeq: e.StreamSeq, Review: e.Review}
 	if r := e.Evidence; r != nil {
 		ev := &EvidenceJSON{Width: r.Width, Height: r.Height, Box: r.Box, Stored: r.Stored}
 		base := "/api/events/" + m.ID + "/"

@@ -19,6 +19,7 @@ type Event struct {
 	alerts.Message
 	StreamSeq uint64  `json:"stream_seq"`
 	Evidence  *Record `json:"-"`
+	Review    *Review `json:"-"`
 }
 
 // IndexOptions configure an Index.
@@ -42,7 +43,8 @@ type Index struct {
 	events  []*Event          // by stream sequence, oldest first
 	byID    map[string]*Event // the same
 	orphans map[string]*Record
-	order   []string // orphans' ids, oldest first
+	order   []string           // orphans' ids, oldest first
+	reviews map[string]*Review // by event id, as the reviews bucket has them
 	version uint64
 	changed chan struct{} // closed and replaced on every change
 	ready   chan struct{} // closed once the backlog is read
@@ -61,8 +63,24 @@ func NewIndex(js jetstream.JetStream, o IndexOptions) *Index {
 		o.Max = 10000
 	}
 	return &Index{o: o, js: js, log: o.Logger.With().Str("stage", "events-index").Logger(),
-		byID: map[string]*Event{}, orphans: map[string]*Record{},
+		byID: map[string]*Event{}, orphans: map[string]*Record{}, reviews: map[string]*Review{},
 		changed: make(chan struct{}), ready: make(chan struct{})}
+}
+
+// FollowReviews keeps the events' reviews as the bucket kv has them, until
+// ctx ends, watching again when the watch breaks.
+func (x *Index) FollowReviews(ctx context.Context, kv jetstream.KeyValue) {
+	for ctx.Err() == nil {
+		err := x.followReviews(ctx, kv)
+		if ctx.Err() != nil {
+			return
+		}
+		x.log.Debug().Err(err).Msg("reviews not followed; trying again")
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // Run follows the stream until ctx ends, starting over (from where it
@@ -246,7 +264,9 @@ func (x *Index) Find(q Query) (events []Event, next uint64) {
 		if len(events) == q.Limit {
 			return events, events[len(events)-1].StreamSeq
 		}
-		events = append(events, *e)
+		c := *e
+		c.Review = x.reviews[e.ID]
+		events = append(events, c)
 	}
 	return events, 0
 }
@@ -259,7 +279,9 @@ func (x *Index) Get(id string) (Event, bool) {
 	if !ok {
 		return Event{}, false
 	}
-	return *e, true
+	c := *e
+	c.Review = x.reviews[id]
+	return c, true
 }
 
 // Len is how many events the index holds.

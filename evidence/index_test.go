@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,8 +103,15 @@ func TestTheIndexFollowsEventsAndEvidenceAndServesThem(t *testing.T) {
 	if _, ok := x.Get(all[0].ID); ok {
 		t.Error("the index keeps more than Max events")
 	}
+	reviews, err := OpenReviews(ctx, js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go x.FollowReviews(ctx, reviews)
+	api := &API{Index: x, JS: js}
+	api.SetReviews(reviews)
 	mux := http.NewServeMux()
-	(&API{Index: x, JS: js}).Register(mux)
+	api.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -188,6 +196,44 @@ func TestTheIndexFollowsEventsAndEvidenceAndServesThem(t *testing.T) {
 	if resp := get(t, srv.URL+"/api/events/nope", nil, nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("an unknown event: %d", resp.StatusCode)
 	}
+	// Reviews: a verdict kept and shown, a bad one refused, another
+	// node's seen through the bucket, and cleared.
+	put := func(id, body string) int {
+		req, _ := http.NewRequest("PUT", srv.URL+"/api/events/"+id+"/review", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := put(withEvidence.ID, `{"verdict": "false_alarm", "note": "a shadow"}`); code != http.StatusOK {
+		t.Fatalf("review: %d", code)
+	}
+	var reviewed EventJSON
+	get(t, srv.URL+"/api/events/"+withEvidence.ID, nil, &reviewed)
+	if reviewed.Review == nil || reviewed.Review.Verdict != VerdictFalseAlarm || reviewed.Review.Note != "a shadow" || reviewed.Review.Rule != withEvidence.Rule {
+		t.Errorf("review %+v", reviewed.Review)
+	}
+	for body, want := range map[string]int{`{"verdict": "maybe"}`: 400, `{"verdict": "correct", "x": 1}`: 400, `not json`: 400} {
+		if code := put(withEvidence.ID, body); code != want {
+			t.Errorf("review %s: %d, want %d", body, code, want)
+		}
+	}
+	if code := put("nope", `{"verdict": "correct"}`); code != http.StatusNotFound {
+		t.Errorf("review of an unknown event: %d", code)
+	}
+	other, _ := json.Marshal(Review{Schema: ReviewSchema, EventID: all[20].ID, Verdict: VerdictCorrect, At: time.Now()})
+	if _, err := reviews.Put(ctx, all[20].ID, other); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "another node's review", func() bool { e, _ := x.Get(all[20].ID); return e.Review != nil && e.Review.Verdict == VerdictCorrect })
+	req, _ := http.NewRequest("DELETE", srv.URL+"/api/events/"+withEvidence.ID+"/review", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete review: %v %v", resp, err)
+	}
+	waitFor(t, "the review cleared", func() bool { e, _ := x.Get(withEvidence.ID); return e.Review == nil })
+
 	// Pruned from the bucket: gone, and said so.
 	if err := r.Bucket().obs.Delete(context.Background(), SnapshotName("dock", early.ID)); err != nil {
 		t.Fatal(err)

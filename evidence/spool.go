@@ -24,7 +24,9 @@ type Item struct {
 	Clip      []byte
 }
 
-func (it *Item) size() int64 { return int64(len(it.Snapshot) + len(it.Thumbnail) + len(it.Clip) + 1024) }
+func (it *Item) size() int64 {
+	return int64(len(it.Snapshot) + len(it.Thumbnail) + len(it.Clip) + 1024)
+}
 
 // Spool keeps evidence on disk until the bucket has it: a folder per
 // event, "<sequence>-<event id>", holding record.json and the objects,

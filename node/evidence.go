@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,10 +31,35 @@ func (n *Node) startEventsAPI(cfg *config.Config, mux *http.ServeMux) error {
 	}
 	x := evidence.NewIndex(js, evidence.IndexOptions{Stream: cfg.Alerts.Stream.Name, Prefix: cfg.NATS.SubjectPrefix, Logger: n.log})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); x.Run(ctx) }()
-	n.stopIndex = func() { cancel(); <-done }
-	(&evidence.API{Index: x, JS: js, CountsBucket: cfg.Alerts.CountsBucket, Done: ctx.Done()}).Register(mux)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); x.Run(ctx) }()
+	n.stopIndex = func() { cancel(); wg.Wait() }
+	api := &evidence.API{Index: x, JS: js, CountsBucket: cfg.Alerts.CountsBucket, Done: ctx.Done()}
+	api.Register(mux)
+	// Reviews: opened once NATS answers, then followed.
+	replicas := cfg.Alerts.Stream.Replicas
+	if cfg.Fleet.Enabled {
+		replicas = max(replicas, fleetReplicas(cfg))
+	}
+	go func() {
+		defer wg.Done()
+		for wait := time.Second; ctx.Err() == nil; wait = min(2*wait, 30*time.Second) {
+			octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			kv, err := evidence.OpenReviews(octx, js, evidence.DefaultReviewBucket, replicas)
+			cancel()
+			if err == nil {
+				api.SetReviews(kv)
+				x.FollowReviews(ctx, kv)
+				return
+			}
+			n.log.Debug().Err(err).Msg("events API: reviews bucket not open yet")
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+	}()
 	return nil
 }
 
@@ -45,6 +71,7 @@ func (n *Node) startEvidence(cfg *config.Config) error {
 	}
 	e := cfg.Evidence
 	b := evidence.BucketOptions{Name: e.Bucket, Replicas: e.Replicas, MaxBytes: int64(e.MaxBytes), MaxAge: e.MaxAge.D()}
+	b.Replicas = max(b.Replicas, cfg.Alerts.Stream.Replicas) // as durable as the events
 	if cfg.Fleet.Enabled {
 		b.Replicas = max(b.Replicas, fleetReplicas(cfg)) // evidence outlives the node that took it
 	}

@@ -93,8 +93,8 @@ func TestEventsAPIListsEventsWithTheirEvidence(t *testing.T) {
 
 // TestEventsPageInABrowser opens the events page in chromium on a running
 // node: thumbnails load, new events come in without a reload, an event's
-// snapshot and clip play in the detail view, a filter narrows the list,
-// and the rules' counts are shown.
+// snapshot and clip play in the detail view, a verdict is kept, a filter
+// narrows the list, and the rules' counts are shown.
 func TestEventsPageInABrowser(t *testing.T) {
 	tn := startNode(t, header(t)+fmt.Sprintf(`cameras:
   - id: walkway
@@ -154,6 +154,17 @@ func TestEventsPageInABrowser(t *testing.T) {
 	waitUntil(t, "the snapshot", func() bool {
 		return eval(`(document.querySelector('#detail img.snapshot') || {}).naturalWidth || 0`) == 768
 	})
+
+	// A verdict: the button keeps it, the card shows it.
+	eval(`(() => { document.querySelector('#detail button[data-verdict=false_alarm]').click(); return 1; })()`)
+	waitUntil(t, "the card marked a false alarm", func() bool {
+		return eval(fmt.Sprintf(`document.querySelectorAll('.card[data-id="%s"] .verdict.false_alarm').length`, id)) == 1
+	})
+	var reviewed evidence.EventJSON
+	tn.call("GET", "/api/events/"+id, "", &reviewed)
+	if reviewed.Review == nil || reviewed.Review.Verdict != evidence.VerdictFalseAlarm {
+		t.Errorf("review after the click: %+v", reviewed.Review)
+	}
 
 	// A filter: only the zone's events.
 	eval(`(() => { const s = document.querySelector('select[name=rule]'); s.value = 'lower'; s.dispatchEvent(new Event('change', {bubbles: true})); return 1; })()`)

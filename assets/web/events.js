@@ -69,6 +69,7 @@ function card(e) {
   text.append(el('div', 'what', what(e)));
   text.append(el('div', 'who', `${e.camera}${e.track_id ? ` · ${e.label} #${e.track_id}` : ''}`));
   text.append(el('div', 'when', new Date(e.time).toLocaleString()));
+  if (e.review) text.append(el('span', `verdict ${e.review.verdict}`, verdictName(e.review.verdict)));
   c.append(text);
   if (e.id === state.selected) c.classList.add('selected');
   c.addEventListener('click', () => select(e.id));
@@ -92,9 +93,28 @@ function remember(e) {
   }
 }
 
+function verdictName(v) { return v === 'false_alarm' ? 'false alarm' : v; }
+
+// evidenceKey changes when what a card or the detail view shows changes.
 function evidenceKey(e) {
   const v = e.evidence;
-  return v ? `${v.snapshot}|${v.clip}` : '';
+  return `${v ? `${v.snapshot}|${v.clip}` : ''}|${e.review ? e.review.verdict : ''}`;
+}
+
+async function review(e, verdict) {
+  const opts = verdict
+    ? { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ verdict }) }
+    : { method: 'DELETE' };
+  const res = await fetch(`/api/events/${encodeURIComponent(e.id)}/review`, Object.assign({ credentials: 'same-origin' }, opts));
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({}));
+    errorBox.textContent = `review: ${body.error || res.statusText}`;
+    return;
+  }
+  e.review = verdict ? await res.json() : null;
+  state.events.set(e.id, e);
+  render();
+  show(e);
 }
 
 // refresh reads the first page again and merges it: new events on top,
@@ -179,6 +199,16 @@ function show(e) {
   row('counts', Object.entries(e.counts || {}).map(([k, n]) => `${k} ${n}`).join(', '));
   row('id', e.id);
   parts.push(dl);
+  const bar = el('div', 'review');
+  for (const [verdict, name] of [['false_alarm', 'False alarm'], ['correct', 'Correct']]) {
+    const b = el('button', `verdict-button${e.review && e.review.verdict === verdict ? ' chosen' : ''}`, name);
+    b.type = 'button';
+    b.dataset.verdict = verdict;
+    b.addEventListener('click', () => review(e, e.review && e.review.verdict === verdict ? null : verdict));
+    bar.append(b);
+  }
+  if (e.review) bar.append(el('span', 'when', ` reviewed ${new Date(e.review.at).toLocaleString()}`));
+  parts.push(bar);
   detail.replaceChildren(...parts);
 }
 
