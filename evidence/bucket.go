@@ -73,7 +73,7 @@ func (b *Bucket) Put(ctx context.Context, it *Item) (pruned int, err error) {
 	for _, o := range []struct {
 		name string
 		data []byte
-	}{{it.Record.Snapshot, it.Snapshot}, {it.Record.Thumbnail, it.Thumbnail}, {it.Record.Clip, it.Clip}} {
+	}{{it.Record.Snapshot, it.Snapshot}, {it.Record.Thumbnail, it.Thumbnail}, {it.Record.Clip, it.Clip}, {it.Record.Frame, it.Frame}} {
 		if o.name == "" || o.data == nil {
 			continue // none, or stored with an earlier item
 		}

@@ -48,6 +48,10 @@ type API struct {
 	JS           jetstream.JetStream
 	CountsBucket string          // default alerts.DefaultCountsBucket
 	Done         <-chan struct{} // closed when the server stops: change streams end
+	// OnReview, when set, is told of each verdict kept, with the event's
+	// frame as captured (nil when none was kept); it returns the id of
+	// the hard example it made of it, if any.
+	OnReview func(ctx context.Context, e Event, r Review, frame []byte) (example string, err error)
 
 	mu      sync.Mutex
 	buckets map[string]jetstream.ObjectStore

@@ -28,6 +28,12 @@ type Record struct {
 	Snapshot  string `json:"snapshot,omitempty"`
 	Thumbnail string `json:"thumbnail,omitempty"`
 	Clip      string `json:"clip,omitempty"`
+	// Frame is the frame as captured, no drawing on it (kept where hard
+	// examples are captured: a reviewed event's frame becomes one).
+	Frame string `json:"frame,omitempty"`
+	// Objects are the frame's tracks, the event's among them, in the
+	// snapshot's pixels.
+	Objects []Object `json:"objects,omitempty"`
 	// Width and Height are the snapshot's, in pixels; Box is the event's
 	// object in it, [x0, y0, x1, y1] (absent without a track).
 	Width  int     `json:"width"`
@@ -60,6 +66,7 @@ func MsgID(r Record) string {
 // camera's evidence lists together.
 func SnapshotName(camera, id string) string  { return camera + "/" + id + "/snapshot.jpg" }
 func ThumbnailName(camera, id string) string { return camera + "/" + id + "/thumbnail.jpg" }
+func FrameName(camera, id string) string     { return camera + "/" + id + "/frame.jpg" }
 
 // MetaKey is the object metadata key that holds the Record as JSON.
 const MetaKey = "vigil-evidence"

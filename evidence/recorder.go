@@ -29,11 +29,14 @@ type Options struct {
 	Quality       int   // JPEG quality 1-100; default 85
 	Thumbnail     int   // the thumbnail's longer side in pixels; default 160
 	QueueSize     int   // frames waiting for the encoder; default 16
-	Clip          ClipOptions
-	RetryMin      time.Duration
-	RetryMax      time.Duration
-	Registerer    prometheus.Registerer
-	Logger        zerolog.Logger
+	// KeepFrame keeps each snapshot's frame as captured too (frame.jpg),
+	// for hard examples made from reviewed events.
+	KeepFrame  bool
+	Clip       ClipOptions
+	RetryMin   time.Duration
+	RetryMax   time.Duration
+	Registerer prometheus.Registerer
+	Logger     zerolog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -246,7 +249,15 @@ func (r *Recorder) record(frame gocv.Mat, q Request) {
 			r.log.Error().Err(err).Str("camera", ev.Camera).Str("event", ev.ID).Msg("evidence not made")
 		} else {
 			rec.Snapshot, rec.Thumbnail, rec.Box = SnapshotName(ev.Camera, ev.ID), ThumbnailName(ev.Camera, ev.ID), boxOf(q.Shot.Box)
-			r.spoolItem(&Item{Record: rec, Snapshot: snap, Thumbnail: thumb})
+			rec.Objects = q.Shot.objects()
+			it := &Item{Record: rec, Snapshot: snap, Thumbnail: thumb}
+			if r.o.KeepFrame {
+				if it.Frame, err = encode(frame, 90); err == nil {
+					it.Record.Frame = FrameName(ev.Camera, ev.ID)
+					rec.Frame = it.Record.Frame
+				}
+			}
+			r.spoolItem(it)
 		}
 	}
 	if q.Clip != nil {

@@ -13,22 +13,43 @@ import (
 // colour (annotate.Color) is this red.
 var Highlight = color.RGBA{R: 255, G: 24, B: 24}
 
-// Object is one tracked object on the frame, as a snapshot draws it.
+// Object is one tracked object on the frame, as a snapshot draws it and a
+// record keeps it.
 type Object struct {
-	Box   image.Rectangle // frame pixels
-	Class int
-	Label string
+	Box     image.Rectangle `json:"-"` // frame pixels
+	Class   int             `json:"class"`
+	Label   string          `json:"label"`          // as drawn: "#id name score"
+	Name    string          `json:"name,omitempty"` // the class's label
+	Score   float64         `json:"score,omitempty"`
+	TrackID uint64          `json:"track_id,omitempty"`
+	XYXY    [4]int          `json:"box"` // Box, in JSON
 }
 
 // Shot is what a snapshot shows beside the frame: the event's object
 // highlighted, the frame's other objects in their class colours, the
 // rule's zone or line, and a caption.
 type Shot struct {
-	Box     image.Rectangle // the event's object; empty: none (e.g. occupancy cleared)
-	Label   string          // over the highlighted box
+	Box    image.Rectangle // the event's object; empty: none (e.g. occupancy cleared)
+	Object *Object         // the event's object, for the record; nil: none
+	// Others are the frame's other tracks, drawn in their class colours.
+	Label   string // over the highlighted box
 	Others  []Object
 	Overlay func(img *gocv.Mat) // draws the rule (and any others); nil: nothing
 	Caption string              // top left, e.g. the rule, the event and the time
+}
+
+// objects are a shot's tracks for its record, the event's first.
+func (s Shot) objects() []Object {
+	var out []Object
+	if s.Object != nil {
+		out = append(out, *s.Object)
+	}
+	out = append(out, s.Others...)
+	for i := range out {
+		b := out[i].Box
+		out[i].XYXY = [4]int{b.Min.X, b.Min.Y, b.Max.X, b.Max.Y}
+	}
+	return out
 }
 
 // highlightWidth is the highlighted box's line width: thicker than a class

@@ -148,5 +148,23 @@ func (a *API) serveReview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.Index.setReview(id, &rv) // shown at once; the watch says it again
-	writeJSON(w, http.StatusOK, rv)
+	out := struct {
+		Review
+		Example      string `json:"example,omitempty"`       // the hard example made of the event's frame
+		ExampleError string `json:"example_error,omitempty"` // why none was, where one was wanted
+	}{Review: rv}
+	if a.OnReview != nil {
+		var frame []byte
+		if rec := e.Evidence; rec != nil && rec.Frame != "" {
+			if obs, err := a.bucket(ctx, rec.Bucket); err == nil {
+				frame, _ = obs.GetBytes(ctx, rec.Frame)
+			}
+		}
+		ex, err := a.OnReview(ctx, e, rv, frame)
+		out.Example = ex
+		if err != nil {
+			out.ExampleError = err.Error()
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -22,10 +22,11 @@ type Item struct {
 	Snapshot  []byte
 	Thumbnail []byte
 	Clip      []byte
+	Frame     []byte
 }
 
 func (it *Item) size() int64 {
-	return int64(len(it.Snapshot) + len(it.Thumbnail) + len(it.Clip) + 1024)
+	return int64(len(it.Snapshot) + len(it.Thumbnail) + len(it.Clip) + len(it.Frame) + 1024)
 }
 
 // Spool keeps evidence on disk until the bucket has it: a folder per
@@ -54,6 +55,7 @@ const (
 	snapshotFile  = "snapshot.jpg"
 	thumbnailFile = "thumbnail.jpg"
 	clipFile      = "clip.webm"
+	frameFile     = "frame.jpg"
 	tmpPrefix     = ".tmp-"
 )
 
@@ -140,7 +142,7 @@ func (s *Spool) Add(it *Item) (dropped int, err error) {
 	files := []struct {
 		name string
 		data []byte
-	}{{snapshotFile, it.Snapshot}, {thumbnailFile, it.Thumbnail}, {clipFile, it.Clip}, {recordFile, rec}}
+	}{{snapshotFile, it.Snapshot}, {thumbnailFile, it.Thumbnail}, {clipFile, it.Clip}, {frameFile, it.Frame}, {recordFile, rec}}
 	var size int64
 	for _, f := range files {
 		if f.data == nil {
@@ -221,7 +223,7 @@ func readItem(dir string) (*Item, error) {
 	for _, f := range []struct {
 		name string
 		into *[]byte
-	}{{snapshotFile, &it.Snapshot}, {thumbnailFile, &it.Thumbnail}, {clipFile, &it.Clip}} {
+	}{{snapshotFile, &it.Snapshot}, {thumbnailFile, &it.Thumbnail}, {clipFile, &it.Clip}, {frameFile, &it.Frame}} {
 		b, err := os.ReadFile(filepath.Join(dir, f.name))
 		if errors.Is(err, os.ErrNotExist) {
 			continue

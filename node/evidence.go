@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/vigil-vision/vigil/alerts"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/config"
+	"github.com/vigil-vision/vigil/dataset"
 	"github.com/vigil-vision/vigil/evidence"
 	"github.com/vigil-vision/vigil/liveview"
 	"github.com/vigil-vision/vigil/pipeline"
@@ -35,7 +37,7 @@ func (n *Node) startEventsAPI(cfg *config.Config, mux *http.ServeMux) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); x.Run(ctx) }()
 	n.stopIndex = func() { cancel(); wg.Wait() }
-	api := &evidence.API{Index: x, JS: js, CountsBucket: cfg.Alerts.CountsBucket, Done: ctx.Done()}
+	api := &evidence.API{Index: x, JS: js, CountsBucket: cfg.Alerts.CountsBucket, Done: ctx.Done(), OnReview: n.reviewExample}
 	api.Register(mux)
 	// Reviews: opened once NATS answers, then followed.
 	replicas := cfg.Alerts.Stream.Replicas
@@ -79,7 +81,8 @@ func (n *Node) startEvidence(cfg *config.Config) error {
 		Conn: n.nc, Prefix: cfg.NATS.SubjectPrefix, Bucket: b,
 		SpoolDir: cfg.EvidenceSpoolPath(), SpoolMaxBytes: int64(e.SpoolMaxBytes),
 		Quality: e.JPEGQuality, Thumbnail: e.Thumbnail, Registerer: n.reg, Logger: n.log,
-		Clip: evidence.ClipOptions{FPS: float64(e.Clip.FPS), MaxWidth: e.Clip.MaxWidth, Bitrate: e.Clip.Bitrate},
+		Clip:      evidence.ClipOptions{FPS: float64(e.Clip.FPS), MaxWidth: e.Clip.MaxWidth, Bitrate: e.Clip.Bitrate},
+		KeepFrame: cfg.ExamplesUsed(), // a reviewed event's frame becomes a hard example
 	})
 	if err != nil {
 		return err
@@ -180,11 +183,16 @@ func (n *Node) captureEvidence(r *pipeline.Result, msgs []alerts.Message) {
 		if ru.Snapshot() {
 			s := &evidence.Shot{Overlay: func(img *gocv.Mat) { overlay.Draw(img) }, Caption: caption(m)}
 			for _, t := range r.Tracks {
+				o := evidence.Object{Box: liveview.Rect(t.Box), Class: t.Class, Label: liveview.TrackLabel(t, r.Labels),
+					Score: t.Score, TrackID: t.ID}
+				if t.Class >= 0 && t.Class < len(r.Labels) {
+					o.Name = r.Labels[t.Class]
+				}
 				if t.ID == m.TrackID && m.TrackID != 0 {
-					s.Box, s.Label = liveview.Rect(t.Box), liveview.TrackLabel(t, r.Labels)
+					s.Box, s.Label, s.Object = o.Box, o.Label, &o
 					continue
 				}
-				s.Others = append(s.Others, evidence.Object{Box: liveview.Rect(t.Box), Class: t.Class, Label: liveview.TrackLabel(t, r.Labels)})
+				s.Others = append(s.Others, o)
 			}
 			q.Shot = s
 		}
@@ -193,6 +201,34 @@ func (n *Node) captureEvidence(r *pipeline.Result, msgs []alerts.Message) {
 		}
 	}
 	rec.Capture(f.Image, reqs)
+}
+
+// reviewExample makes a hard example of a reviewed event's frame, where
+// hard examples are captured: the frame as captured, its tracks as
+// pre-labels (without the event's object when it was a false alarm), the
+// verdict as the reason.
+func (n *Node) reviewExample(ctx context.Context, e evidence.Event, rv evidence.Review, frame []byte) (string, error) {
+	if n.examples == nil {
+		return "", nil // no hard examples here
+	}
+	rec := e.Evidence
+	if rec == nil || frame == nil {
+		return "", errors.New("no frame of this event is kept (it has no snapshot, or came before hard examples were on)")
+	}
+	ex := dataset.Example{ID: "review-" + e.ID, Camera: e.Camera, Time: e.Time, JPEG: frame, Width: rec.Width, Height: rec.Height,
+		Reason: fmt.Sprintf("review %s: %s %s", rv.Verdict, e.Rule, e.Type)}
+	for _, o := range rec.Objects {
+		if rv.Verdict == evidence.VerdictFalseAlarm && e.TrackID != 0 && o.TrackID == e.TrackID {
+			continue // what the person said was not there
+		}
+		b := o.XYXY
+		ex.Boxes = append(ex.Boxes, dataset.Box{Class: o.Class, Label: o.Name, Score: o.Score,
+			X: float64(b[0]), Y: float64(b[1]), W: float64(b[2] - b[0]), H: float64(b[3] - b[1])})
+	}
+	if err := n.examples.capture.Store.Put(ctx, ex); err != nil {
+		return "", fmt.Errorf("hard example: %w", err)
+	}
+	return ex.ID, nil
 }
 
 // caption names the event on its snapshot: the rule, what happened and

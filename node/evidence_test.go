@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,8 +12,11 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/dataset"
 	"github.com/vigil-vision/vigil/evidence"
+	"github.com/vigil-vision/vigil/examples"
 	"github.com/vigil-vision/vigil/internal/browsertest"
 	"github.com/vigil-vision/vigil/internal/mediatest"
 	"gocv.io/x/gocv"
@@ -175,4 +180,102 @@ func TestEventsPageInABrowser(t *testing.T) {
 	waitUntil(t, "the line's counts", func() bool {
 		return eval(`(() => { const r = document.querySelector('#counts tr[data-rule="walkway/middle"] .counts'); return r && r.textContent !== '' ? 1 : 0; })()`) == 1
 	})
+}
+
+// TestAReviewedEventBecomesAHardExample: where hard examples are
+// captured, a verdict on an event puts its frame, as captured, in the
+// examples store, its tracks as pre-labels (a false alarm's object left
+// out).
+func TestAReviewedEventBecomesAHardExample(t *testing.T) {
+	store := t.TempDir()
+	tn := startNode(t, header(t)+fmt.Sprintf(`cameras:
+  - id: walkway
+    url: %s
+    realtime: false
+    loop: true
+    rules:
+      - {name: middle, type: line, normalized: true, points: [[0.5, 0], [0.5, 1]], evidence: {clip: false}}
+examples:
+  enabled: true
+  strategies: {close_to_threshold: {epsilon: 0}, random: {fraction: 0}}
+  store: {dir: %s}
+`, assets.Media("vtest.avi"), store))
+	var list struct{ Events []evidence.EventJSON }
+	var ev evidence.EventJSON
+	waitUntil(t, "a crossing with its snapshot", func() bool {
+		tn.call("GET", "/api/events?rule=middle", "", &list)
+		for _, e := range list.Events {
+			if e.Evidence != nil && e.TrackID != 0 {
+				ev = e
+				return true
+			}
+		}
+		return false
+	})
+	var out struct {
+		evidence.Review
+		Example      string `json:"example"`
+		ExampleError string `json:"example_error"`
+	}
+	if code := tn.call("PUT", "/api/events/"+ev.ID+"/review", `{"verdict": "false_alarm"}`, &out); code != http.StatusOK || out.Example == "" {
+		t.Fatalf("review: %d %+v", code, out)
+	}
+	found := false
+	for ex, err := range (&examples.Folder{Dir: store}).Examples(context.Background(), dataset.Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ex.ID != out.Example {
+			continue
+		}
+		found = true
+		img, err := gocv.IMDecode(ex.JPEG, gocv.IMReadColor)
+		if err != nil || img.Cols() != 768 || ex.Width != 768 || ex.Camera != "walkway" || !strings.Contains(ex.Reason, "false_alarm") {
+			t.Errorf("example %s: %dx%d %+v %v", ex.ID, img.Cols(), img.Rows(), ex.Reason, err)
+		}
+		// The frame is clean: not highlight-red on the event's box edge.
+		if b := ev.Evidence.Box; b != nil {
+			v := img.GetVecbAt(b[1], (b[0]+b[2])/2) // BGR
+			if v[2] > 160 && int(v[2])-int(max(v[0], v[1])) > 110 {
+				t.Errorf("the example's frame is drawn on: %v at the event's box", v)
+			}
+		}
+		img.Close()
+		for _, b := range ex.Boxes {
+			if b.Label == "" || b.W <= 0 || b.H <= 0 {
+				t.Errorf("pre-label %+v", b)
+			}
+		}
+		if len(ex.Boxes) >= countObjects(t, tn, ev.ID) {
+			t.Errorf("%d pre-labels: the false alarm's object was kept", len(ex.Boxes))
+		}
+	}
+	if !found {
+		t.Fatalf("no example %s in the store", out.Example)
+	}
+}
+
+// countObjects is how many tracks an event's record names.
+func countObjects(t *testing.T, tn *testNode, id string) int {
+	t.Helper()
+	js, err := jetstream.New(tn.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := js.ObjectStore(context.Background(), evidence.DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := obs.GetInfo(context.Background(), evidence.SnapshotName("walkway", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec evidence.Record
+	if err := json.Unmarshal([]byte(info.Metadata[evidence.MetaKey]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Frame == "" || len(rec.Objects) == 0 || rec.Objects[0].TrackID == 0 {
+		t.Fatalf("record %+v: no frame or objects", rec)
+	}
+	return len(rec.Objects)
 }

@@ -111,10 +111,13 @@ async function review(e, verdict) {
     errorBox.textContent = `review: ${body.error || res.statusText}`;
     return;
   }
-  e.review = verdict ? await res.json() : null;
+  const body = verdict ? await res.json() : null;
+  e.review = body;
   state.events.set(e.id, e);
   render();
   show(e);
+  if (body && body.example) detail.append(el('p', 'when', `Its frame is now the hard example ${body.example}, for the next fine-tuning.`));
+  if (body && body.example_error) detail.append(el('p', 'err', `Not kept as a hard example: ${body.example_error}`));
 }
 
 // refresh reads the first page again and merges it: new events on top,
