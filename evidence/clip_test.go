@@ -115,3 +115,39 @@ func TestClipsShowTheirWindowAndOverlappingEventsShareOne(t *testing.T) {
 		t.Errorf("ring holds %d bytes", n)
 	}
 }
+
+// TestAClipWaitsOutAnOutage: a clip made while NATS is away waits in the
+// spool with its event's snapshot, and both arrive once it is back, once.
+func TestAClipWaitsOutAnOutage(t *testing.T) {
+	port, store := freePort(t), t.TempDir()
+	srv := startServer(t, port, store)
+	nc := connect(t, port)
+	eventsStream(t, nc)
+	r, _ := newRecorder(t, nc, Options{})
+	r.SetClipCameras(map[string]time.Duration{"cam": 6 * time.Second})
+	f := newFeeder(t, r)
+	f.until(3 * time.Second)
+	srv.Shutdown() // NATS goes away as the event happens
+	srv.WaitForShutdown()
+	m := event("cam", 1)
+	m.Time = f.at(3 * time.Second)
+	r.Capture(f.img, []Request{{Event: m, Shot: &Shot{}, Clip: &Window{Pre: time.Second, Post: time.Second}}})
+	f.until(5 * time.Second)
+	waitFor(t, "the snapshot and the clip spooled", func() bool { return r.Spool().Len() == 2 })
+
+	startServer(t, port, store)
+	waitFor(t, "both stored", func() bool { return r.Spool().Len() == 0 })
+	recs := records(t, nc)
+	if len(recs) != 2 || recs[0].Clip != "" || recs[1].Clip != ClipName("cam", m.ID) || recs[1].Snapshot != SnapshotName("cam", m.ID) {
+		t.Fatalf("records %+v", recs)
+	}
+	data, err := r.Bucket().Get(context.Background(), recs[1].Clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "clip.webm")
+	os.WriteFile(path, data, 0o644)
+	if p := mediatest.ProbeFile(t, path); p.Frames < 20 || p.Frames > 22 {
+		t.Errorf("clip %+v, want 2 s", p)
+	}
+}
