@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"sort"
 	"strconv"
@@ -82,21 +81,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/rules/counts", a.serveCounts)
 	mux.HandleFunc("PUT /api/events/{id}/review", a.serveReview)
 	mux.HandleFunc("DELETE /api/events/{id}/review", a.serveReview)
-	mux.HandleFunc("GET /events", serveAsset("web/events.html", "text/html; charset=utf-8"))
-	mux.HandleFunc("GET /events.js", serveAsset("web/events.js", "text/javascript; charset=utf-8"))
-}
-
-func serveAsset(name, contentType string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		b, err := fs.ReadFile(assets.Web, name)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", contentType)
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Write(b)
-	}
+	mux.HandleFunc("GET /events", assets.Page("web/events.html", "text/html; charset=utf-8"))
+	mux.HandleFunc("GET /events.js", assets.Page("web/events.js", "text/javascript; charset=utf-8"))
 }
 
 // serveChanges streams the index's version whenever it changes, a burst

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"mime"
 	"net/http"
 	"strings"
@@ -33,8 +32,8 @@ const snapshotWait = 5 * time.Second
 //	GET    /api/cameras/{camera}/snapshot.jpg  annotated JPEG (?raw=1: as captured)
 //	PUT    /api/cameras/{camera}/overlay       {"motion": true}: draw motion gating's view too
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", s.serveAsset("web/index.html", "text/html; charset=utf-8"))
-	mux.HandleFunc("GET /live.js", s.serveAsset("web/live.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /{$}", assets.Page("web/index.html", "text/html; charset=utf-8"))
+	mux.HandleFunc("GET /live.js", assets.Page("web/live.js", "text/javascript; charset=utf-8"))
 	mux.HandleFunc("GET /api/live", s.serveStatus)
 	mux.HandleFunc("POST /api/whep/{camera}", s.serveOffer)
 	mux.HandleFunc("DELETE /api/whep/{camera}/{session}", s.serveDelete)
@@ -69,19 +68,6 @@ func (s *Server) serveOverlay(w http.ResponseWriter, r *http.Request) {
 	on := c.overlay.Load()
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(overlayJSON{Camera: c.id, Motion: &on})
-}
-
-func (s *Server) serveAsset(name, contentType string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		b, err := fs.ReadFile(assets.Web, name)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", contentType)
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Write(b)
-	}
 }
 
 // cameraOr404 finds the camera named in the path, or answers 404.
