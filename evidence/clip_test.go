@@ -151,3 +151,18 @@ func TestAClipWaitsOutAnOutage(t *testing.T) {
 		t.Errorf("clip %+v, want 2 s", p)
 	}
 }
+
+// TestACameraWithoutClipsKeepsNoRing: frames of a camera no rule wants
+// clips of are not kept, nor encoded.
+func TestACameraWithoutClipsKeepsNoRing(t *testing.T) {
+	port := freePort(t)
+	startServer(t, port, t.TempDir())
+	nc := connect(t, port)
+	r, _ := newRecorder(t, nc, Options{})
+	r.SetClipCameras(map[string]time.Duration{"other": 5 * time.Second})
+	f := newFeeder(t, r) // plays camera "cam"
+	f.until(3 * time.Second)
+	if n := r.clips.ringBytes(); n != 0 {
+		t.Errorf("%d bytes kept of a camera without clips", n)
+	}
+}

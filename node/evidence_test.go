@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/config"
 	"github.com/vigil-vision/vigil/dataset"
 	"github.com/vigil-vision/vigil/evidence"
 	"github.com/vigil-vision/vigil/examples"
@@ -86,6 +88,14 @@ func TestEventsAPIListsEventsWithTheirEvidence(t *testing.T) {
 	if p := mediatest.ProbeFile(t, path); p.Codec != "vp8" || p.Width != 768 || p.Frames < 19 || p.Frames > 22 || p.Duration < 1.9 || p.Duration > 2.3 {
 		t.Errorf("clip %+v, want 2 s of 768-wide VP8", p)
 	}
+	// A range past the end of a clip: 416, as HTTP says.
+	req, _ := http.NewRequest("GET", tn.base+withEvidence.Evidence.Clip, nil)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-", len(clip)+10))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+		t.Errorf("a range past the end: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	var one evidence.EventJSON
 	if code := tn.call("GET", "/api/events/"+withEvidence.ID, "", &one); code != http.StatusOK || one.ID != withEvidence.ID || one.Evidence == nil {
 		t.Errorf("GET /api/events/%s: %d %+v", withEvidence.ID, code, one)
@@ -156,6 +166,9 @@ func TestEventsPageInABrowser(t *testing.T) {
 	if d := eval(`document.querySelector('#detail video').duration`); d < 1.8 || d > 2.4 {
 		t.Errorf("the clip lasts %.2f s, want 2 (1 s before and after)", d)
 	}
+	waitUntil(t, "the clip to advance", func() bool {
+		return eval(`(() => { const v = document.querySelector('#detail video'); if (v.ended) { v.currentTime = 0; v.play(); } return v.currentTime; })()`) > 0.3
+	})
 	waitUntil(t, "the snapshot", func() bool {
 		return eval(`(document.querySelector('#detail img.snapshot') || {}).naturalWidth || 0`) == 768
 	})
@@ -278,4 +291,26 @@ func countObjects(t *testing.T, tn *testNode, id string) int {
 		t.Fatalf("record %+v: no frame or objects", rec)
 	}
 	return len(rec.Objects)
+}
+
+// TestOnlyCamerasWithClipRulesKeepARing: a camera without rules, or whose
+// rules take no clip, keeps no ring (no cost); the others keep their
+// longest window and two seconds.
+func TestOnlyCamerasWithClipRulesKeepARing(t *testing.T) {
+	f := false
+	cfg := config.Default()
+	cfg.Cameras = []config.Camera{
+		{ID: "plain"},
+		{ID: "noclip", Rules: []config.Rule{{Name: "a", Evidence: &config.RuleEvidence{Clip: &f}}}},
+		{ID: "clips", Rules: []config.Rule{{Name: "a"}, {Name: "b", Evidence: &config.RuleEvidence{Pre: config.Duration(8 * time.Second)}}}},
+		{ID: "off", Enabled: &f, Rules: []config.Rule{{Name: "a"}}},
+	}
+	got := clipCameras(cfg)
+	if len(got) != 1 || got["clips"] != 15*time.Second {
+		t.Errorf("rings %v, want only clips: 15s (8s + 5s + 2s)", got)
+	}
+	cfg.Evidence.Enabled = &f
+	if got := clipCameras(cfg); len(got) != 0 {
+		t.Errorf("evidence off: rings %v", got)
+	}
 }
