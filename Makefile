@@ -105,10 +105,13 @@ bench-motion: deps
 
 # Evidence: a snapshot's cost per event, and the two ways to keep a
 # camera's last seconds for clips (JPEGs encoded into VP8 when an event
-# asks, or VP8 all the time), per frame, with the bytes each keeps;
-# results in bench/results/evidence-*.txt.
+# asks, or VP8 all the time), per frame, with the bytes each keeps
+# (bench/results/evidence-*.txt); then the whole of it on 1 and 4 cameras
+# at 10 fps against the same frames into nothing: CPU per camera, event
+# to snapshot stored, bytes per event (bench/results/evidence-bench-*.txt).
 bench-evidence: deps
 	$(GO) test -run '^$$' -bench 'Render|Ring|Clip' -benchtime 200x ./evidence | tee bench/results/evidence-$$(date +%F-%H%M%S).txt
+	$(GO) run ./bench/cmd/evidence-bench
 
 # Split inference over NATS: the model all here, frames sent as JPEG, or
 # split at two cuts with the tail in a `vigil serve infer` process, at
