@@ -204,8 +204,16 @@ func (c *clips) add(camera string, f ringFrame) {
 	}
 	r := append(c.rings[camera], f)
 	c.bytes += len(f.jpeg)
+	// Keep the camera's last seconds, and all a waiting clip shows: one
+	// that events extended is longer than the ring (up to MaxLen).
+	floor := f.at.Add(-keep)
+	for _, p := range c.pending {
+		if p.camera == camera && p.start.Before(floor) {
+			floor = p.start
+		}
+	}
 	i := 0
-	for i < len(r) && f.at.Sub(r[i].at) > keep {
+	for i < len(r) && r[i].at.Before(floor) {
 		c.bytes -= len(r[i].jpeg)
 		i++
 	}

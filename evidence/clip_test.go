@@ -166,3 +166,36 @@ func TestACameraWithoutClipsKeepsNoRing(t *testing.T) {
 		t.Errorf("%d bytes kept of a camera without clips", n)
 	}
 }
+
+// TestAClipLongerThanTheRingKeepsItsStart: events that keep extending a
+// clip make it longer than the ring's seconds; the ring keeps what the
+// clip shows until it is made.
+func TestAClipLongerThanTheRingKeepsItsStart(t *testing.T) {
+	port := freePort(t)
+	startServer(t, port, t.TempDir())
+	nc := connect(t, port)
+	eventsStream(t, nc)
+	r, _ := newRecorder(t, nc, Options{})
+	r.SetClipCameras(map[string]time.Duration{"cam": 6 * time.Second}) // 2 s + 2 s + 2 s
+	f := newFeeder(t, r)
+	w := Window{Pre: 2 * time.Second, Post: 2 * time.Second}
+	var first alerts.Message
+	for i, at := range []time.Duration{3, 5, 7, 9} { // each comes before the clip ends: one clip, 1 s to 11 s
+		f.until(at * time.Second)
+		m := f.event(i+1, at*time.Second, w)
+		if i == 0 {
+			first = m
+		}
+	}
+	f.until(12 * time.Second)
+	waitFor(t, "the clip stored", func() bool { return testutil.ToFloat64(r.stored.WithLabelValues("cam")) == 4 })
+	data, err := r.Bucket().Get(context.Background(), ClipName("cam", first.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "clip.webm")
+	os.WriteFile(path, data, 0o644)
+	if p := mediatest.ProbeFile(t, path); p.Frames < 100 || p.Frames > 102 || p.Duration < 10 || p.Duration > 10.3 {
+		t.Errorf("clip %+v, want 101 frames, 10.1 s (1 s to 11 s, longer than the ring's 6 s)", p)
+	}
+}
