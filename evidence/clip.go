@@ -243,6 +243,20 @@ func (c *clips) request(rec Record, w Window) {
 		due: time.Now().Add(end.Sub(ev.Time) + 3*time.Second)})
 }
 
+// waiting says whether a clip waits with the event id among its events.
+func (c *clips) waiting(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.pending {
+		for _, r := range p.records {
+			if r.Event.ID == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a

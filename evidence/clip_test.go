@@ -52,10 +52,14 @@ func (f *feeder) until(d time.Duration) {
 	}
 }
 
+// event asks for a clip of an event at time at, and waits until the
+// recorder has taken the request, as a camera's next frames come after
+// its events: the test's frames come faster than the worker may take it.
 func (f *feeder) event(n int, at time.Duration, w Window) alerts.Message {
 	m := event("cam", n)
 	m.Time = f.at(at)
 	f.r.Capture(f.img, []Request{{Event: m, Clip: &w}})
+	waitFor(f.t, "the clip request taken", func() bool { return f.r.clips.waiting(m.ID) })
 	return m
 }
 
