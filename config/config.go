@@ -106,6 +106,7 @@ type Tracker struct {
 	BufferFrames              int     `yaml:"buffer_frames"` // a lost track is kept this many frames at 30 fps of frame time (30: 1 s), whatever the processed rate
 	MinHits                   int     `yaml:"min_hits"`      // hits before a track is confirmed
 	ClassAware                bool    `yaml:"class_aware"`   // match only within a class
+	ReportSpread              float64 `yaml:"report_spread"` // tracks scoring this many standard deviations below the class's followed objects are not reported; 0: all are
 }
 
 // Camera is one video source. The pointer fields are never nil after Parse

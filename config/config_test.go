@@ -488,7 +488,7 @@ func TestFullFixture(t *testing.T) {
 		Tracker: Tracker{
 			HighThreshold: 0.6, LowThreshold: 0.2, NewTrackThreshold: 0.7,
 			MatchThreshold: 0.25, SecondMatchThreshold: 0.4, UnconfirmedMatchThreshold: 0.35,
-			BufferFrames: 60, MinHits: 2, ClassAware: false,
+			BufferFrames: 60, MinHits: 2, ClassAware: false, ReportSpread: 2,
 		},
 		Cameras: []Camera{
 			{

@@ -187,6 +187,9 @@ func (t *Tracker) validate(p *problems) {
 	if t.MinHits < 1 {
 		p.add("tracker.min_hits", "%d; use 1 or more", t.MinHits)
 	}
+	if !(t.ReportSpread >= 0 && t.ReportSpread <= 10) {
+		p.add("tracker.report_spread", "%g; use 0 (report every confirmed track) to 10 standard deviations, e.g. 1.5", t.ReportSpread)
+	}
 }
 
 func (c *Config) validateCameras(p *problems) {

@@ -45,6 +45,13 @@ type Config struct {
 	MinHits int
 	// ClassAware: detections only match tracks of the same class.
 	ClassAware bool
+	// ReportSpread: a confirmed track whose detections score, on average
+	// in log-odds, more than this many standard deviations below those of
+	// the other followed objects of its class in this stream is followed
+	// but not reported (confidence.go). 0 reports every confirmed track:
+	// for a site where a person the detector is unsure of must still
+	// raise an alert.
+	ReportSpread float64
 }
 
 // DefaultConfig returns ByteTrack's published settings, with a track
@@ -60,6 +67,7 @@ func DefaultConfig() Config {
 		BufferFrames:              30,
 		MinHits:                   3,
 		ClassAware:                true,
+		ReportSpread:              1.5,
 	}
 }
 
@@ -110,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.MinHits < 1 {
 		bad("min_hits", "must be >= 1, got %d", c.MinHits)
+	}
+	if !(c.ReportSpread >= 0 && c.ReportSpread <= 10) {
+		bad("report_spread", "must be in [0, 10] standard deviations (0: report every confirmed track), got %v", c.ReportSpread)
 	}
 	return errors.Join(errs...)
 }

@@ -9,7 +9,9 @@
 // each carrying the box of the detection it matched, the Kalman filter's
 // estimate of the object's box, a stable ID, and its hit count and age in
 // frames. A track is reported only in frames where a detection matched it:
-// a lost track's predicted box is never reported.
+// a lost track's predicted box is never reported. Nor is a track whose
+// detections the detector scores far below its usual for followed objects
+// of that class (confidence.go).
 //
 // A Tracker is one ID space: use one per camera. It is not safe for
 // concurrent use; it belongs to the pipeline stage that calls Update.

@@ -49,8 +49,8 @@ const (
 
 type strack struct {
 	kf    kalman
-	pred  Box // the Kalman prediction for the current frame, matched against
-	id    uint64
+	pred  Box    // the Kalman prediction for the current frame, matched against
+	id    uint64 // 0 until first reported
 	state trackState
 	class int
 	score float64
@@ -65,6 +65,9 @@ type strack struct {
 	// seenAt is the tracker's clock at the last match, in frames at
 	// BaseFPS (UpdateAt) or in updates (Update).
 	seenAt float64
+	// logOdds is the sum of its detections' scores as log-odds
+	// (confidence.go).
+	logOdds float64
 }
 
 // Tracker is ByteTrack over one camera's frames. Create it with New.
@@ -91,6 +94,11 @@ type Tracker struct {
 	cost      []float64
 	pairs     []pair
 	assign    assigner
+
+	// scores are the detector's scores for followed objects, per class,
+	// which decide what is reported (confidence.go). Reset keeps them: the
+	// detector is the same.
+	scores []scoreStats
 }
 
 // New returns a Tracker with cfg. It panics if cfg.Validate fails: configs
@@ -205,8 +213,16 @@ func (t *Tracker) advance(dst []Track, dets []Detection, step, gap float64) []Tr
 		tr.pred = tr.kf.box()
 	}
 
-	// Stage 1: high-score detections against the tracks seen last frame.
+	// Stage 1: high-score detections against the tracks seen last frame,
+	// first those it reports, then those whose detections score too low to
+	// be reported (confidence.go): a track the tracker does not believe in
+	// never takes a detection from one it does.
 	t.poolOf(stateTracked)
+	t.pool = slices.DeleteFunc(t.pool, func(i int) bool { return !t.plausible(&t.tracks[i]) })
+	t.associate(dets, t.high, t.cfg.MatchThreshold, true)
+	t.poolOf(stateTracked)
+	t.pool = slices.DeleteFunc(t.pool, func(i int) bool { return t.tracks[i].seen == t.frame })
+	t.high = slices.DeleteFunc(t.high, func(d int) bool { return t.detUsed[d] })
 	t.associate(dets, t.high, t.cfg.MatchThreshold, true)
 
 	// From here on, only a detection confident enough to start a track
@@ -229,9 +245,16 @@ func (t *Tracker) advance(dst []Track, dets []Detection, step, gap float64) []Tr
 	t.poolOf(stateTracked)
 	t.pool = slices.DeleteFunc(t.pool, func(i int) bool { return t.tracks[i].seen == t.frame })
 	t.associate(dets, t.low, t.cfg.SecondMatchThreshold, false)
+	// A track it does not report is not kept to be found again: the buffer
+	// is there to give objects their IDs back.
 	for _, i := range t.pool {
-		if t.tracks[i].seen != t.frame {
-			t.tracks[i].state = stateLost
+		tr := &t.tracks[i]
+		switch {
+		case tr.seen == t.frame:
+		case t.plausible(tr):
+			tr.state = stateLost
+		default:
+			tr.state = stateRemoved
 		}
 	}
 
@@ -264,8 +287,12 @@ func (t *Tracker) advance(dst []Track, dets []Detection, step, gap float64) []Tr
 	n := len(dst)
 	for i := range t.tracks {
 		tr := &t.tracks[i]
-		if tr.state != stateTracked || tr.seen != t.frame {
+		if tr.state != stateTracked || tr.seen != t.frame || !t.plausible(tr) {
 			continue
+		}
+		if tr.id == 0 {
+			t.lastID++
+			tr.id = t.lastID
 		}
 		dst = append(dst, Track{
 			ID: tr.id, Class: tr.class, Score: tr.score, Box: tr.box, Estimate: tr.kf.box(),
@@ -343,7 +370,8 @@ func (t *Tracker) associate(dets []Detection, detIdx []int, minIoU float64, fuse
 
 // start makes tr a new track born from d in this frame.
 func (t *Tracker) start(tr *strack, d Detection) {
-	*tr = strack{state: stateUnconfirmed, class: d.Class, score: d.Score, box: d.Box, hits: 1, span: 1, born: t.frame, seen: t.frame, seenAt: t.now}
+	*tr = strack{state: stateUnconfirmed, class: d.Class, score: d.Score, box: d.Box, hits: 1, span: 1, born: t.frame, seen: t.frame, seenAt: t.now,
+		logOdds: logOdds(d.Score)}
 	tr.kf.initiate(measurement(d.Box))
 	tr.pred = d.Box
 	t.confirmIfDue(tr)
@@ -358,6 +386,10 @@ func (t *Tracker) apply(tr *strack, d Detection) {
 	if !tr.kf.updateWeighted(measurement(d.Box), weight) {
 		tr.kf.initiate(measurement(d.Box))
 	}
+	if tr.state != stateUnconfirmed {
+		t.noteScore(d)
+	}
+	tr.logOdds += logOdds(d.Score)
 	tr.class, tr.score, tr.box = d.Class, d.Score, d.Box
 	tr.hits++
 	tr.span += t.gap
@@ -368,10 +400,11 @@ func (t *Tracker) apply(tr *strack, d Detection) {
 	t.confirmIfDue(tr)
 }
 
+// confirmIfDue confirms tr once its matches span MinHits frames. Its ID
+// comes with its first report, so that a confirmed track never reported
+// (confidence.go) leaves no gap in the IDs.
 func (t *Tracker) confirmIfDue(tr *strack) {
 	if tr.state == stateUnconfirmed && tr.span >= float64(t.cfg.MinHits)-clockSlack {
-		t.lastID++
-		tr.id = t.lastID
 		tr.state = stateTracked
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"slices"
+	"sort"
 	"strings"
 	"text/tabwriter"
 

@@ -37,6 +37,7 @@ var trackerFlags = []trackerFlag{
 	{"buffer-frames", "buffer_frames", func(d, s *config.Tracker) { d.BufferFrames = s.BufferFrames }},
 	{"min-hits", "min_hits", func(d, s *config.Tracker) { d.MinHits = s.MinHits }},
 	{"class-aware", "class_aware", func(d, s *config.Tracker) { d.ClassAware = s.ClassAware }},
+	{"report-spread", "report_spread", func(d, s *config.Tracker) { d.ReportSpread = s.ReportSpread }},
 }
 
 // addTrackerFlags registers one flag per tracker setting, defaulting to the
@@ -53,6 +54,7 @@ func addTrackerFlags(fs *flag.FlagSet, f *config.Tracker) {
 	fs.IntVar(&f.BufferFrames, "buffer-frames", d.BufferFrames, "tracker.buffer_frames: frames (at 30 fps, see --fps) a lost track is kept")
 	fs.IntVar(&f.MinHits, "min-hits", d.MinHits, "tracker.min_hits: consecutive matches that confirm a track")
 	fs.BoolVar(&f.ClassAware, "class-aware", d.ClassAware, "tracker.class_aware: match only within a class")
+	fs.Float64Var(&f.ReportSpread, "report-spread", d.ReportSpread, "tracker.report_spread: tracks scoring this many standard deviations below their class's are not reported; 0: all are")
 }
 
 // resolveTracker is the tracker section of the config file (or the
