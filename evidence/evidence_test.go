@@ -363,7 +363,7 @@ func TestTheBucketKeepsItsBudgetOldestOut(t *testing.T) {
 	}
 	b := r.Bucket()
 	ctx := context.Background()
-	st, err := b.obs.Status(ctx)
+	st, err := b.b.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

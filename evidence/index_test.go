@@ -235,7 +235,7 @@ func TestTheIndexFollowsEventsAndEvidenceAndServesThem(t *testing.T) {
 	waitFor(t, "the review cleared", func() bool { e, _ := x.Get(withEvidence.ID); return e.Review == nil })
 
 	// Pruned from the bucket: gone, and said so.
-	if err := r.Bucket().obs.Delete(context.Background(), SnapshotName("dock", early.ID)); err != nil {
+	if err := r.Bucket().b.Delete(context.Background(), SnapshotName("dock", early.ID)); err != nil {
 		t.Fatal(err)
 	}
 	if resp := get(t, srv.URL+"/api/events/"+early.ID+"/snapshot.jpg", nil, nil); resp.StatusCode != http.StatusGone {

@@ -8,7 +8,6 @@ import (
 	"iter"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -63,10 +62,8 @@ type NATSOptions struct {
 // the object's metadata, so that listing needs no JPEG. Every node of a
 // fleet puts into the one bucket.
 type NATS struct {
-	obs      jetstream.ObjectStore
-	bucket   string
-	maxBytes int64
-	mu       sync.Mutex // one prune at a time
+	obs    *jskv.Budgeted
+	bucket string
 }
 
 var _ Store = (*NATS)(nil)
@@ -84,14 +81,11 @@ func OpenNATS(ctx context.Context, js jetstream.JetStream, o NATSOptions) (*NATS
 		Description: "vigil hard examples: object <camera>/<id>.jpg, its pre-labels and reason as JSON in metadata " + metaKey,
 		Storage:     jetstream.FileStorage, Replicas: max(o.Replicas, 1), TTL: o.MaxAge,
 	}
-	if o.MaxBytes > 0 {
-		cfg.MaxBytes = o.MaxBytes + o.MaxBytes/4 + 1<<20
-	}
-	obs, err := jskv.OpenObjects(ctx, js, cfg)
+	obs, err := jskv.OpenBudgeted(ctx, js, cfg, o.MaxBytes, nil)
 	if err != nil {
 		return nil, fmt.Errorf("examples %w", err)
 	}
-	return &NATS{obs: obs, bucket: o.Bucket, maxBytes: o.MaxBytes}, nil
+	return &NATS{obs: obs, bucket: o.Bucket}, nil
 }
 
 func objectName(camera, id string) string { return camera + "/" + id + ".jpg" }
@@ -103,40 +97,13 @@ func (s *NATS) Put(ctx context.Context, e dataset.Example) error {
 	if err != nil {
 		return err
 	}
-	if err := s.prune(ctx, int64(len(e.JPEG))); err != nil {
+	if _, err := s.obs.MakeRoom(ctx, int64(len(e.JPEG))); err != nil {
 		return err
 	}
 	name := objectName(e.Camera, e.ID)
 	_, err = s.obs.Put(ctx, jetstream.ObjectMeta{Name: name, Metadata: map[string]string{metaKey: string(b)}}, strings.NewReader(string(e.JPEG)))
 	if err != nil {
 		return fmt.Errorf("put example %s in bucket %s: %w", name, s.bucket, err)
-	}
-	return nil
-}
-
-func (s *NATS) prune(ctx context.Context, adding int64) error {
-	if s.maxBytes <= 0 {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	infos, err := s.list(ctx)
-	if err != nil {
-		return err
-	}
-	var total int64
-	for _, in := range infos {
-		total += int64(in.Size)
-	}
-	sort.Slice(infos, func(i, j int) bool { return infos[i].ModTime.Before(infos[j].ModTime) })
-	for _, in := range infos {
-		if total+adding <= s.maxBytes {
-			break
-		}
-		if err := s.obs.Delete(ctx, in.Name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-			return fmt.Errorf("delete example %s from bucket %s: %w", in.Name, s.bucket, err)
-		}
-		total -= int64(in.Size)
 	}
 	return nil
 }
