@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/url"
 	"testing"
@@ -65,6 +66,25 @@ func FuzzIndexAdd(f *testing.F) {
 			if e.Evidence != nil && e.Evidence.Event.ID != e.ID {
 				t.Fatalf("record of %q on event %q", e.Evidence.Event.ID, e.ID)
 			}
+		}
+	})
+}
+
+// FuzzParseReviewBody: any body gives a review with a known verdict and a
+// bounded note, or an error; never a panic.
+func FuzzParseReviewBody(f *testing.F) {
+	for _, s := range []string{`{"verdict":"false_alarm"}`, `{"verdict":"correct","note":"forklift, not a person"}`,
+		`{"verdict":"maybe"}`, `{"verdict":"correct","extra":1}`, `{"verdict":"correct"}{"verdict":"false_alarm"}`, `[]`, ``, `{"note":` + "\"\xff\"}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		fuzztest.Watchdog(t)
+		b, err := parseReviewBody(bytes.NewReader(raw))
+		if err != nil {
+			return
+		}
+		if (b.Verdict != VerdictFalseAlarm && b.Verdict != VerdictCorrect) || len(b.Note) > maxNote {
+			t.Fatalf("%q parsed as %+v", raw, b)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -123,22 +124,9 @@ func (a *API) serveReview(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	var body struct {
-		Verdict string `json:"verdict"`
-		Note    string `json:"note"`
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("body: %w; send {\"verdict\": \"false_alarm\" or \"correct\", \"note\": \"…\"}", err))
-		return
-	}
-	if body.Verdict != VerdictFalseAlarm && body.Verdict != VerdictCorrect {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("verdict %q; use %q or %q", body.Verdict, VerdictFalseAlarm, VerdictCorrect))
-		return
-	}
-	if len(body.Note) > maxNote {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("the note is %d bytes; keep it under %d", len(body.Note), maxNote))
+	body, err := parseReviewBody(http.MaxBytesReader(w, r.Body, 16<<10))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
 		return
 	}
 	rv := Review{Schema: ReviewSchema, EventID: id, Camera: e.Camera, Rule: e.Rule, Verdict: body.Verdict, Note: body.Note, At: time.Now().UTC()}
@@ -167,4 +155,31 @@ func (a *API) serveReview(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// reviewBody is a review as a client sends it.
+type reviewBody struct {
+	Verdict string `json:"verdict"`
+	Note    string `json:"note"`
+}
+
+// parseReviewBody reads a review's body: one JSON object, a known verdict,
+// a note within maxNote bytes, nothing else.
+func parseReviewBody(r io.Reader) (reviewBody, error) {
+	var body reviewBody
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return body, fmt.Errorf("body: %w; send {\"verdict\": \"false_alarm\" or \"correct\", \"note\": \"…\"}", err)
+	}
+	if dec.More() {
+		return body, errors.New("body: more than one JSON object; send one review")
+	}
+	if body.Verdict != VerdictFalseAlarm && body.Verdict != VerdictCorrect {
+		return body, fmt.Errorf("verdict %q; use %q or %q", body.Verdict, VerdictFalseAlarm, VerdictCorrect)
+	}
+	if len(body.Note) > maxNote {
+		return body, fmt.Errorf("the note is %d bytes; keep it under %d", len(body.Note), maxNote)
+	}
+	return body, nil
 }
