@@ -110,8 +110,9 @@ bench-motion: deps
 # at 10 fps against the same frames into nothing: CPU per camera, event
 # to snapshot stored, bytes per event (bench/results/evidence-bench-*.txt).
 bench-evidence: deps
-	$(GO) test -run '^$$' -bench 'Render|Ring|Clip' -benchtime 200x ./evidence | tee bench/results/evidence-$$(date +%F-%H%M%S).txt
-	$(GO) run ./bench/cmd/evidence-bench
+	$(GO) test -run '^$$' -bench 'Render|Ring|Clip|Encode' -benchtime 200x ./evidence ./internal/vp8 | tee bench/results/evidence-$$(date +%F-%H%M%S).txt
+	$(GO) run ./bench/cmd/evidence-bench -seconds 120
+	$(GO) run ./bench/cmd/evidence-bench -cameras 1 -every 60s -seconds 180
 
 # Split inference over NATS: the model all here, frames sent as JPEG, or
 # split at two cuts with the tail in a `vigil serve infer` process, at

@@ -24,8 +24,8 @@ type Evidence struct {
 }
 
 // Clip says how clips are made: from a ring of each camera's last seconds
-// (of the cameras whose rules want clips), kept as JPEGs, encoded to VP8
-// in WebM once an event's post-roll has passed.
+// (of the cameras whose rules want clips), encoded to VP8 as frames come
+// and cut into a WebM once an event's post-roll has passed.
 type Clip struct {
 	FPS      int `yaml:"fps"`       // frames a second kept and shown, at most
 	MaxWidth int `yaml:"max_width"` // wider cameras are scaled down to it

@@ -5,24 +5,57 @@ import (
 	"fmt"
 	"image"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/internal/vp8"
 	"github.com/vigil-vision/vigil/internal/webm"
-	"github.com/vigil-vision/vigil/liveview"
 	"gocv.io/x/gocv"
 )
 
-// ClipOptions say how clips are made. A clip is cut from a ring of each
-// camera's last seconds, kept as JPEGs (bench: BenchmarkRingJPEG against
-// BenchmarkRingVP8), and encoded to VP8 in WebM when an event's post-roll
-// has passed.
+// ClipOptions say how clips are made. Each clip camera's frames are
+// encoded to VP8 as they come and its last seconds kept in a ring; a clip
+// is cut from the ring once an event's post-roll has passed and written
+// as WebM. Only the frames between the keyframe before the pre-roll and
+// the pre-roll's first frame are encoded again, so that the clip starts
+// where its window does.
+//
+// Why continuous VP8 and not a ring of JPEGs encoded when an event asks:
+// measured on the sample video (768×576) on the 2-core reference machine,
+// a JPEG costs 1.6 ms to keep and 7.0 ms to decode and encode into a clip
+// (BenchmarkRingJPEG, BenchmarkClipFromJPEG); a VP8 frame costs 2.0–2.9 ms
+// at the settings below (BenchmarkRingVP8), whatever the rate of events,
+// and a sixth of the bytes. All of evidence together (evidence-bench, one
+// camera at 10 fps): 0.040 of a core with an event a minute and 0.116 with
+// one every 10 s for the JPEG ring, 0.035 and 0.048 for this one
+// (bench/README.md, "Evidence").
 type ClipOptions struct {
 	FPS      float64       // frames kept a second at most; default 10
 	MaxWidth int           // wider frames are scaled down to it; default 1280
-	Quality  int           // JPEG quality of the kept frames; default 80
 	Bitrate  int           // VP8 bits a second; default 1,000,000
 	MaxLen   time.Duration // a clip that overlapping events keep extending ends here; default 60s
+}
+
+// Clip encoding: a keyframe every keyEvery (a clip starts at most this
+// much after the keyframe it is cut from, and the frames between are
+// encoded again); libvpx's encode breakout at clipStatic, which saves a
+// quarter of the work on the sample video for about 0.05 dB; libvpx's
+// fastest speed, clipSpeed, about a sixth less work than the live view's
+// -6 for 0.2 dB (300 frames of the sample video at 1 Mbit/s: 2.46 ms and
+// 37.00 dB at -6, 2.23 ms and 36.98 dB at -10, 2.03 ms and 36.79 dB at
+// -16). Evidence is looked at after the fact, at the bitrate asked for;
+// what it costs is paid on every frame of every clip camera.
+const (
+	keyEvery   = 2 * time.Second
+	clipStatic = 2000
+	clipSpeed  = -16
+)
+
+// vp8Options are the clip encoder's settings.
+func (o ClipOptions) vp8Options() vp8.Options {
+	return vp8.Options{Bitrate: o.Bitrate, FPS: o.FPS, KeyInterval: max(1, int(o.FPS*keyEvery.Seconds()+0.5)),
+		Speed: clipSpeed, StaticThreshold: clipStatic}
 }
 
 func (o ClipOptions) withDefaults() ClipOptions {
@@ -31,9 +64,6 @@ func (o ClipOptions) withDefaults() ClipOptions {
 	}
 	if o.MaxWidth <= 0 {
 		o.MaxWidth = 1280
-	}
-	if o.Quality <= 0 || o.Quality > 100 {
-		o.Quality = 80
 	}
 	if o.Bitrate <= 0 {
 		o.Bitrate = 1_000_000
@@ -52,10 +82,12 @@ type Window struct {
 // ClipName is a clip's object name: under the first event it shows.
 func ClipName(camera, id string) string { return camera + "/" + id + "/clip.webm" }
 
-// ringFrame is a kept frame.
+// ringFrame is a kept frame, VP8.
 type ringFrame struct {
 	at   time.Time // capture time
-	jpeg []byte
+	data []byte
+	key  bool
+	w, h int
 }
 
 // pendingClip is a clip waiting for its post-roll: from start to end of
@@ -69,7 +101,7 @@ type pendingClip struct {
 
 // clips keeps the rings and the clips waiting for them. Frame (a
 // pipeline tap) clones frames on the camera's goroutine; one goroutine
-// encodes them into the rings; another encodes the clips.
+// encodes them into the rings (encs, its own); another cuts the clips.
 type clips struct {
 	o   ClipOptions
 	rec *Recorder
@@ -82,26 +114,38 @@ type clips struct {
 	bytes   int
 	closed  bool // in is closed: frames are not taken
 
+	encs     map[string]*ringEncoder // run's
+	encoders atomic.Int32            // len(encs)
+
 	in   chan ringJob
 	out  chan clipJob
 	done chan struct{}
 }
 
-// clipJob is a clip to encode: its events and the frames it shows.
+// ringEncoder is a camera's ring encoder: frame times count from epoch.
+type ringEncoder struct {
+	enc         *vp8.Encoder
+	epoch, last time.Time
+}
+
+// clipJob is a clip to cut: its events, and the ring's frames from the
+// keyframe at or before the first frame it shows, frames[from].
 type clipJob struct {
 	p      *pendingClip
 	frames []ringFrame
+	from   int
 }
 
 type ringJob struct {
 	camera string
 	at     time.Time
-	img    gocv.Mat // the clone, the ring goroutine's to close
+	img    gocv.Mat // the frame as packed I420 (h*3/2 rows of w), the ring goroutine's to close
+	w, h   int
 }
 
 func newClips(o ClipOptions, rec *Recorder) *clips {
 	return &clips{o: o.withDefaults(), rec: rec, keep: map[string]time.Duration{}, rings: map[string][]ringFrame{},
-		lastIn: map[string]time.Time{}, in: make(chan ringJob, 32), out: make(chan clipJob, 16), done: make(chan struct{})}
+		lastIn: map[string]time.Time{}, encs: map[string]*ringEncoder{}, in: make(chan ringJob, 32), out: make(chan clipJob, 16), done: make(chan struct{})}
 }
 
 // setCameras says which cameras keep a ring, and how many seconds: a
@@ -113,7 +157,7 @@ func (c *clips) setCameras(keep map[string]time.Duration) {
 	for cam, r := range c.rings {
 		if _, ok := keep[cam]; !ok {
 			for _, f := range r {
-				c.bytes -= len(f.jpeg)
+				c.bytes -= len(f.data)
 			}
 			delete(c.rings, cam)
 			delete(c.lastIn, cam)
@@ -135,13 +179,27 @@ func (c *clips) frame(f *capture.Frame) {
 	if !take || f.Image.Empty() {
 		return
 	}
-	img := gocv.NewMat()
-	if w := f.Image.Cols(); w > c.o.MaxWidth {
-		h := f.Image.Rows() * c.o.MaxWidth / w
-		gocv.Resize(f.Image, &img, image.Pt(c.o.MaxWidth, h&^1), 0, 0, gocv.InterpolationArea)
-	} else {
-		f.Image.CopyTo(&img)
+	// The copy the ring keeps is the encoder's own format: converting
+	// costs what cloning would, and halves the bytes queued.
+	src := f.Image
+	if w := src.Cols(); w > c.o.MaxWidth {
+		small := gocv.NewMat()
+		defer small.Close()
+		gocv.Resize(src, &small, image.Pt(c.o.MaxWidth, src.Rows()*c.o.MaxWidth/w), 0, 0, gocv.InterpolationArea)
+		src = small
 	}
+	w, h := src.Cols()&^1, src.Rows()&^1
+	if w < 16 || h < 16 {
+		c.rec.ringSkipped.Inc()
+		return
+	}
+	if w != src.Cols() || h != src.Rows() {
+		even := src.Region(image.Rect(0, 0, w, h))
+		defer even.Close()
+		src = even
+	}
+	img := gocv.NewMat()
+	gocv.CvtColor(src, &img, gocv.ColorBGRToYUVI420)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -149,7 +207,7 @@ func (c *clips) frame(f *capture.Frame) {
 		return
 	}
 	select {
-	case c.in <- ringJob{camera: f.Camera, at: f.Time, img: img}:
+	case c.in <- ringJob{camera: f.Camera, at: f.Time, img: img, w: w, h: h}:
 	default:
 		img.Close()
 		c.rec.ringSkipped.Inc()
@@ -173,6 +231,13 @@ func (c *clips) close() {
 func (c *clips) run() {
 	defer close(c.done)
 	defer close(c.out)
+	defer func() {
+		for cam, e := range c.encs {
+			e.enc.Close()
+			delete(c.encs, cam)
+		}
+		c.encoders.Store(0)
+	}()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -182,17 +247,74 @@ func (c *clips) run() {
 				c.flush(true)
 				return
 			}
-			buf, err := encode(j.img, c.o.Quality)
+			f, err := c.encodeFrame(j)
 			j.img.Close()
 			if err != nil {
 				c.rec.ringSkipped.Inc()
+				c.rec.log.Warn().Err(err).Str("camera", j.camera).Msg("clip ring: frame not kept")
 				continue
 			}
-			c.add(j.camera, ringFrame{at: j.at, jpeg: buf})
+			if len(f.data) > 0 {
+				c.add(j.camera, f)
+			}
 		case <-tick.C:
+			c.closeUnwanted()
 			c.flush(false)
 		}
 	}
+}
+
+// encodeFrame encodes a frame into its camera's stream. Frames whose time
+// went back (a file played again) start a new stream and a new ring.
+func (c *clips) encodeFrame(j ringJob) (ringFrame, error) {
+	e := c.encs[j.camera]
+	if e == nil {
+		e = &ringEncoder{enc: vp8.New(c.o.vp8Options()), epoch: j.at}
+		c.encs[j.camera] = e
+		c.encoders.Store(int32(len(c.encs)))
+	} else if j.at.Before(e.last) {
+		e.enc.Reset()
+		e.epoch = j.at
+		c.dropRing(j.camera)
+	}
+	e.last = j.at
+	yuv, err := j.img.DataPtrUint8()
+	if err != nil {
+		return ringFrame{}, err
+	}
+	data, key, err := e.enc.EncodeI420(yuv, j.w, j.h, j.at.Sub(e.epoch), false)
+	if err != nil {
+		return ringFrame{}, err
+	}
+	return ringFrame{at: j.at, data: data, key: key, w: j.w, h: j.h}, nil
+}
+
+// dropRing empties a camera's ring (its waiting clips get what is kept
+// from then on).
+func (c *clips) dropRing(camera string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.rings[camera] {
+		c.bytes -= len(f.data)
+	}
+	delete(c.rings, camera)
+}
+
+// closeUnwanted closes the encoders of cameras that no longer keep a ring.
+func (c *clips) closeUnwanted() {
+	c.mu.Lock()
+	var gone []string
+	for cam := range c.encs {
+		if _, ok := c.keep[cam]; !ok {
+			gone = append(gone, cam)
+		}
+	}
+	c.mu.Unlock()
+	for _, cam := range gone {
+		c.encs[cam].enc.Close()
+		delete(c.encs, cam)
+	}
+	c.encoders.Store(int32(len(c.encs)))
 }
 
 func (c *clips) add(camera string, f ringFrame) {
@@ -203,9 +325,10 @@ func (c *clips) add(camera string, f ringFrame) {
 		return
 	}
 	r := append(c.rings[camera], f)
-	c.bytes += len(f.jpeg)
-	// Keep the camera's last seconds, and all a waiting clip shows: one
-	// that events extended is longer than the ring (up to MaxLen).
+	c.bytes += len(f.data)
+	// Keep the camera's last seconds, and all a waiting clip shows (one
+	// that events extended is longer than the ring, up to MaxLen), from
+	// the keyframe they need.
 	floor := f.at.Add(-keep)
 	for _, p := range c.pending {
 		if p.camera == camera && p.start.Before(floor) {
@@ -213,11 +336,22 @@ func (c *clips) add(camera string, f ringFrame) {
 		}
 	}
 	i := 0
-	for i < len(r) && r[i].at.Before(floor) {
-		c.bytes -= len(r[i].jpeg)
-		i++
+	for k := range r {
+		if r[k].at.After(floor) {
+			break
+		}
+		if r[k].key {
+			i = k
+		}
 	}
-	c.rings[camera] = append(r[:0:0], r[i:]...)
+	for _, g := range r[:i] {
+		c.bytes -= len(g.data)
+	}
+	if i > 0 {
+		c.rings[camera] = append(r[:0:0], r[i:]...)
+	} else {
+		c.rings[camera] = r
+	}
 	c.mu.Unlock()
 	c.flush(false)
 }
@@ -280,19 +414,46 @@ func (c *clips) flush(force bool) {
 		}
 	}
 	c.pending = keep
-	// The frames each clip shows, taken now: the ring moves on.
-	frames := make([][]ringFrame, len(ready))
+	// The frames each clip shows, taken now (the ring moves on), from the
+	// keyframe it is cut from.
+	jobs := make([]clipJob, len(ready))
 	for i, p := range ready {
-		for _, f := range c.rings[p.camera] {
-			if !f.at.Before(p.start) && !f.at.After(p.end) {
-				frames[i] = append(frames[i], f)
-			}
-		}
+		jobs[i] = cut(p, c.rings[p.camera])
 	}
 	c.mu.Unlock()
-	for i, p := range ready {
-		c.out <- clipJob{p: p, frames: frames[i]} // the clip encoder's queue; a full one holds the rings back
+	for _, j := range jobs {
+		c.out <- j // the clip encoder's queue; a full one holds the rings back
 	}
+}
+
+// cut takes the frames of ring that clip p shows, from the keyframe at or
+// before its first.
+func cut(p *pendingClip, ring []ringFrame) clipJob {
+	j := clipJob{p: p}
+	first, key := -1, 0
+	for i, f := range ring {
+		if f.at.After(p.end) {
+			break
+		}
+		if f.at.Before(p.start) {
+			if f.key {
+				key = i
+			}
+			continue
+		}
+		if first < 0 {
+			first = i
+			if f.key {
+				key = i
+			}
+		}
+		j.frames = ring[key : i+1]
+	}
+	if first >= 0 {
+		j.frames = append([]ringFrame(nil), j.frames...)
+		j.from = first - key
+	}
+	return j
 }
 
 // ringBytes is what the rings hold.
@@ -302,41 +463,65 @@ func (c *clips) ringBytes() int {
 	return c.bytes
 }
 
-// encodeClip makes a WebM of frames: VP8, a keyframe a second.
-func encodeClip(frames []ringFrame, bitrate int, fps float64) ([]byte, error) {
-	if len(frames) == 0 {
+// makeClip makes a WebM of a clip's frames, from j.frames[j.from]: the
+// frames before the ring's next keyframe are decoded from the keyframe
+// before and encoded again, starting with a keyframe; the rest are copied.
+func makeClip(j clipJob, o vp8.Options) ([]byte, error) {
+	if len(j.frames) == 0 {
 		return nil, fmt.Errorf("no frames kept for the clip (the camera sent none in its window)")
 	}
-	enc, err := liveview.NewFrameEncoder("vp8", bitrate, fps)
-	if err != nil {
-		return nil, err
-	}
-	defer enc.Close()
+	shown := j.frames[j.from:]
+	t0 := shown[0].at
 	v := webm.Video{App: "vigil"}
-	var lastKey time.Time
-	for i, f := range frames {
-		img, err := gocv.IMDecode(f.jpeg, gocv.IMReadColor)
-		if err != nil {
-			return nil, fmt.Errorf("decode a kept frame: %w", err)
+	next := j.from // the first frame copied as it is
+	if !shown[0].key {
+		for next < len(j.frames) && !j.frames[next].key {
+			next++
 		}
-		forceKey := i == 0 || f.at.Sub(lastKey) >= time.Second
-		data, key, err := enc.Encode(img, forceKey)
-		v.Width, v.Height = img.Cols()&^1, img.Rows()&^1
-		img.Close()
+		head, err := reencode(j.frames[:next], j.from, t0, o)
 		if err != nil {
 			return nil, err
 		}
-		if key {
-			lastKey = f.at
-		}
-		if len(data) == 0 {
-			continue // the encoder dropped the frame
-		}
-		v.Frames = append(v.Frames, webm.Frame{Data: data, Key: key, At: f.at.Sub(frames[0].at)})
+		v.Frames = head
 	}
+	for _, f := range j.frames[next:] {
+		v.Frames = append(v.Frames, webm.Frame{Data: f.data, Key: f.key, At: f.at.Sub(t0)})
+	}
+	last := j.frames[len(j.frames)-1]
+	v.Width, v.Height = last.w, last.h
 	var buf bytes.Buffer
 	if err := webm.Write(&buf, v); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// reencode decodes frames (from a keyframe) and encodes frames[from:]
+// again as a stream of their own, timed from t0.
+func reencode(frames []ringFrame, from int, t0 time.Time, o vp8.Options) ([]webm.Frame, error) {
+	dec, err := vp8.NewDecoder()
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	enc := vp8.New(o)
+	defer enc.Close()
+	var out []webm.Frame
+	for i, f := range frames {
+		yuv, w, h, err := dec.Decode(f.data)
+		if err != nil {
+			return nil, fmt.Errorf("decode a kept frame: %w", err)
+		}
+		if i < from || yuv == nil {
+			continue
+		}
+		data, key, err := enc.EncodeI420(yuv, w, h, f.at.Sub(t0), false)
+		if err != nil {
+			return nil, err
+		}
+		if len(data) > 0 {
+			out = append(out, webm.Frame{Data: data, Key: key, At: f.at.Sub(t0)})
+		}
+	}
+	return out, nil
 }

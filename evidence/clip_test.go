@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -109,15 +110,94 @@ func TestClipsShowTheirWindowAndOverlappingEventsShareOne(t *testing.T) {
 		}
 	}
 	check(recs[first.ID].Clip, 51, 5.1)  // 4 s to 9 s, both ends in
-	check(recs[third.ID].Clip, 41, 4.1)  // 13 s to 17 s
+	check(recs[third.ID].Clip, 41, 4.1)  // 13 s to 17 s: cut after a keyframe (12 s)
 	check(recs[fourth.ID].Clip, 11, 1.1) // 20 s to 20.9 s: the camera stopped
 	if got := testutil.ToFloat64(r.ringSkipped); got != 0 {
 		t.Errorf("%v frames skipped by the ring", got)
 	}
-	// The ring keeps 12 s of JPEGs, not the whole video.
-	if n := r.clips.ringBytes(); n <= 0 || n > 125*100_000 { // 21 s would be 210 frames
+	// The third clip starts between keyframes: its first frame is the one
+	// at 13 s, encoded again, and its second second is the ring's own.
+	shown := decodeClip(t, b, recs[third.ID].Clip)
+	if len(shown) != 41 {
+		t.Fatalf("third clip decodes to %d frames, want 41", len(shown))
+	}
+	for _, k := range []int{0, 9, 10, 40} {
+		if db := psnr(shown[k], sampleFrame(t, 130+k)); db < 32 { // the neighbouring frame is about 27 dB away
+			t.Errorf("third clip's frame %d is %.1f dB from the video's frame %d; want ≥ 32", k, db, 130+k)
+		}
+	}
+	// The ring keeps 12 s (and up to a keyframe interval) of VP8 at 1
+	// Mbit/s, about 1.8 MB, not the whole video.
+	if n := r.clips.ringBytes(); n <= 0 || n > 3_000_000 {
 		t.Errorf("ring holds %d bytes", n)
 	}
+	// The camera taken out: its ring, encoder and series go.
+	r.SetClipCameras(nil)
+	r.RemoveCamera("cam")
+	if r.clips.encoders.Load() != 1 {
+		t.Errorf("%d ring encoders before, want 1", r.clips.encoders.Load())
+	}
+	waitFor(t, "the camera's ring encoder closed", func() bool { return r.clips.encoders.Load() == 0 })
+	if n := r.clips.ringBytes(); n != 0 || testutil.CollectAndCount(r.stored) != 0 {
+		t.Errorf("after removal: ring %d bytes, %d stored series", n, testutil.CollectAndCount(r.stored))
+	}
+}
+
+// decodeClip decodes a stored clip with OpenCV.
+func decodeClip(t *testing.T, b *Bucket, name string) []gocv.Mat {
+	t.Helper()
+	data, err := b.Get(context.Background(), name)
+	if err != nil {
+		t.Fatalf("clip %s: %v", name, err)
+	}
+	path := filepath.Join(t.TempDir(), "clip.webm")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vc, err := gocv.VideoCaptureFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	var out []gocv.Mat
+	for {
+		m := gocv.NewMat()
+		if !vc.Read(&m) || m.Empty() {
+			m.Close()
+			break
+		}
+		out = append(out, m)
+	}
+	t.Cleanup(func() {
+		for _, m := range out {
+			m.Close()
+		}
+	})
+	return out
+}
+
+// sampleFrame is frame k of the sample video.
+func sampleFrame(t *testing.T, k int) gocv.Mat {
+	t.Helper()
+	vc, err := gocv.VideoCaptureFile(assets.Media("vtest.avi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vc.Close()
+	m := gocv.NewMat()
+	t.Cleanup(func() { m.Close() })
+	for range k + 1 {
+		if !vc.Read(&m) {
+			t.Fatalf("the sample video has no frame %d", k)
+		}
+	}
+	return m
+}
+
+// psnr of a against b, in dB.
+func psnr(a, b gocv.Mat) float64 {
+	d := gocv.NormWithMats(a, b, gocv.NormL2)
+	return 10 * math.Log10(255*255*float64(a.Rows()*a.Cols()*a.Channels())/(d*d+1e-9))
 }
 
 // TestAClipWaitsOutAnOutage: a clip made while NATS is away waits in the
@@ -166,8 +246,8 @@ func TestACameraWithoutClipsKeepsNoRing(t *testing.T) {
 	r.SetClipCameras(map[string]time.Duration{"other": 5 * time.Second})
 	f := newFeeder(t, r) // plays camera "cam"
 	f.until(3 * time.Second)
-	if n := r.clips.ringBytes(); n != 0 {
-		t.Errorf("%d bytes kept of a camera without clips", n)
+	if n, e := r.clips.ringBytes(), r.clips.encoders.Load(); n != 0 || e != 0 {
+		t.Errorf("a camera without clips: %d bytes kept, %d encoders", n, e)
 	}
 }
 

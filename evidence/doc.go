@@ -26,6 +26,16 @@
 // objects older than evidence.max_age (the bucket's TTL, which NATS
 // applies: those are not counted).
 //
+// Clips: each camera whose rules want clips (Recorder.SetClipCameras)
+// keeps a ring of its last seconds, fed by a pipeline tap
+// (Recorder.Frame) and encoded to VP8 as the frames come, by one goroutine
+// for all cameras (ClipOptions says why not JPEGs). Once an event's
+// post-roll has passed, its clip is cut from the ring into a WebM
+// (internal/webm); events whose windows overlap share one clip and extend
+// it. The clip is spooled and stored like the snapshot, and a second
+// record, "<event id>.evidence.clip", names it. Cameras without clip rules
+// keep no ring and pay nothing.
+//
 // The encoder is one goroutine with a bounded queue: a burst of events
 // beyond it drops evidence (counted, reason queue_full), never frames or
 // events.

@@ -151,8 +151,10 @@ func New(o Options) (*Recorder, error) {
 		r.waitingBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_evidence_spool_bytes",
 			Help: "Bytes of evidence waiting in the spool."}, func() float64 { return float64(sp.Bytes()) })
 		ring := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_evidence_ring_bytes",
-			Help: "Bytes the cameras' clip rings hold: their last seconds as JPEGs."}, func() float64 { return float64(r.clips.ringBytes()) })
-		for _, g := range []prometheus.Collector{r.waiting, r.waitingBytes, ring} {
+			Help: "Bytes the cameras' clip rings hold: their last seconds, VP8."}, func() float64 { return float64(r.clips.ringBytes()) })
+		encoding := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_evidence_ring_cameras",
+			Help: "Cameras whose frames are encoded into a clip ring (those with rules that want clips, once frames came)."}, func() float64 { return float64(r.clips.encoders.Load()) })
+		for _, g := range []prometheus.Collector{r.waiting, r.waitingBytes, ring, encoding} {
 			o.Registerer.Unregister(g)
 			if err := o.Registerer.Register(g); err != nil {
 				return nil, err
@@ -180,12 +182,18 @@ func (r *Recorder) Frame(f *capture.Frame) { r.clips.frame(f) }
 // some); the others keep none.
 func (r *Recorder) SetClipCameras(keep map[string]time.Duration) { r.clips.setCameras(keep) }
 
-// encodeClips encodes each clip once its post-roll has come, and spools
+// RemoveCamera forgets a camera taken out of the configuration: its
+// series of vigil_evidence_stored_total goes (its ring goes with
+// SetClipCameras). Evidence of its events still spooled is stored as
+// before, and counted again.
+func (r *Recorder) RemoveCamera(camera string) { r.stored.DeleteLabelValues(camera) }
+
+// encodeClips cuts each clip once its post-roll has come, and spools
 // it with a record for each of its events.
 func (r *Recorder) encodeClips() {
 	defer close(r.clipsDone)
 	for j := range r.clips.out {
-		data, err := encodeClip(j.frames, r.clips.o.Bitrate, r.clips.o.FPS)
+		data, err := makeClip(j, r.clips.o.vp8Options())
 		if err != nil {
 			r.dropped.WithLabelValues("clip_error").Add(float64(len(j.p.records)))
 			r.log.Error().Err(err).Str("camera", j.p.camera).Str("event", j.p.records[0].Event.ID).Msg("clip not made")

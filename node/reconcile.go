@@ -239,6 +239,9 @@ func (n *Node) apply(pl *plan, rep *Report) error {
 		if al := n.alerts.Load(); al != nil {
 			al.RemoveCamera(id)
 		}
+		if ev := n.evidence.Load(); ev != nil {
+			ev.RemoveCamera(id)
+		}
 		n.pub.ForgetCamera(id)
 		rep.Removed = append(rep.Removed, id)
 	}

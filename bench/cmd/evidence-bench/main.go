@@ -1,5 +1,5 @@
 // Command evidence-bench measures what events' evidence costs a camera:
-// the clip ring (every frame kept as a JPEG), the snapshots, the clips made
+// the clip ring (every frame encoded to VP8), the snapshots, the clips cut
 // when events ask, and their uploads to a real NATS (embedded, in this
 // process: its work is counted too).
 //
@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"image"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,7 @@ type options struct {
 	every   time.Duration
 	cameras []int
 	out     string
+	profile string
 }
 
 func main() {
@@ -54,6 +56,7 @@ func main() {
 	flag.DurationVar(&o.every, "every", 10*time.Second, "one event per camera this often")
 	cams := flag.String("cameras", "1,4", "camera counts, comma separated")
 	flag.StringVar(&o.out, "results", "bench/results", "folder for evidence-bench-<date>.txt; empty: write none")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the recorded runs to this file")
 	flag.Parse()
 	for _, s := range strings.Split(*cams, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -216,6 +219,17 @@ func measure(rep *results.Report, o options, frames []gocv.Mat, n int) error {
 	}
 	id := 0
 	logf("%d cameras: evidence, an event a camera every %s", n, o.every)
+	if o.profile != "" {
+		f, err := os.Create(o.profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cpu0 = results.CPUTime()
 	play(frames, n, d, rec.Frame, func(c int, f *capture.Frame) {
 		if f.Time.Before(next[c]) {
