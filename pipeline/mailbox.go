@@ -73,17 +73,20 @@ func (m *mailbox) drained() bool {
 	return len(m.q) == 0 && m.entry.detecting.Load() == 0
 }
 
-// recheckWait is how long a periodic recheck waits behind the frames that
-// show motion before it is served as one of them: a busy detector still
-// looks at a still camera.
+// recheckWait is how long a look the detector takes for no known motion
+// (a periodic recheck, or a frame while the motion background forms)
+// waits behind the frames that show motion before it is served as one of
+// them: a busy detector still looks at a still camera, and cameras that
+// start together do not keep it from those where something moves.
 const recheckWait = time.Second
 
 // urgent says whether the oldest waiting frame goes to the detector for
-// something that moves, or is a recheck that has waited recheckWait.
+// something that moves, or is a check (recheck, settling) that has waited
+// recheckWait.
 func (m *mailbox) urgent() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.q) > 0 && (m.q[0].d.reason != GateRecheck || time.Since(m.q[0].f.Read) >= recheckWait)
+	return len(m.q) > 0 && (!m.q[0].d.check() || time.Since(m.q[0].f.Read) >= recheckWait)
 }
 
 // put hands a frame over, with the gate's decision on it; the mailbox owns

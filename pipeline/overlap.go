@@ -106,7 +106,16 @@ func (p *Pipeline) prepareStage(ctx context.Context, g *group, st *detStage, pre
 	timer.Stop()
 	var took time.Duration // moving average of Prepare
 	for {
-		s := <-st.free // slots come back from the model's errors and from postStage
+		var s *detect.Slot
+		select {
+		case s = <-st.free: // slots come back from the model's errors and from postStage
+		default:
+			t0, idle := time.Now(), st.clock.started.Load() == 0
+			s = <-st.free
+			if idle {
+				p.slotWait.Add(int64(time.Since(t0)))
+			}
+		}
 		if g.live() {
 			st.waitForModel(ctx, timer, took)
 		}

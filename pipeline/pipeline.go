@@ -149,6 +149,7 @@ type Pipeline struct {
 
 	processed atomic.Int64
 	busy      atomic.Int64 // ns the detectors spent in inference, all groups together
+	slotWait  atomic.Int64 // ns the letterbox steps waited for a free slot while their model was idle
 	taken     atomic.Int64
 }
 
@@ -403,6 +404,12 @@ func (p *Pipeline) detected(r *Result, dets []detect.Detection, tm detect.Timing
 // the start, all groups together: its growth over a window, divided by the
 // window, is how busy they are (1 = one detector never idle).
 func (p *Pipeline) DetectorBusy() time.Duration { return time.Duration(p.busy.Load()) }
+
+// SlotWait is the time the letterbox steps waited for a slot to come back
+// from the tracking stage while their model had nothing to run, all groups
+// together: when it grows, frames wait for the detector because tracking
+// and the sinks are behind, not because the model is busy.
+func (p *Pipeline) SlotWait() time.Duration { return time.Duration(p.slotWait.Load()) }
 
 // detectFailed drops a frame the detector failed on.
 func (p *Pipeline) detectFailed(r *Result, err error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,13 +41,33 @@ type rtRun struct {
 	// (held ones included), detected, dropped.
 	read, published, detected, dropped int
 	busy                               time.Duration // the detector's inference time (Pipeline.DetectorBusy)
-	latency                            []float64     // capture → publish of the detected frames but rechecks, ms
-	recheck                            []float64     // the same of the rechecks
+	slotWait                           time.Duration // Pipeline.SlotWait
+	latency                            []float64     // capture → publish of the detected frames but checks, ms
+	recheck                            []float64     // the same of the checks (rechecks, settling): they wait on purpose
 	// Where the time of the frames in latency went, ms: waiting for the detector
 	// (capture → taken), in it (letterbox, model, decoding), and after it
 	// (waiting for tracking, tracking, the sinks).
-	queue, model, after          []float64
+	queue, model, after []float64
+	// The same frames' capture → publish by why the gate sent them
+	// (settling, motion, tracks).
+	byReason                     map[string][]float64
 	matched, reference, reported int // events
+}
+
+// reasons says, per gate reason, how many detected frames and their
+// capture → publish p99.
+func (r rtRun) reasons() string {
+	wait := fmt.Sprintf("; the idle model waited for tracking to give a slot back %.2f of the run", r.slotWait.Seconds()/r.wall.Seconds())
+	if !r.gated {
+		return wait
+	}
+	var parts []string
+	for _, why := range []string{pipeline.GateSettling, pipeline.GateMotion, pipeline.GateTracks} {
+		if l := r.byReason[why]; len(l) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d p99 %.0f ms", why, len(l), results.Percentile(l, 99)))
+		}
+	}
+	return "; by gate reason: " + strings.Join(parts, ", ") + wait
 }
 
 func (r rtRun) mode() string {
@@ -107,11 +128,11 @@ func realtime(det *detect.Detector, c config, bg gocv.Mat, video, dir string, re
 				return err
 			}
 			rep.Add(fmt.Sprintf("motion_rt_%d_%s", n, r.mode()),
-				"%.1f detected frames/s (published %.1f/s, read %.1f/s of %d due), detector busy %.2f, capture→publish p99 %.0f ms (p50 %.0f; detected frames but rechecks; rechecks p99 %.0f ms of %d), of those frames p99 waiting for the detector %.0f ms, in it %.0f ms, after it %.0f ms, dropped %d of %d, events recall %.3f (%d of %d) precision %.3f (%d of %d)",
+				"%.1f detected frames/s (published %.1f/s, read %.1f/s of %d due), detector busy %.2f, capture→publish p99 %.0f ms (p50 %.0f; detected frames but checks; checks (rechecks, settling) p99 %.0f ms of %d), of those frames p99 waiting for the detector %.0f ms, in it %.0f ms, after it %.0f ms, dropped %d of %d, events recall %.3f (%d of %d) precision %.3f (%d of %d)%s",
 				perSecond(r.detected, r.wall), perSecond(r.published, r.wall), perSecond(r.read, r.wall), n*sceneFPS,
 				r.busy.Seconds()/r.wall.Seconds(), r.p99(), results.Percentile(r.latency, 50), results.Percentile(r.recheck, 99), len(r.recheck),
 				results.Percentile(r.queue, 99), results.Percentile(r.model, 99), results.Percentile(r.after, 99), r.dropped, r.read,
-				share(r.matched, r.reference), r.matched, r.reference, share(r.matched, r.reported), r.matched, r.reported)
+				share(r.matched, r.reference), r.matched, r.reference, share(r.matched, r.reported), r.matched, r.reported, r.reasons())
 			switch {
 			case r.passes():
 				best[gated] = max(best[gated], n)
@@ -137,7 +158,7 @@ func perSecond(n int, d time.Duration) float64 { return float64(n) / d.Seconds()
 // (latest-wins: a camera's newest frame waits for the detector, older ones
 // are dropped). It returns when the files have ended.
 func realtimeRun(det *detect.Detector, scs []rtScene, n int, gated bool, length time.Duration) (rtRun, error) {
-	r := rtRun{n: n, gated: gated}
+	r := rtRun{n: n, gated: gated, byReason: map[string][]float64{}}
 	progress("real-time: %d cameras, %s", n, r.mode())
 	cams := make([]*capture.Camera, n)
 	watchers := make(map[string]*watcher, n)
@@ -163,10 +184,12 @@ func realtimeRun(det *detect.Detector, scs []rtScene, n int, gated bool, length 
 			r.detected++
 			tm := res.Timings
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-			if res.Gate == pipeline.GateRecheck {
+			if res.Gate == pipeline.GateRecheck || res.Gate == pipeline.GateSettling {
 				r.recheck = append(r.recheck, ms(tm.Total)) // they wait recheckWait on purpose
+				r.byReason[res.Gate] = append(r.byReason[res.Gate], ms(tm.Total))
 			} else {
 				r.latency = append(r.latency, ms(tm.Total))
+				r.byReason[res.Gate] = append(r.byReason[res.Gate], ms(tm.Total))
 				inModel := tm.Preprocess + tm.Infer + tm.Postprocess
 				r.queue = append(r.queue, ms(tm.Queue))
 				r.model = append(r.model, ms(inModel))
@@ -191,6 +214,7 @@ func realtimeRun(det *detect.Detector, scs []rtScene, n int, gated bool, length 
 		return r, fmt.Errorf("real-time run of %d cameras (%s): not done after %v", n, r.mode(), r.wall.Round(time.Second))
 	}
 	r.busy = p.DetectorBusy()
+	r.slotWait = p.SlotWait()
 	for i, c := range cams {
 		_, dropped := p.CameraCounts(c.ID())
 		r.dropped += int(dropped)
