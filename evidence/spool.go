@@ -236,8 +236,10 @@ func readItem(dir string) (*Item, error) {
 	return it, nil
 }
 
-// Remove deletes an event's folder, once the bucket holds it.
+// Remove deletes an event's folder, once the bucket holds it; Len counts
+// it until the folder is gone.
 func (s *Spool) Remove(name string) {
+	os.RemoveAll(filepath.Join(s.dir, name))
 	s.mu.Lock()
 	for i, e := range s.entries {
 		if e.name == name {
@@ -247,7 +249,6 @@ func (s *Spool) Remove(name string) {
 		}
 	}
 	s.mu.Unlock()
-	os.RemoveAll(filepath.Join(s.dir, name))
 }
 
 // Len is how many events wait, and Bytes their size.
