@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/alerts"
-	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/internal/natstest"
 	"github.com/vigil-vision/vigil/rules"
 	"gocv.io/x/gocv"
@@ -99,21 +98,8 @@ func records(t *testing.T, nc *nats.Conn) []Record {
 	return out
 }
 
-// videoFrame is a frame of the sample video.
-func videoFrame(t testing.TB) gocv.Mat {
-	t.Helper()
-	vc, err := gocv.VideoCaptureFile(assets.Media("vtest.avi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vc.Close()
-	m := gocv.NewMat()
-	if !vc.Read(&m) || m.Empty() {
-		t.Fatal("no frame from vtest.avi")
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
-}
+// videoFrame is the sample video's first frame.
+func videoFrame(t testing.TB) gocv.Mat { return sampleFrame(t, 0) }
 
 // noiseFrame is a frame whose JPEG is large: random pixels.
 func noiseFrame(t *testing.T, w, h int) gocv.Mat {
