@@ -184,7 +184,12 @@ func (p *Pipeline) startCamera(e *camEntry) {
 				p.dropAt(e, "gate", "shutdown")
 			case d.reason == GateDropped:
 				// Held while a detected frame is pending: that frame's
-				// result comes next, with fresher tracks.
+				// result comes next, with fresher tracks. If it still
+				// waits for the detector, this frame takes its place, and
+				// the older one is dropped instead.
+				if old := box.replace(f, d.motion); old != nil {
+					f = old
+				}
 				f.Close()
 				p.dropAt(e, "gate", "detector_busy")
 			case d.detect:

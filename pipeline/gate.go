@@ -25,7 +25,10 @@ import (
 // dropped instead (the detector's result comes next; counted in
 // vigil_frames_dropped_total{stage="gate"}), and a lossless camera waits
 // for it, so that its results stay in order and a run is reproducible.
-// Across cameras, frames with motion or moving tracks are served first; a
+// While the live camera's frame still waits (the detector serves other
+// cameras), the newer frame takes its place and the older one is dropped:
+// the detector looks at the freshest frame, for the reason and in the
+// regions decided on the first (mailbox.replace). Across cameras, frames with motion or moving tracks are served first; a
 // recheck, or a frame while the motion background forms (settling: at a
 // camera's start, after a sudden change of light), joins them once it has
 // waited recheckWait, so that cameras starting together do not hold up

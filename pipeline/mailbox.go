@@ -23,10 +23,13 @@ type mailbox struct {
 	aborted  bool // the pipeline takes no more: puts are dropped
 }
 
-// queued is a frame waiting for the detector, with why it goes there.
+// queued is a frame waiting for the detector, with why it goes there and
+// since when the camera waits for that look (the first frame's read time:
+// a frame put in place of another one keeps it).
 type queued struct {
-	f *capture.Frame
-	d decision
+	f     *capture.Frame
+	d     decision
+	since time.Time
 }
 
 func newMailbox(e *camEntry, lossless bool, size int, onDrop func(reason string)) *mailbox {
@@ -86,7 +89,7 @@ const recheckWait = time.Second
 func (m *mailbox) urgent() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.q) > 0 && (!m.q[0].d.check() || time.Since(m.q[0].f.Read) >= recheckWait)
+	return len(m.q) > 0 && (!m.q[0].d.check() || time.Since(m.q[0].since) >= recheckWait)
 }
 
 // put hands a frame over, with the gate's decision on it; the mailbox owns
@@ -112,7 +115,7 @@ func (m *mailbox) put(f *capture.Frame, d decision) {
 		m.q[0] = queued{}
 		m.q = m.q[1:]
 	}
-	m.q = append(m.q, queued{f, d})
+	m.q = append(m.q, queued{f, d, f.Read})
 	m.mu.Unlock()
 	for _, o := range old {
 		o.Close()
@@ -129,6 +132,34 @@ func (m *mailbox) wake() {
 	case ready <- struct{}{}:
 	default:
 	}
+}
+
+// replace puts a live camera's newer frame in place of the one waiting
+// for the detector, keeping that one's decision (why the detector looks,
+// and where: its regions) and its place in line, with the newer frame's
+// motion; it returns the frame replaced, for the caller to drop. It
+// returns nil, and keeps nothing, when no frame waits (the detector has
+// it already: its result comes next), the camera is lossless, or the
+// frame's size changed (the regions were planned for the other size).
+// A gated camera whose frame waits behind other cameras' thus hands the
+// detector its freshest frame, as a latest-wins camera without gating
+// does, rather than the one that showed motion first.
+func (m *mailbox) replace(f *capture.Frame, motion *MotionInfo) *capture.Frame {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.q) == 0 || m.lossless || f.Lossless {
+		return nil
+	}
+	last := &m.q[len(m.q)-1]
+	old := last.f
+	if old.Image.Cols() != f.Image.Cols() || old.Image.Rows() != f.Image.Rows() {
+		return nil
+	}
+	last.f = f
+	if motion != nil {
+		last.d.motion = motion
+	}
+	return old
 }
 
 // take returns the oldest waiting frame and its decision, or nil, and

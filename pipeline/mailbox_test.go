@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"image"
 	"testing"
 	"time"
 
 	"github.com/vigil-vision/vigil/capture"
+	"gocv.io/x/gocv"
 )
 
 // A look for no known motion (a recheck, a frame while the background
@@ -27,9 +29,63 @@ func TestChecksWaitBehindMotion(t *testing.T) {
 		{GateSettling, 2 * recheckWait, true},
 		{GateRecheck, 2 * recheckWait, true},
 	} {
-		m.q = []queued{{f: &capture.Frame{Read: time.Now().Add(-c.age)}, d: decision{detect: true, reason: c.why}}}
+		m.q = []queued{{f: &capture.Frame{}, d: decision{detect: true, reason: c.why}, since: time.Now().Add(-c.age)}}
 		if got := m.urgent(); got != c.urgent {
 			t.Errorf("%s frame %v old: urgent %v, want %v", c.why, c.age, got, c.urgent)
 		}
 	}
+}
+
+// A live camera's newer frame takes the place of the one still waiting
+// for the detector, with that one's decision and place in line; once the
+// detector has taken it, or for a lossless camera, nothing is replaced.
+func TestReplaceKeepsTheDecisionWithTheFreshestFrame(t *testing.T) {
+	frame := func(seq uint64, read time.Time, w, h int) *capture.Frame {
+		return &capture.Frame{Seq: seq, Read: read, Image: gocv.NewMatWithSize(h, w, gocv.MatTypeCV8UC3)}
+	}
+	t0 := time.Now().Add(-2 * recheckWait)
+	m := newMailbox(&camEntry{}, false, 1, func(string) {})
+	if old := m.replace(frame(1, t0, 64, 48), nil); old != nil {
+		t.Fatal("an empty mailbox replaced a frame")
+	}
+	regions := []image.Rectangle{image.Rect(0, 0, 32, 32)}
+	m.put(frame(2, t0, 64, 48), decision{detect: true, reason: GateRecheck, regions: regions})
+	later := &MotionInfo{Fraction: 0.01}
+	old := m.replace(frame(3, time.Now(), 64, 48), later)
+	if old == nil || old.Seq != 2 {
+		t.Fatalf("replaced %v, want frame 2", old)
+	}
+	old.Close()
+	if !m.urgent() {
+		t.Error("a recheck put 2 s ago and replaced now is not urgent: the replacement reset its wait")
+	}
+	f4 := frame(4, time.Now(), 32, 48)
+	defer f4.Close()
+	if old := m.replace(f4, nil); old != nil {
+		t.Error("a frame of another size replaced one whose regions were planned for the old size")
+	}
+	f, d := m.take()
+	if f == nil || f.Seq != 3 {
+		t.Fatalf("took %v, want frame 3", f)
+	}
+	f.Close()
+	if d.reason != GateRecheck || len(d.regions) != 1 || d.regions[0] != regions[0] || d.motion != later {
+		t.Errorf("decision %+v: want the first frame's reason and regions with the newer frame's motion", d)
+	}
+	f5 := frame(5, time.Now(), 64, 48)
+	defer f5.Close()
+	if old := m.replace(f5, nil); old != nil {
+		t.Error("a frame in the detector's hands was replaced")
+	}
+	l := newMailbox(&camEntry{}, true, 2, func(string) {})
+	lf := frame(6, t0, 64, 48)
+	lf.Lossless = true
+	l.put(lf, decision{detect: true, reason: GateMotion})
+	nf := frame(7, time.Now(), 64, 48)
+	nf.Lossless = true
+	if old := l.replace(nf, nil); old != nil {
+		t.Error("a lossless camera's frame was replaced")
+	}
+	nf.Close()
+	l.abort()
 }
