@@ -188,18 +188,12 @@ func (c *clips) frame(f *capture.Frame) {
 		gocv.Resize(src, &small, image.Pt(c.o.MaxWidth, src.Rows()*c.o.MaxWidth/w), 0, 0, gocv.InterpolationArea)
 		src = small
 	}
-	w, h := src.Cols()&^1, src.Rows()&^1
-	if w < 16 || h < 16 {
+	if src.Cols() < 16 || src.Rows() < 16 {
 		c.rec.ringSkipped.Inc()
 		return
 	}
-	if w != src.Cols() || h != src.Rows() {
-		even := src.Region(image.Rect(0, 0, w, h))
-		defer even.Close()
-		src = even
-	}
 	img := gocv.NewMat()
-	gocv.CvtColor(src, &img, gocv.ColorBGRToYUVI420)
+	w, h := vp8.BGRToI420(src, &img)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {

@@ -177,22 +177,7 @@ func decodeClip(t *testing.T, b *Bucket, name string) []gocv.Mat {
 }
 
 // sampleFrame is frame k of the sample video.
-func sampleFrame(t testing.TB, k int) gocv.Mat {
-	t.Helper()
-	vc, err := gocv.VideoCaptureFile(assets.Media("vtest.avi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vc.Close()
-	m := gocv.NewMat()
-	t.Cleanup(func() { m.Close() })
-	for range k + 1 {
-		if !vc.Read(&m) || m.Empty() {
-			t.Fatalf("the sample video has no frame %d", k)
-		}
-	}
-	return m
-}
+func sampleFrame(t testing.TB, k int) gocv.Mat { return mediatest.SampleFrames(t, k, 1)[0] }
 
 // psnr of a against b, in dB.
 func psnr(a, b gocv.Mat) float64 {

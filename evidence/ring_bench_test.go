@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/internal/mediatest"
 	"github.com/vigil-vision/vigil/internal/vp8"
 	"gocv.io/x/gocv"
 )
@@ -17,27 +17,7 @@ import (
 // does). Frames are timed at 10 fps, so rate control works as it does
 // live.
 
-func benchFrames(b *testing.B) []gocv.Mat {
-	vc, err := gocv.VideoCaptureFile(assets.Media("vtest.avi"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer vc.Close()
-	var out []gocv.Mat
-	for range 50 {
-		m := gocv.NewMat()
-		if !vc.Read(&m) {
-			b.Fatal("short video")
-		}
-		out = append(out, m)
-	}
-	b.Cleanup(func() {
-		for _, m := range out {
-			m.Close()
-		}
-	})
-	return out
-}
+func benchFrames(b *testing.B) []gocv.Mat { return mediatest.SampleFrames(b, 0, 50) }
 
 func BenchmarkRingJPEG(b *testing.B) {
 	frames := benchFrames(b)

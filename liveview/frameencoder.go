@@ -6,6 +6,7 @@ import (
 	"image"
 
 	"github.com/vigil-vision/vigil/internal/cmalloc"
+	"github.com/vigil-vision/vigil/internal/vp8"
 	"gocv.io/x/gocv"
 )
 
@@ -67,13 +68,7 @@ func (e *FrameEncoder) Encode(img gocv.Mat, keyframe bool) (frame []byte, key bo
 		e.enc, e.w, e.h = enc, w, h
 		keyframe = true
 	}
-	src := img
-	if w != img.Cols() || h != img.Rows() {
-		r := img.Region(image.Rect(0, 0, w, h))
-		defer r.Close()
-		src = r
-	}
-	gocv.CvtColor(src, &e.yuv, gocv.ColorBGRToYUVI420)
+	vp8.BGRToI420(img, &e.yuv)
 	data, err := e.yuv.DataPtrUint8()
 	if err != nil {
 		return nil, false, err

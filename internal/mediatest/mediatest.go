@@ -1,5 +1,6 @@
 // Package mediatest reads media files the way a player would, for tests:
-// ffprobe (installed by make deps with ffmpeg) decodes every frame.
+// ffprobe (installed by make deps with ffmpeg) decodes every frame. It
+// also hands tests frames of the sample video.
 package mediatest
 
 import (
@@ -7,6 +8,9 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/vigil-vision/vigil/assets"
+	"gocv.io/x/gocv"
 )
 
 // Probe is what ffprobe found in a file's first video stream.
@@ -49,4 +53,33 @@ func ProbeFile(t testing.TB, path string) Probe {
 	n, _ := strconv.Atoi(s.NbReadFrames)
 	d, _ := strconv.ParseFloat(p.Format.Duration, 64)
 	return Probe{Format: p.Format.FormatName, Codec: s.CodecName, Width: s.Width, Height: s.Height, Frames: n, Duration: d}
+}
+
+// SampleFrames reads frames first … first+n-1 of the sample video
+// (vtest.avi: 768×576, people walking; make deps fetches it), closed when
+// the test ends.
+func SampleFrames(t testing.TB, first, n int) []gocv.Mat {
+	t.Helper()
+	vc, err := gocv.VideoCaptureFile(assets.Media("vtest.avi"))
+	if err != nil {
+		t.Fatalf("open the sample video (make deps fetches it): %v", err)
+	}
+	defer vc.Close()
+	out := make([]gocv.Mat, 0, n)
+	t.Cleanup(func() {
+		for _, m := range out {
+			m.Close()
+		}
+	})
+	m := gocv.NewMat()
+	defer m.Close()
+	for i := range first + n {
+		if !vc.Read(&m) || m.Empty() {
+			t.Fatalf("the sample video has no frame %d", i)
+		}
+		if i >= first {
+			out = append(out, m.Clone())
+		}
+	}
+	return out
 }

@@ -120,7 +120,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"image"
 	"time"
 	"unsafe"
 
@@ -189,13 +188,7 @@ func (e *Encoder) Encode(img gocv.Mat, at time.Duration, key bool) (frame []byte
 	if err := e.start(w, h); err != nil {
 		return nil, false, err
 	}
-	src := img
-	if w != img.Cols() || h != img.Rows() {
-		r := img.Region(image.Rect(0, 0, w, h))
-		defer r.Close()
-		src = r
-	}
-	gocv.CvtColor(src, &e.yuv, gocv.ColorBGRToYUVI420)
+	BGRToI420(img, &e.yuv)
 	data, err := e.yuv.DataPtrUint8()
 	if err != nil {
 		return nil, false, err

@@ -6,35 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-vision/vigil/assets"
+	"github.com/vigil-vision/vigil/internal/mediatest"
 	"gocv.io/x/gocv"
 )
-
-// sampleFrames reads n frames of the sample video (768×576, people
-// walking), closed when the test ends.
-func sampleFrames(tb testing.TB, n int) []gocv.Mat {
-	tb.Helper()
-	vc, err := gocv.VideoCaptureFile(assets.Media("vtest.avi"))
-	if err != nil {
-		tb.Fatalf("open the sample video (make deps fetches it): %v", err)
-	}
-	defer vc.Close()
-	var out []gocv.Mat
-	for range n {
-		m := gocv.NewMat()
-		if !vc.Read(&m) {
-			m.Close()
-			tb.Fatal("the sample video is shorter than expected")
-		}
-		out = append(out, m)
-	}
-	tb.Cleanup(func() {
-		for _, m := range out {
-			m.Close()
-		}
-	})
-	return out
-}
 
 // psnr of a decoded I420 picture against the BGR frame it came from.
 func psnr(t *testing.T, yuv []byte, w, h int, want gocv.Mat) float64 {
@@ -56,7 +30,7 @@ func psnr(t *testing.T, yuv []byte, w, h int, want gocv.Mat) float64 {
 // keyframe first and then every KeyInterval frames, and decode to
 // pictures close to the originals — however fast they were encoded.
 func TestEncodeDecode(t *testing.T) {
-	frames := sampleFrames(t, 60)
+	frames := mediatest.SampleFrames(t, 0, 60)
 	const bitrate = 800_000
 	enc := New(Options{Bitrate: bitrate, FPS: 10, KeyInterval: 20, StaticThreshold: 2000})
 	defer enc.Close()
@@ -107,7 +81,7 @@ func TestEncodeDecode(t *testing.T) {
 // A forced keyframe is one; a new size starts a new stream; pictures the
 // decoder gives encode again; bad input is an error, not a crash.
 func TestKeysSizesAndErrors(t *testing.T) {
-	frames := sampleFrames(t, 3)
+	frames := mediatest.SampleFrames(t, 0, 3)
 	enc := New(Options{})
 	defer enc.Close()
 	if _, key, err := enc.Encode(frames[0], 0, false); err != nil || !key {
@@ -162,7 +136,7 @@ func TestKeysSizesAndErrors(t *testing.T) {
 // Times that go back are taken as just after the last frame: libvpx
 // refuses times out of order.
 func TestTimesGoingBack(t *testing.T) {
-	frames := sampleFrames(t, 2)
+	frames := mediatest.SampleFrames(t, 0, 2)
 	enc := New(Options{})
 	defer enc.Close()
 	if _, _, err := enc.Encode(frames[0], time.Second, false); err != nil {
@@ -174,7 +148,7 @@ func TestTimesGoingBack(t *testing.T) {
 }
 
 func BenchmarkEncode(b *testing.B) {
-	frames := sampleFrames(b, 50)
+	frames := mediatest.SampleFrames(b, 0, 50)
 	for _, st := range []int{0, 2000} {
 		b.Run(map[int]string{0: "every-block", 2000: "static-2000"}[st], func(b *testing.B) {
 			enc := New(Options{StaticThreshold: st})
