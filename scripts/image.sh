@@ -155,7 +155,7 @@ try_pull() {
 
 bases() {
 	pick_engine
-	local go_img
+	local go_img start=$SECONDS
 	go_img="$(go_image)"
 	if ! has_image "$RUNTIME_BASE" && ! try_pull "$RUNTIME_BASE"; then
 		[ "$BASES" = pull ] && die "cannot pull $RUNTIME_BASE and VIGIL_IMAGE_BASES=pull"
@@ -165,7 +165,7 @@ bases() {
 		[ "$BASES" = pull ] && die "cannot pull $go_img and VIGIL_IMAGE_BASES=pull"
 		with_root go_base "$go_img"
 	fi
-	log "base images present: $RUNTIME_BASE, $go_img"
+	log "base images present: $RUNTIME_BASE, $go_img ($((SECONDS - start)) s)"
 }
 
 # with_root FUNC ARG…: FUNC DIR ARG… with DIR a fresh folder, removed after.
@@ -290,6 +290,7 @@ build) build ;;
 test)
 	build
 	test_image
+	log "make test-image took $SECONDS s in all"
 	;;
 test-only) test_image ;;
 *) die "usage: $0 build | test | test-only | bases" ;;
