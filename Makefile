@@ -45,7 +45,7 @@ vet: $(STAMP)
 # each, on 2 cores shared with other builds.
 test: deps vet
 	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -count=1 -tags matprofile -run 'NoMatLeft' ./pipeline ./liveview ./dataset ./examples ./evidence
+	$(GO) test -count=1 -tags matprofile -run 'NoMatLeft' ./pipeline ./liveview ./dataset ./examples ./evidence ./infer
 	$(GO) test -count=1 -tags x264 -run 'H264' ./liveview
 	FUZZTIME=1s GO=$(GO) ./scripts/fuzz.sh
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,14 @@ type Remote struct {
 	jpeg                          []int
 	fellBack, failed, sent, bytes atomic.Uint64
 	rtt                           atomic.Int64 // the last answered request's round trip, ns
+	link                          link
+
+	// A clone of a frame, taken when asked for (wantSample) for a Watch to
+	// measure what sending costs on this camera's frames.
+	wantSample atomic.Bool
+	sampleMu   sync.Mutex
+	sample     *gocv.Mat
+	closed     bool
 }
 
 // RemoteStats count a Remote's requests.
@@ -189,12 +198,77 @@ func (r *Remote) Stats() RemoteStats {
 		RTT: time.Duration(r.rtt.Load())}
 }
 
+// Link is the link as the answered requests and probes of the last two
+// minutes measured it.
+func (r *Remote) Link() LinkEstimate { return r.link.estimate(time.Now()) }
+
+// Probe measures the round trip alone: it asks the server to describe
+// itself, a request of a few bytes answered at once, and keeps the round
+// trip less the server's time for Link. Safe to call beside Detect.
+func (r *Remote) Probe() error {
+	b, err := AppendRequest(nil, &Request{Kind: KindInfo})
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	m, err := r.o.Conn.Request(r.o.Subject, b, r.o.Timeout)
+	rtt := time.Since(t0)
+	if err != nil {
+		return r.noServer(err)
+	}
+	rep, err := ParseReply(m.Data)
+	if err != nil {
+		return fmt.Errorf("remote detector: probe %s: %w", r.o.Subject, err)
+	}
+	r.link.add(t0, 0, rtt, rep.Took)
+	return nil
+}
+
+// takeSample gives a clone of a frame Detect saw since the last call
+// (the caller owns it) and asks for the next; nil when none came yet.
+func (r *Remote) takeSample() *gocv.Mat {
+	r.sampleMu.Lock()
+	defer r.sampleMu.Unlock()
+	m := r.sample
+	r.sample = nil
+	r.wantSample.Store(!r.closed)
+	return m
+}
+
+func (r *Remote) keepSample(img gocv.Mat) {
+	r.sampleMu.Lock()
+	defer r.sampleMu.Unlock()
+	if r.closed || r.sample != nil {
+		return
+	}
+	m := img.Clone()
+	r.sample = &m
+	r.wantSample.Store(false)
+}
+
+// Close lets go of the frame kept for a Watch. The Remote detects no more
+// frames after it.
+func (r *Remote) Close() error {
+	r.sampleMu.Lock()
+	defer r.sampleMu.Unlock()
+	r.closed = true
+	r.wantSample.Store(false)
+	if r.sample != nil {
+		r.sample.Close()
+		r.sample = nil
+	}
+	return nil
+}
+
 // Detect runs the model on a BGR frame, remotely, and appends what it
 // finds to dst. Timings: Preprocess is this side's work before sending
 // (the head and encoding), Infer the round trip, Postprocess reading the
 // reply. With no answer in time, the fallback detects the frame here.
 func (r *Remote) Detect(img gocv.Mat, dst []detect.Detection) ([]detect.Detection, detect.Timings, error) {
 	var tm detect.Timings
+	if r.wantSample.Load() {
+		r.keepSample(img)
+	}
 	t0 := time.Now()
 	var lb *detect.Letterbox
 	if h := r.o.Head; h != nil {
@@ -249,6 +323,7 @@ func (r *Remote) Detect(img gocv.Mat, dst []detect.Detection) ([]detect.Detectio
 	if err != nil { // a server that cannot serve this frame: as if none answered
 		return r.fallback(img, dst, tm, fmt.Errorf("remote detector on %s: %w", r.o.Subject, err))
 	}
+	r.link.add(t1, len(r.buf), t2.Sub(t1), rep.Took)
 	if r.info.Part == "" {
 		if err := r.check(); err != nil { // the first server to answer after a start without one
 			return r.fallback(img, dst, tm, err)

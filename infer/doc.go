@@ -9,6 +9,17 @@
 // time runs on a local fallback model, or fails and is counted. Replies
 // carry detections, a few hundred bytes.
 //
+// A Remote measures its link as it runs (Link): the round trip is the
+// least of its probes' (info requests of a few bytes, answered at once)
+// over the last two minutes, the rate the median over its requests of
+// the request's bytes over its round trip less the server's time (the
+// reply's took) and that round trip. A Watch probes every so often and,
+// given the goal and the profiles of both machines, re-runs the planner
+// (model.Plan, model.Pick) over the measured link with the costs of
+// sending this camera's own frames, and warns once when the configured
+// way — whole frames as JPEG, or the cut the head ends at — is no
+// longer the planner's choice.
+//
 // # Wire format
 //
 // One request and one reply per NATS message, both little-endian and
