@@ -96,6 +96,15 @@ func TestBadFixtures(t *testing.T) {
 			`:4: model.remote.transport: unknown transport "int4"; use uint8, float16 or float32`,
 			`:5: model.remote.jpeg_quality: 0; use 1 to 100, e.g. 90`,
 		}},
+		{"remote_plan.yaml", []string{
+			`:4: model.remote.plan.goal: unknown goal "fps"; use latency, camera_cpu or bytes`,
+			`:4: model.remote.plan.profile: required with goal; write this node's with ` + "`vigil model cuts MODEL --profile --json > here.json`",
+			`:4: model.remote.plan.remote_profile: required with goal; write the server's with`,
+			`:4: model.remote.plan.every: 100ms; use 1s or more, e.g. 30s`,
+			`:4: model.remote.plan.margin: 2; use 0 to 1, e.g. 0.1`,
+			`:10: detectors[0].model.remote.plan.goal: unknown goal "cost"`, // what it inherits is said once, at model:
+			`:15: detectors[1].model.remote.plan.profile: set, but detectors[1].model.remote.plan.goal is empty; set goal: latency, camera_cpu or bytes to check the plan, or leave profile out`,
+		}},
 		{"provider.yaml", []string{`:2: model.providers[1]: unknown provider "rocm"; use cpu, cuda or tensorrt`}},
 		{"model_optimization.yaml", []string{
 			`:2: model.graph_optimization: unknown level "max"; use all, extended, basic or disabled`,
@@ -459,7 +468,8 @@ func TestFullFixture(t *testing.T) {
 			Shadow: Shadow{Enabled: false, Every: 5, Threads: 2, Nice: 15, Promote: "auto", MinFrames: 1000,
 				MinAgreement: 0.95, MinSpeedRatio: 1.2, MatchIoU: 0.6, ReportEvery: Duration(30 * time.Second)},
 			Remote: Remote{Subject: "vigil.infer.line", Timeout: Duration(250 * time.Millisecond), Transport: "float16",
-				JPEGQuality: 80, Fallback: "/opt/models/yolov8n.onnx"},
+				JPEGQuality: 80, Fallback: "/opt/models/yolov8n.onnx",
+				Plan: RemotePlan{Goal: "camera_cpu", Profile: "/opt/models/here.json", RemoteProfile: "/opt/models/server.json", Every: Duration(time.Minute), Margin: 0.2}},
 		},
 		Detectors: []Detector{{Name: "docks", Model: Model{
 			Path:             "/opt/models/yolov8n-int8.onnx",
@@ -483,7 +493,8 @@ func TestFullFixture(t *testing.T) {
 			Shadow: Shadow{Enabled: false, Every: 5, Threads: 2, Nice: 15, Promote: "auto", MinFrames: 1000,
 				MinAgreement: 0.95, MinSpeedRatio: 1.2, MatchIoU: 0.6, ReportEvery: Duration(30 * time.Second)},
 			Remote: Remote{Subject: "vigil.infer.line", Timeout: Duration(250 * time.Millisecond), Transport: "float16",
-				JPEGQuality: 80, Fallback: "/opt/models/yolov8n.onnx"}, // model:'s
+				JPEGQuality: 80, Fallback: "/opt/models/yolov8n.onnx",
+				Plan: RemotePlan{Goal: "camera_cpu", Profile: "/opt/models/here.json", RemoteProfile: "/opt/models/server.json", Every: Duration(time.Minute), Margin: 0.2}}, // model:'s
 		}}},
 		Tracker: Tracker{
 			HighThreshold: 0.6, LowThreshold: 0.2, NewTrackThreshold: 0.7,

@@ -458,6 +458,8 @@ func (c *Config) CheckFiles() []error {
 	check("model.path", c.Model.Path)
 	check("model.labels", c.Model.Labels)
 	check("model.onnxruntime_lib", c.Model.Runtime)
+	check("model.remote.plan.profile", c.Model.Remote.Plan.Profile)
+	check("model.remote.plan.remote_profile", c.Model.Remote.Plan.RemoteProfile)
 	for i, d := range c.Detectors {
 		// What a detector inherits from model: was checked there.
 		path := fmt.Sprintf("detectors[%d].model", i)
@@ -465,6 +467,8 @@ func (c *Config) CheckFiles() []error {
 			{"path", d.Model.Path, c.Model.Path},
 			{"labels", d.Model.Labels, c.Model.Labels},
 			{"onnxruntime_lib", d.Model.Runtime, c.Model.Runtime},
+			{"remote.plan.profile", d.Model.Remote.Plan.Profile, c.Model.Remote.Plan.Profile},
+			{"remote.plan.remote_profile", d.Model.Remote.Plan.RemoteProfile, c.Model.Remote.Plan.RemoteProfile},
 		} {
 			if f.name != f.top {
 				check(path+"."+f.key, f.name)

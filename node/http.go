@@ -54,6 +54,7 @@ func (n *Node) startHTTP(cfg *config.Config) error {
 func (n *Node) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/fleet", n.serveFleet)
 	mux.HandleFunc("GET /api/models/shadow", n.serveShadows)
+	mux.HandleFunc("GET /api/models/remote", n.serveRemotes)
 	mux.HandleFunc("GET /api/config/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, n.status.get())
 	})
