@@ -100,7 +100,7 @@ bench-mot: deps
 # the person counts stay the reference's; results in
 # bench/results/motion-*.txt.
 bench-motion: deps
-	$(GO) run ./bench/cmd/motion-bench
+	$(GO) run ./bench/cmd/motion-bench -ref-cache deps/cache/motion-bench
 	$(GO) run ./bench/cmd/regions-bench
 
 # Evidence: a snapshot's cost per event, and the two ways to keep a

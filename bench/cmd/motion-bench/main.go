@@ -95,6 +95,7 @@ func main() {
 	cameras := flag.String("cameras", "1,2,4,8,12,16", "camera counts of the real-time runs, comma separated; empty: none")
 	flag.IntVar(&c.rtSeconds, "rt-seconds", 60, "length of each real-time scene at 10 fps")
 	flag.IntVar(&c.rtScenes, "rt-scenes", 16, "distinct real-time scenes (seeds seed… on): camera i plays scene i mod this")
+	flag.StringVar(&c.refCache, "ref-cache", "", "folder that keeps the real-time scenes' references (every frame detected) between runs, named by the scene's and the model's bytes; empty: compute them each run")
 	flag.Parse()
 	var err error
 	c.cameras, err = counts(*cameras)
@@ -121,6 +122,7 @@ type config struct {
 	cameras   []int // camera counts of the real-time runs
 	rtSeconds int
 	rtScenes  int
+	refCache  string
 }
 
 // counts parses -cameras.

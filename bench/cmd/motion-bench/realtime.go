@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/bench/internal/results"
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/detect"
@@ -98,11 +99,11 @@ func realtime(det *detect.Detector, c config, bg gocv.Mat, video, dir string, re
 		if err := scenes.Write(scs[i].path, sceneFPS, scenes.Still{BG: bg, Noise: 2, Drift: 0.02, Seed: seed}, video, plan); err != nil {
 			return err
 		}
-		progress("real-time scene %d (seed %d): reference, every frame detected", i, seed)
-		frames, ref, _, err := lossless(det, scs[i].path, nil)
+		frames, ref, err := reference(det, c.refCache, scs[i].path)
 		if err != nil {
 			return err
 		}
+		progress("real-time scene %d (seed %d): reference ready", i, seed)
 		scs[i].ref, scs[i].frames = ref, frames
 		rep.Add(fmt.Sprintf("motion_rt_scene_%d", i), "%d reference events (seed %d, %d s, %d stretches)", len(ref), seed, c.rtSeconds, len(plan))
 	}
@@ -151,6 +152,27 @@ func realtime(det *detect.Detector, c config, bg gocv.Mat, video, dir string, re
 }
 
 func perSecond(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+// reference is a scene's reference run, every frame detected, read from
+// the cache folder when it holds one for this scene and model ("": none).
+func reference(det *detect.Detector, cache, scene string) ([]frame, []event, error) {
+	var key string
+	if cache != "" {
+		var err error
+		if key, err = refKey(scene, assets.Model()); err != nil {
+			return nil, nil, err
+		}
+		if frames, ref, ok := loadRef(cache, key); ok {
+			return frames, ref, nil
+		}
+	}
+	progress("%s: reference, every frame detected", filepath.Base(scene))
+	frames, ref, _, err := lossless(det, scene, nil)
+	if err != nil || cache == "" {
+		return frames, ref, err
+	}
+	return frames, ref, saveRef(cache, key, frames, ref)
+}
 
 // realtimeRun plays the scenes to n cameras at once, camera i scene i mod
 // len(scs), each file paced at its frame rate, in one pipeline with one
@@ -220,7 +242,12 @@ func realtimeRun(det *detect.Detector, scs []rtScene, n int, gated bool, length 
 		r.dropped += int(dropped)
 		r.read += int(c.Status().Frames)
 		ref, got := scs[i%len(scs)].ref, watchers[c.ID()].events
-		r.matched += match(ref, got)
+		m := match(ref, got)
+		if gated && m < len(ref) {
+			progress("%s (scene %d): %d of %d reference events reported; reference %v, reported %v",
+				c.ID(), i%len(scs), m, len(ref), ref, got)
+		}
+		r.matched += m
 		r.reference += len(ref)
 		r.reported += len(got)
 	}

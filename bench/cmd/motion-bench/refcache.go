@@ -1,0 +1,111 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/gob"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vigil-vision/vigil/detect"
+)
+
+// The real-time scenes' references (every frame detected, lossless) take
+// most of a run's time and do not change between runs: with -ref-cache
+// they are kept in files named by what they depend on, the scene file's
+// and the model's bytes and the format below, and read back when both are
+// the same.
+
+// refCacheVersion names the cached format; change it with cachedRef.
+const refCacheVersion = "motion-bench ref v1"
+
+type cachedRef struct {
+	Frames []cachedFrame
+	Events []cachedEvent
+}
+
+type cachedFrame struct {
+	Skipped bool
+	Gate    string
+	Persons int
+	Dets    []detect.Detection
+	W, H    int
+}
+
+type cachedEvent struct {
+	Key string
+	At  time.Duration
+}
+
+// refKey is the cache name of a scene's reference with a model.
+func refKey(scene, model string) (string, error) {
+	h := sha256.New()
+	io.WriteString(h, refCacheVersion+"\x00")
+	for _, p := range []string{scene, model} {
+		f, err := os.Open(p)
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("hash %s: %w", p, err)
+		}
+		io.WriteString(h, "\x00")
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// loadRef reads a cached reference; false when there is none.
+func loadRef(dir, key string) ([]frame, []event, bool) {
+	f, err := os.Open(filepath.Join(dir, key+".gob"))
+	if err != nil {
+		return nil, nil, false
+	}
+	defer f.Close()
+	var c cachedRef
+	if err := gob.NewDecoder(f).Decode(&c); err != nil {
+		progress("reference cache %s unreadable (%v): computing it again", f.Name(), err)
+		return nil, nil, false
+	}
+	frames := make([]frame, len(c.Frames))
+	for i, cf := range c.Frames {
+		frames[i] = frame{skipped: cf.Skipped, gate: cf.Gate, persons: cf.Persons, dets: cf.Dets, w: cf.W, h: cf.H}
+	}
+	events := make([]event, len(c.Events))
+	for i, ce := range c.Events {
+		events[i] = event{key: ce.Key, at: ce.At}
+	}
+	return frames, events, true
+}
+
+// saveRef writes a reference to the cache, through a temporary file so
+// that a run stopped halfway leaves nothing half written.
+func saveRef(dir, key string, frames []frame, events []event) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var c cachedRef
+	for _, f := range frames {
+		c.Frames = append(c.Frames, cachedFrame{f.skipped, f.gate, f.persons, f.dets, f.w, f.h})
+	}
+	for _, e := range events {
+		c.Events = append(c.Events, cachedEvent{e.key, e.at})
+	}
+	tmp, err := os.CreateTemp(dir, key+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := gob.NewEncoder(tmp).Encode(&c); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, key+".gob"))
+}
