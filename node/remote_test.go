@@ -8,14 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"github.com/vigil-vision/vigil/assets"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/infer"
 	"github.com/vigil-vision/vigil/internal/natstest"
 	"github.com/vigil-vision/vigil/model"
-	"github.com/vigil-vision/vigil/sinks"
 )
 
 // A node whose model.path is a split's head sends each frame's cut to a
@@ -30,16 +28,8 @@ func TestRemoteSplitDetector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := sinks.StartEmbedded(sinks.EmbeddedOptions{Port: -1, JetStream: true, StoreDir: t.TempDir(), Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	sc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sc.Close)
+	url := natstest.Server(t)
+	_, sc := natstest.Connect(t, url)
 	tl, err := detect.NewTail(detect.Options{Model: tail, IntraOpThreads: 1, Confidence: 0.1})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +44,7 @@ func TestRemoteSplitDetector(t *testing.T) {
 	}
 	s := serve()
 
-	cfg := fmt.Sprintf("data_dir: %s\nnats: {url: %q}\nhttp: {listen: %q}\n", t.TempDir(), srv.ClientURL(), freeAddr(t)) +
+	cfg := fmt.Sprintf("data_dir: %s\nnats: {url: %q}\nhttp: {listen: %q}\n", t.TempDir(), url, freeAddr(t)) +
 		fmt.Sprintf("model: {path: %s, intra_op_threads: 1, remote: {subject: vigil.infer.line, timeout: 10s}}\n", head) +
 		"cameras:\n" + lossless("cam")
 	tn := startNode(t, cfg)
@@ -118,16 +108,8 @@ func TestRemotePlanMismatch(t *testing.T) {
 	if err := detect.InitRuntime(assets.Library()); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := sinks.StartEmbedded(sinks.EmbeddedOptions{Port: -1, JetStream: true, StoreDir: t.TempDir(), Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	sc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sc.Close)
+	url := natstest.Server(t)
+	_, sc := natstest.Connect(t, url)
 	whole, err := detect.New(detect.Options{Model: assets.Model(), IntraOpThreads: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +126,7 @@ func TestRemotePlanMismatch(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 
 	profiles := filepath.Join("..", "infer", "testdata")
-	head := fmt.Sprintf("data_dir: %s\nnats: {url: %q}\nhttp: {listen: %q}\n", t.TempDir(), natstest.Shaped(t, srv.ClientURL(), 2e6), freeAddr(t))
+	head := fmt.Sprintf("data_dir: %s\nnats: {url: %q}\nhttp: {listen: %q}\n", t.TempDir(), natstest.Shaped(t, url, 2e6), freeAddr(t))
 	cfg := head + fmt.Sprintf("model: {intra_op_threads: 1, remote: {subject: vigil.infer.whole, timeout: 10s, plan: {goal: latency, every: 1s, profile: %s, remote_profile: %s}}}\n",
 		filepath.Join(profiles, "profile-camera.json"), filepath.Join(profiles, "profile-server.json")) +
 		"cameras:\n" + lossless("cam")
