@@ -296,9 +296,15 @@ func (r *ruleState) update(at time.Time, tracks []track.Track, events []Event) [
 		p := r.Anchor.Of(t.Box)
 		if r.Kind == KindZone {
 			r.locateInZone(ts, p)
-		} else {
-			r.locateByLine(ts, p)
+			continue
 		}
+		if ts.committed == 0 && validBox(t.First) {
+			// First reported: where it was born is the side it came from,
+			// so a crossing made while it was being confirmed counts.
+			r.locateByLine(ts, r.Anchor.Of(t.First))
+			ts.committed = ts.side
+		}
+		r.locateByLine(ts, p)
 	}
 
 	r.ids = r.ids[:0]
@@ -444,7 +450,7 @@ func (r *ruleState) lineEvents(at time.Time, events []Event) []Event {
 		switch {
 		case ts.side == 0:
 		case ts.committed == 0:
-			ts.committed = ts.side // first sighting facing the line: no crossing
+			ts.committed = ts.side // first sighting facing the line, born there or in its band: no crossing
 		case ts.side != ts.committed && r.cooled(ts, at):
 			dir := r.AToB
 			if ts.side < 0 {
@@ -555,3 +561,7 @@ func (e *Engine) Restore(rule string, counts map[string]int64) error {
 	e.version++
 	return nil
 }
+
+// validBox says whether b is a box (track.Track.First is zero on all but a
+// track's first report).
+func validBox(b track.Box) bool { return b.X2 > b.X1 && b.Y2 > b.Y1 }

@@ -19,6 +19,7 @@ type obj struct {
 	x, y  float64
 	class int
 	score float64
+	from  []float64 // x, y of the anchor it was born at (track.Track.First); nil: none
 }
 
 func (o obj) track() track.Track {
@@ -26,7 +27,11 @@ func (o obj) track() track.Track {
 	if score == 0 {
 		score = 0.9
 	}
-	return track.Track{ID: o.id, Class: o.class, Score: score, Box: track.Box{X1: o.x - 10, Y1: o.y - 40, X2: o.x + 10, Y2: o.y}}
+	tr := track.Track{ID: o.id, Class: o.class, Score: score, Box: track.Box{X1: o.x - 10, Y1: o.y - 40, X2: o.x + 10, Y2: o.y}}
+	if o.from != nil {
+		tr.First = track.Box{X1: o.from[0] - 10, Y1: o.from[1] - 40, X2: o.from[0] + 10, Y2: o.from[1]}
+	}
+	return tr
 }
 
 // frame is one scripted frame: its time after t0 and the tracks in it.
@@ -188,6 +193,40 @@ func TestLineCrossings(t *testing.T) {
 			// born at y=100 (in the hysteresis band): its first side is B at
 			// 120, so nothing is counted.
 			frames: path(1, 100, 100, 105, 120, 140),
+			want:   nil,
+			counts: map[string]int64{"in": 0, "out": 0},
+		},
+		{
+			name: "a track first reported past the line counts the crossing it made while being confirmed",
+			rule: door(),
+			// born at y=60 (side A), confirmed at y=130: the detector saw
+			// it cross before the tracker reported it.
+			frames: []frame{
+				{0, []obj{{id: 1, x: 100, y: 130, from: []float64{100, 60}}}},
+				{100 * time.Millisecond, []obj{{id: 1, x: 100, y: 150}}},
+			},
+			want:   []string{"0s door line_cross #1 in"},
+			counts: map[string]int64{"in": 1, "out": 0},
+		},
+		{
+			name: "a track born on the line, or beside it, counts no crossing on its first report",
+			rule: door(),
+			frames: []frame{
+				{0, []obj{{id: 1, x: 100, y: 130, from: []float64{100, 95}}, {id: 2, x: 150, y: 130, from: []float64{250, 60}}}},
+				{100 * time.Millisecond, []obj{{id: 1, x: 100, y: 150}, {id: 2, x: 150, y: 150}}},
+			},
+			want:   nil,
+			counts: map[string]int64{"in": 0, "out": 0},
+		},
+		{
+			name: "where a track was born counts only while the rule does not know it",
+			rule: door(),
+			// A tracker gives First only on a track's first report; a
+			// rule that knows the track already has its side.
+			frames: []frame{
+				{0, []obj{{id: 1, x: 100, y: 130}}},
+				{100 * time.Millisecond, []obj{{id: 1, x: 100, y: 150, from: []float64{100, 60}}}},
+			},
 			want:   nil,
 			counts: map[string]int64{"in": 0, "out": 0},
 		},

@@ -36,6 +36,12 @@ type Track struct {
 	// match, per Update: with UpdateAt, over the time since the previous
 	// update. Predict moves Box with it.
 	Velocity Velocity
+	// First is the box of the detection the track was born from, given on
+	// the frame the track is first reported and zero on every later one:
+	// where the object was before it was confirmed. A counting line needs
+	// it when the object crossed while being confirmed, which takes
+	// longer on frames further apart (rules.Engine).
+	First Box
 }
 
 type trackState uint8
@@ -59,9 +65,10 @@ type strack struct {
 	// span is the camera frames its consecutive matches cover (gap): a
 	// track seen on every frame gains 1 a match, one seen on every third 3
 	// (confirmIfDue).
-	span float64
-	born int // frame of the first match
-	seen int // frame of the last match
+	span  float64
+	born  int // frame of the first match
+	first Box // the detection it was born from
+	seen  int // frame of the last match
 	// seenAt is the tracker's clock at the last match, in frames at
 	// BaseFPS (UpdateAt) or in updates (Update).
 	seenAt float64
@@ -290,13 +297,15 @@ func (t *Tracker) advance(dst []Track, dets []Detection, step, gap float64) []Tr
 		if tr.state != stateTracked || tr.seen != t.frame || !t.plausible(tr) {
 			continue
 		}
+		var first Box
 		if tr.id == 0 {
 			t.lastID++
 			tr.id = t.lastID
+			first = tr.first
 		}
 		dst = append(dst, Track{
 			ID: tr.id, Class: tr.class, Score: tr.score, Box: tr.box, Estimate: tr.kf.box(),
-			Hits: tr.hits, Age: t.frame - tr.born, Velocity: tr.kf.velocity().times(t.step),
+			Hits: tr.hits, Age: t.frame - tr.born, Velocity: tr.kf.velocity().times(t.step), First: first,
 		})
 	}
 	slices.SortFunc(dst[n:], func(a, b Track) int { return cmp.Compare(a.ID, b.ID) })
@@ -370,7 +379,7 @@ func (t *Tracker) associate(dets []Detection, detIdx []int, minIoU float64, fuse
 
 // start makes tr a new track born from d in this frame.
 func (t *Tracker) start(tr *strack, d Detection) {
-	*tr = strack{state: stateUnconfirmed, class: d.Class, score: d.Score, box: d.Box, hits: 1, span: 1, born: t.frame, seen: t.frame, seenAt: t.now,
+	*tr = strack{state: stateUnconfirmed, class: d.Class, score: d.Score, box: d.Box, hits: 1, span: 1, born: t.frame, first: d.Box, seen: t.frame, seenAt: t.now,
 		logOdds: logOdds(d.Score)}
 	tr.kf.initiate(measurement(d.Box))
 	tr.pred = d.Box

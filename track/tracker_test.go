@@ -239,6 +239,10 @@ func TestConfirmationAfterMinHits(t *testing.T) {
 					continue
 				}
 				want := Track{ID: 1, Class: person, Score: 0.8, Box: d.Box, Hits: k, Age: k - 1}
+				if k == minHits {
+					// Where it was born comes with its first report only.
+					want.First = at(105, 100, 30, 60, 0.8, person).Box
+				}
 				if len(got) == 1 {
 					got[0].Velocity = Velocity{} // TestVelocity checks it
 					got[0].Estimate = Box{}      // TestEstimateSmoothsJitter

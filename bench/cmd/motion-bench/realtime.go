@@ -154,7 +154,8 @@ func realtime(det *detect.Detector, c config, bg gocv.Mat, video, dir string, re
 func perSecond(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
 
 // reference is a scene's reference run, every frame detected, read from
-// the cache folder when it holds one for this scene and model ("": none).
+// the cache folder when it holds one for this scene and model ("": none),
+// and its events: the detections tracked and ruled (replay).
 func reference(det *detect.Detector, cache, scene string) ([]frame, []event, error) {
 	var key string
 	if cache != "" {
@@ -162,16 +163,23 @@ func reference(det *detect.Detector, cache, scene string) ([]frame, []event, err
 		if key, err = refKey(scene, assets.Model()); err != nil {
 			return nil, nil, err
 		}
-		if frames, ref, ok := loadRef(cache, key); ok {
-			return frames, ref, nil
+		if frames, ok := loadRef(cache, key); ok {
+			ev, err := replay(frames, 1, 0, true)
+			return frames, ev, err
 		}
 	}
 	progress("%s: reference, every frame detected", filepath.Base(scene))
-	frames, ref, _, err := lossless(det, scene, nil)
-	if err != nil || cache == "" {
-		return frames, ref, err
+	frames, _, _, err := lossless(det, scene, nil)
+	if err != nil {
+		return nil, nil, err
 	}
-	return frames, ref, saveRef(cache, key, frames, ref)
+	if cache != "" {
+		if err := saveRef(cache, key, frames); err != nil {
+			return nil, nil, err
+		}
+	}
+	ev, err := replay(frames, 1, 0, true)
+	return frames, ev, err
 }
 
 // realtimeRun plays the scenes to n cameras at once, camera i scene i mod
@@ -257,31 +265,45 @@ func realtimeRun(det *detect.Detector, scs []rtScene, n int, gated bool, length 
 
 // strideEvents replays each scene's reference detections through vigil's
 // tracking and rules on every k-th frame, once per phase, and matches the
-// crossings with the reference's. counted: the tracker is told of the
-// frames skipped (Tracking.UpdateFrame), as the pipeline does; otherwise
-// it takes the frames as consecutive (UpdateAt).
+// crossings with the reference's.
 func strideEvents(scs []rtScene, k int, counted bool) (matched, ref, reported int, err error) {
-	t0 := time.Unix(1_000_000_000, 0)
 	for _, sc := range scs {
 		for phase := range k {
-			tr := pipeline.NewTracking(track.DefaultConfig())
-			w, err := newWatcher("scene")
+			got, err := replay(sc.frames, k, phase, counted)
 			if err != nil {
 				return 0, 0, 0, err
 			}
-			for i := phase; i < len(sc.frames); i += k {
-				f := sc.frames[i]
-				at := t0.Add(time.Duration(i) * time.Second / sceneFPS)
-				seq := uint64(i + 1)
-				if !counted {
-					seq = 0
-				}
-				w.update(uint64(i+1), at, f.w, f.h, tr.UpdateFrame("scene", f.dets, at, seq))
-			}
-			matched += match(sc.ref, w.events)
+			matched += match(sc.ref, got)
 			ref += len(sc.ref)
-			reported += len(w.events)
+			reported += len(got)
 		}
 	}
 	return matched, ref, reported, nil
+}
+
+// replay runs a reference's detections through vigil's tracking
+// (pipeline.Tracking, frame times as the file gives them) and the scene's
+// rules on every k-th frame from phase, and returns the rules' events;
+// with k 1 they are the events of the reference run itself, which ran
+// the same tracking and rules on the same detections (a lossless run's
+// tracker sees every frame in order). counted: the tracker is told of
+// the frames skipped (Tracking.UpdateFrame), as the pipeline does;
+// otherwise it takes the frames as consecutive.
+func replay(frames []frame, k, phase int, counted bool) ([]event, error) {
+	t0 := time.Unix(1_000_000_000, 0)
+	tr := pipeline.NewTracking(track.DefaultConfig())
+	w, err := newWatcher("scene")
+	if err != nil {
+		return nil, err
+	}
+	for i := phase; i < len(frames); i += k {
+		f := frames[i]
+		at := t0.Add(time.Duration(i) * time.Second / sceneFPS)
+		seq := uint64(i + 1)
+		if !counted {
+			seq = 0
+		}
+		w.update(uint64(i+1), at, f.w, f.h, tr.UpdateFrame("scene", f.dets, at, seq))
+	}
+	return w.events, nil
 }

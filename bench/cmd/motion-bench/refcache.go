@@ -8,23 +8,24 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/vigil-vision/vigil/detect"
 )
 
 // The real-time scenes' references (every frame detected, lossless) take
 // most of a run's time and do not change between runs: with -ref-cache
-// they are kept in files named by what they depend on, the scene file's
-// and the model's bytes and the format below, and read back when both are
-// the same.
+// their detections are kept in files named by what they depend on, the
+// scene file's and the model's bytes and the format below, and read back
+// when both are the same. The events are not kept: they are the
+// detections tracked and ruled again (replay), so a change to the tracker
+// or the rules needs no new reference. (Files written before held events
+// too; gob skips them.)
 
 // refCacheVersion names the cached format; change it with cachedRef.
 const refCacheVersion = "motion-bench ref v1"
 
 type cachedRef struct {
 	Frames []cachedFrame
-	Events []cachedEvent
 }
 
 type cachedFrame struct {
@@ -33,11 +34,6 @@ type cachedFrame struct {
 	Persons int
 	Dets    []detect.Detection
 	W, H    int
-}
-
-type cachedEvent struct {
-	Key string
-	At  time.Duration
 }
 
 // refKey is the cache name of a scene's reference with a model.
@@ -60,40 +56,33 @@ func refKey(scene, model string) (string, error) {
 }
 
 // loadRef reads a cached reference; false when there is none.
-func loadRef(dir, key string) ([]frame, []event, bool) {
+func loadRef(dir, key string) ([]frame, bool) {
 	f, err := os.Open(filepath.Join(dir, key+".gob"))
 	if err != nil {
-		return nil, nil, false
+		return nil, false
 	}
 	defer f.Close()
 	var c cachedRef
 	if err := gob.NewDecoder(f).Decode(&c); err != nil {
 		progress("reference cache %s unreadable (%v): computing it again", f.Name(), err)
-		return nil, nil, false
+		return nil, false
 	}
 	frames := make([]frame, len(c.Frames))
 	for i, cf := range c.Frames {
 		frames[i] = frame{skipped: cf.Skipped, gate: cf.Gate, persons: cf.Persons, dets: cf.Dets, w: cf.W, h: cf.H}
 	}
-	events := make([]event, len(c.Events))
-	for i, ce := range c.Events {
-		events[i] = event{key: ce.Key, at: ce.At}
-	}
-	return frames, events, true
+	return frames, true
 }
 
 // saveRef writes a reference to the cache, through a temporary file so
 // that a run stopped halfway leaves nothing half written.
-func saveRef(dir, key string, frames []frame, events []event) error {
+func saveRef(dir, key string, frames []frame) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	var c cachedRef
 	for _, f := range frames {
 		c.Frames = append(c.Frames, cachedFrame{f.skipped, f.gate, f.persons, f.dets, f.w, f.h})
-	}
-	for _, e := range events {
-		c.Events = append(c.Events, cachedEvent{e.key, e.at})
 	}
 	tmp, err := os.CreateTemp(dir, key+".*.tmp")
 	if err != nil {
