@@ -211,12 +211,27 @@ func TestLineCrossings(t *testing.T) {
 		{
 			name: "a track born on the line, or beside it, counts no crossing on its first report",
 			rule: door(),
+			// 97 is within half the hysteresis of y=100; x=250 is beyond
+			// the line's end.
 			frames: []frame{
-				{0, []obj{{id: 1, x: 100, y: 130, from: []float64{100, 95}}, {id: 2, x: 150, y: 130, from: []float64{250, 60}}}},
+				{0, []obj{{id: 1, x: 100, y: 130, from: []float64{100, 97}}, {id: 2, x: 150, y: 130, from: []float64{250, 60}}}},
 				{100 * time.Millisecond, []obj{{id: 1, x: 100, y: 150}, {id: 2, x: 150, y: 150}}},
 			},
 			want:   nil,
 			counts: map[string]int64{"in": 0, "out": 0},
+		},
+		{
+			name: "a track born within the hysteresis but half of it from the line came from that side",
+			rule: door(),
+			// Born at 94, 6 px above the line: it counts once it is the
+			// whole hysteresis past it, at 110, not in the band at 105.
+			frames: []frame{
+				{0, []obj{{id: 1, x: 100, y: 105, from: []float64{100, 94}}}},
+				{100 * time.Millisecond, []obj{{id: 1, x: 100, y: 110}}},
+				{200 * time.Millisecond, []obj{{id: 1, x: 100, y: 125}}},
+			},
+			want:   []string{"100ms door line_cross #1 in"},
+			counts: map[string]int64{"in": 1, "out": 0},
 		},
 		{
 			name: "where a track was born counts only while the rule does not know it",
