@@ -298,7 +298,7 @@ func (r *ruleState) update(at time.Time, tracks []track.Track, events []Event) [
 			r.locateInZone(ts, p)
 			continue
 		}
-		if ts.committed == 0 && validBox(t.First) {
+		if ts.committed == 0 && t.First.Valid() {
 			// First reported: where it was born is the side it came from,
 			// so a crossing made while it was being confirmed counts.
 			ts.committed = r.bornSide(r.Anchor.Of(t.First))
@@ -592,7 +592,3 @@ func (e *Engine) Restore(rule string, counts map[string]int64) error {
 	e.version++
 	return nil
 }
-
-// validBox says whether b is a box (track.Track.First is zero on all but a
-// track's first report).
-func validBox(b track.Box) bool { return b.X2 > b.X1 && b.Y2 > b.Y1 }

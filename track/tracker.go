@@ -318,7 +318,7 @@ func (t *Tracker) splitDetections(dets []Detection) {
 	t.detUsed = growBools(t.detUsed, len(dets))
 	clear(t.detUsed)
 	for i, d := range dets {
-		if !validBox(d.Box) {
+		if !d.Box.Valid() {
 			continue
 		}
 		switch {
@@ -443,9 +443,11 @@ const (
 // exactly BufferFrames frames' time is kept as it is with Update.
 const clockSlack = 1e-6
 
-// validBox rejects boxes the filter cannot represent: NaN, infinite, or with
-// no area (the aspect ratio divides by the height).
-func validBox(b Box) bool {
+// Valid says whether b is a box the filter can represent: no NaN or
+// infinite corner, and some area (the aspect ratio divides by the
+// height). A zero Box, as Track.First after a track's first report, is
+// not valid.
+func (b Box) Valid() bool {
 	for _, x := range [4]float64{b.X1, b.Y1, b.X2, b.Y2} {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return false
