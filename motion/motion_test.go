@@ -161,7 +161,7 @@ func TestGhostAndStopAbsorbed(t *testing.T) {
 			}
 		}
 		run(d, s, 0, 150, box(image.Pt(300, 200))) // long enough to be learnt
-		res := run(d, s, 150, 170, nil)             // taken away: the ghost
+		res := run(d, s, 150, 170, nil)            // taken away: the ghost
 		if !res[0].Moving() {
 			t.Fatalf("absorb %d: the ghost's first frame shows no motion: %+v", absorb, res[0])
 		}
