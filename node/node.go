@@ -181,7 +181,7 @@ func Start(cfg *config.Config, o Options) (_ *Node, err error) {
 	n.p, err = pipeline.New(pipeline.Options{
 		Cameras: plan.cameras, Groups: groups, Tracker: cfg.Tracker.TrackConfig(),
 		Sinks: sinkList, MaxFrames: cfg.Pipeline.MaxFrames, QueueSize: cfg.Pipeline.QueueSize, WorkerNice: cfg.Pipeline.WorkerNice,
-		Registry: n.reg, Logger: n.log, Taps: taps, Gates: gatesOf(cfg),
+		Registry: n.reg, Logger: n.log, Taps: taps, Gates: gatesOf(cfg, plan.rules),
 	})
 	if err != nil {
 		return nil, err

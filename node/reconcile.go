@@ -278,7 +278,7 @@ func (n *Node) apply(pl *plan, rep *Report) error {
 
 	// Motion gating: unchanged settings are left alone; a new camera's
 	// is in place before its first frame.
-	for id, g := range gatesOf(pl.cfg) {
+	for id, g := range gatesOf(pl.cfg, pl.rules) {
 		if _, on := desired[id]; on {
 			fail(n.p.SetGate(id, g))
 		}

@@ -263,6 +263,7 @@ type motionState struct {
 	Saving   float64 `json:"saving"`
 	Tracks   int     `json:"tracks"`             // tracks of the last detected frame
 	Moving   int     `json:"moving"`             // tracks moving, or standing ones just lost
+	NearLine bool    `json:"near_line"`          // an object near a rule's line: served first
 	Interval float64 `json:"recheck_interval_s"` // the look it gets while nothing moves
 	// RegionFrames were looked at in crops at full resolution, Crops of
 	// them in all (each one inference); RegionsPerFrame is their mean.
@@ -282,7 +283,7 @@ func (n *Node) cameraStates() []cameraState {
 		det := n.p.DetectorOf(c.ID())
 		cs := cameraState{Status: s, Detector: det, Model: models[det], Processed: pr, Dropped: dr}
 		if g, ok := n.p.Gating(c.ID()); ok && g.Gated {
-			cs.Motion = &motionState{Fraction: jsonnum.Round(g.Motion, 4), Frames: g.Frames, Tracks: g.Tracks, Moving: g.Moving,
+			cs.Motion = &motionState{Fraction: jsonnum.Round(g.Motion, 4), Frames: g.Frames, Tracks: g.Tracks, Moving: g.Moving, NearLine: g.Near,
 				Interval: g.Interval.Seconds(), RegionFrames: g.RegionFrames, Crops: g.Crops}
 			if g.RegionFrames > 0 {
 				cs.Motion.RegionsPerFrame = jsonnum.Round(float64(g.Crops)/float64(g.RegionFrames), 2)

@@ -38,6 +38,7 @@ type camEntry struct {
 	motionFrac atomic.Uint64 // float64 bits
 	tracks     atomic.Int32
 	moving     atomic.Int32
+	near       atomic.Bool // the last detected frame had an object near a rule's line (Gate.Watch)
 	// Regions: the last detected frame's track boxes, the input side of
 	// the detector that last took a frame (0: it cannot crop), and the
 	// frames looked at in crops and the crops.

@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/vigil-vision/vigil/capture"
+	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/motion"
+	"github.com/vigil-vision/vigil/rules"
+	"github.com/vigil-vision/vigil/track"
 )
 
 // Gate is a camera's motion gating: the detector runs on a frame when
@@ -28,12 +31,14 @@ import (
 // While the live camera's frame still waits (the detector serves other
 // cameras), the newer frame takes its place and the older one is dropped:
 // the detector looks at the freshest frame, for the reason and in the
-// regions decided on the first (mailbox.replace). Across cameras, frames with motion or moving tracks are served first; a
-// recheck, or a frame while the motion background forms (settling: at a
-// camera's start, after a sudden change of light), joins them once it has
-// waited recheckWait, so that cameras starting together do not hold up
-// those where something moves (motion-bench, eight cameras: settling frames
-// had been the slowest, p99 955 ms against 298 for motion).
+// regions decided on the first (mailbox.replace). Across cameras, frames
+// with motion or moving tracks are served first; a recheck, or a frame
+// while the motion background forms (settling: at a camera's start, after
+// a sudden change of light), joins them once it has waited recheckWait, so
+// that cameras starting together do not hold up those where something
+// moves (motion-bench, eight cameras: settling frames had been the
+// slowest, p99 955 ms against 298 for motion). Among them, a camera with
+// an object near a line of Watch goes first (group.pick).
 //
 // A nil Gate sends every frame to the detector, as without gating.
 type Gate struct {
@@ -51,6 +56,12 @@ type Gate struct {
 	// Regions, when set, looks at large frames in crops at full
 	// resolution; nil: frames go to the detector whole.
 	Regions *Regions
+	// Watch, when set, is where the camera's rules count
+	// (rules.NewWatch). While the camera's last detected frame has an
+	// object near one of its lines, a busy detector serves the camera
+	// before cameras where things move elsewhere (group.pick), so that
+	// the frames around a crossing come close together.
+	Watch *rules.Watch
 }
 
 func (g Gate) withDefaults() Gate {
@@ -120,11 +131,15 @@ func (g *gater) close() {
 	}
 }
 
-// follow picks up a changed setting (SetGate): a new motion detector, whose
-// background forms again.
+// follow picks up a changed setting (SetGate): with other motion options,
+// a new motion detector, whose background forms again.
 func (g *gater) follow() {
 	cfg := g.e.gate.Load()
 	if cfg == g.cfg {
+		return
+	}
+	if cfg != nil && g.cfg != nil && reflect.DeepEqual(cfg.Motion, g.cfg.Motion) {
+		g.cfg = cfg // intervals, regions, rules: read from cfg on each frame
 		return
 	}
 	g.close()
@@ -195,7 +210,7 @@ func (g *gater) decide(ctx context.Context, f *capture.Frame) (decision, bool) {
 }
 
 // SetGate sets a camera's motion gating (nil: none) from its next frame;
-// the motion background forms again. A camera the pipeline does not have
+// when the motion options changed, the motion background forms again. A camera the pipeline does not have
 // yet gets it when added.
 func (p *Pipeline) SetGate(camera string, g *Gate) error {
 	if g != nil {
@@ -229,6 +244,7 @@ type GateCounts struct {
 	Gated    bool // the camera has a Gate
 	Tracks   int  // tracks of its last detected frame
 	Moving   int  // tracks moving, or standing ones just lost
+	Near     bool // its last detected frame had an object near a line of Gate.Watch
 	Interval time.Duration
 	// RegionFrames were looked at in Crops crops at full resolution
 	// (Gate.Regions) rather than whole.
@@ -245,7 +261,7 @@ func (p *Pipeline) Gating(camera string) (GateCounts, bool) {
 		return GateCounts{}, false
 	}
 	c := GateCounts{Frames: map[string]uint64{}, Motion: math.Float64frombits(e.motionFrac.Load()),
-		Tracks: int(e.tracks.Load()), Moving: int(e.moving.Load()),
+		Tracks: int(e.tracks.Load()), Moving: int(e.moving.Load()), Near: e.near.Load(),
 		RegionFrames: e.regionFrames.Load(), Crops: e.crops.Load()}
 	for i, r := range gateReasons {
 		if n := e.gated[i].Load(); n > 0 {
@@ -272,3 +288,17 @@ func (p *Pipeline) hold(e *camEntry, f *capture.Frame, d decision) {
 
 // gateCounters are a camEntry's counts by reason.
 type gateCounters [len(gateReasons)]atomic.Uint64
+
+// nearWatch says whether one of dets, in a frame of width × height, is
+// near a line of w (rules.Watch.Near). Detections rather than tracks: an
+// object the tracker has not confirmed yet may be about to cross, and its
+// crossing counts once it is (track.Track.First).
+func nearWatch(w *rules.Watch, dets []detect.Detection, width, height int) bool {
+	for _, d := range dets {
+		b := track.Box{X1: float64(d.Box.X1), Y1: float64(d.Box.Y1), X2: float64(d.Box.X2), Y2: float64(d.Box.Y2)}
+		if w.Near(b, d.Class, width, height) {
+			return true
+		}
+	}
+	return false
+}

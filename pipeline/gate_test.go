@@ -17,6 +17,8 @@ import (
 	"github.com/vigil-vision/vigil/capture"
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/internal/scenes"
+	"github.com/vigil-vision/vigil/motion"
+	"github.com/vigil-vision/vigil/rules"
 	"github.com/vigil-vision/vigil/track"
 	"gocv.io/x/gocv"
 )
@@ -268,5 +270,95 @@ func TestGateKeepsAStoppedPersonsTrack(t *testing.T) {
 	// every other frame held.
 	if rechecks < 2 || rechecks > 3 || held+rechecks != 50 {
 		t.Errorf("last 5 s standing: %d rechecks and %d frames held of 50, want a recheck every 2 s and the rest held", rechecks, held)
+	}
+}
+
+// TestGateWatchMarksCamerasNearALine: on vtest.avi's first seconds, a
+// gated camera watching a counting line is near it on exactly the detected
+// frames with a person detection whose box, grown by half its height,
+// touches the line (confirmed as a track or not), and a camera without
+// Watch is never near.
+func TestGateWatchMarksCamerasNearALine(t *testing.T) {
+	det := detector(t)
+	// A short line at the bottom right, where walkers come and go.
+	line := rules.Rule{Name: "corner", Kind: rules.KindLine, Points: []rules.Point{{X: 700, Y: 450}, {X: 768, Y: 450}}, Classes: []int{0}}
+	watch := rules.NewWatch([]rules.Rule{line})
+	for _, w := range []*rules.Watch{watch, nil} {
+		var p *Pipeline
+		near, far, wrong := 0, 0, 0
+		sink := SinkFunc(func(r *Result) {
+			if r.Skipped {
+				return
+			}
+			g, _ := p.Gating("scene")
+			want := false
+			for _, d := range r.Detections {
+				b := track.Box{X1: float64(d.Box.X1), Y1: float64(d.Box.Y1), X2: float64(d.Box.X2), Y2: float64(d.Box.Y2)}
+				want = want || watch.Near(b, d.Class, r.Frame.Image.Cols(), r.Frame.Image.Rows())
+			}
+			want = want && w != nil
+			if g.Near != want {
+				wrong++
+			}
+			if g.Near {
+				near++
+			} else {
+				far++
+			}
+		})
+		cam := camera(t, capture.Config{ID: "scene", URL: assets.Media("vtest.avi"), Realtime: false, Loop: false})
+		var err error
+		p, err = New(Options{Cameras: []*capture.Camera{cam}, Detector: det, Tracker: track.DefaultConfig(), Sinks: []Sink{sink},
+			Registry: prometheus.NewRegistry(), Logger: zerolog.Nop(), MaxFrames: 60, Gates: map[string]*Gate{"scene": {Watch: w}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // hang guard
+		err = p.Run(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("watch %v: %d detected frames near the line, %d not", w != nil, near, far)
+		if wrong > 0 {
+			t.Errorf("watch %v: %d detected frames of %d marked near the line wrongly", w != nil, wrong, near+far)
+		}
+		if w != nil && (near == 0 || far == 0) {
+			t.Errorf("watch: %d frames near the line, %d not: the scene should have both", near, far)
+		}
+		if w == nil && near > 0 {
+			t.Errorf("no watch: %d frames near a line", near)
+		}
+	}
+}
+
+// A new Gate with the same motion options (other rules to watch, other
+// intervals) keeps the camera's motion detector and its background, and
+// sends no frame to the detector for it; other motion options make a new
+// one, whose background forms again.
+func TestGateChangeKeepsTheMotionBackground(t *testing.T) {
+	e := &camEntry{}
+	g := &gater{e: e}
+	defer g.close()
+	set := func(gate Gate) {
+		d := gate.withDefaults()
+		e.gate.Store(&d)
+		g.follow()
+	}
+	set(Gate{})
+	first := g.det
+	if first == nil || !g.check {
+		t.Fatal("the first Gate made no motion detector, or asked for no look")
+	}
+	g.check = false
+	line := rules.Rule{Name: "door", Kind: rules.KindLine, Points: []rules.Point{{X: 0, Y: 100}, {X: 200, Y: 100}}}
+	set(Gate{Watch: rules.NewWatch([]rules.Rule{line}), IdleInterval: time.Minute})
+	if g.det != first || g.check || g.cfg.Watch == nil || g.cfg.IdleInterval != time.Minute {
+		t.Errorf("rules and interval changed: new detector %v, look asked %v, watch %v, interval %v; want the same detector and the new settings",
+			g.det != first, g.check, g.cfg.Watch != nil, g.cfg.IdleInterval)
+	}
+	set(Gate{Motion: motion.Options{Threshold: 40}})
+	if g.det == first || !g.check {
+		t.Errorf("motion threshold changed: new detector %v, look asked %v; want both", g.det != first, g.check)
 	}
 }

@@ -38,7 +38,6 @@ type group struct {
 
 	mu      sync.Mutex
 	boxes   []*mailbox
-	rr      int       // the mailbox next() looks at first
 	cur     *detStage // the stage that serves the group now, or next
 	removed bool
 	exited  chan struct{} // closed when the group's goroutine has returned; nil until it starts
@@ -92,12 +91,6 @@ func (g *group) detach(b *mailbox) {
 	defer g.mu.Unlock()
 	if i := slices.Index(g.boxes, b); i >= 0 {
 		g.boxes = slices.Delete(g.boxes, i, i+1)
-		if g.rr > i {
-			g.rr--
-		}
-		if g.rr >= len(g.boxes) {
-			g.rr = 0
-		}
 	}
 }
 

@@ -20,7 +20,8 @@ type mailbox struct {
 	lossless bool
 	ready    chan<- struct{} // the group's wake-up for its scheduler
 	q        []queued
-	aborted  bool // the pipeline takes no more: puts are dropped
+	aborted  bool      // the pipeline takes no more: puts are dropped
+	served   time.Time // when the detector last took a frame (made: when the mailbox was)
 }
 
 // queued is a frame waiting for the detector, with why it goes there and
@@ -33,7 +34,7 @@ type queued struct {
 }
 
 func newMailbox(e *camEntry, lossless bool, size int, onDrop func(reason string)) *mailbox {
-	m := &mailbox{entry: e, lossless: lossless, size: max(size, 1), onDrop: onDrop}
+	m := &mailbox{entry: e, lossless: lossless, size: max(size, 1), onDrop: onDrop, served: time.Now()}
 	m.notFull = sync.NewCond(&m.mu)
 	return m
 }
@@ -87,9 +88,19 @@ const recheckWait = time.Second
 // something that moves, or is a check (recheck, settling) that has waited
 // recheckWait.
 func (m *mailbox) urgent() bool {
+	_, urgent, _ := m.offer(time.Now())
+	return urgent
+}
+
+// offer says, at now, whether a frame waits, whether it is urgent, and how
+// long ago the detector last took one of the camera's frames.
+func (m *mailbox) offer(now time.Time) (waiting, urgent bool, wait time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.q) > 0 && (!m.q[0].d.check() || time.Since(m.q[0].since) >= recheckWait)
+	if len(m.q) == 0 {
+		return false, false, 0
+	}
+	return true, !m.q[0].d.check() || now.Sub(m.q[0].since) >= recheckWait, now.Sub(m.served)
 }
 
 // put hands a frame over, with the gate's decision on it; the mailbox owns
@@ -173,6 +184,7 @@ func (m *mailbox) take() (*capture.Frame, decision) {
 	q := m.q[0]
 	m.q[0] = queued{}
 	m.q = m.q[1:]
+	m.served = time.Now()
 	m.entry.inflight.Add(1)
 	m.entry.detecting.Add(1)
 	m.notFull.Signal()

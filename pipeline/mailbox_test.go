@@ -89,3 +89,53 @@ func TestReplaceKeepsTheDecisionWithTheFreshestFrame(t *testing.T) {
 	nf.Close()
 	l.abort()
 }
+
+// The detector takes the urgent frame of the camera it served longest
+// ago; a camera with an object near a rule's line counts nearWeight times
+// its wait; checks come after urgent frames whatever they waited.
+func TestPickServesCamerasNearALineFirst(t *testing.T) {
+	now := time.Now()
+	g := &group{}
+	box := func(name string, why string, served time.Duration) *mailbox {
+		m := newMailbox(&camEntry{}, false, 1, func(string) {})
+		m.q = []queued{{f: &capture.Frame{Camera: name}, d: decision{detect: true, reason: why}, since: now}}
+		m.served = now.Add(-served)
+		g.boxes = append(g.boxes, m)
+		return m
+	}
+	a := box("a", GateMotion, 100*time.Millisecond)
+	b := box("b", GateMotion, 300*time.Millisecond)
+	c := box("c", GateTracks, 200*time.Millisecond)
+	d := box("d", GateRecheck, 10*time.Second)
+	name := func(m *mailbox) string {
+		if m == nil {
+			return "none"
+		}
+		return m.q[0].f.Camera
+	}
+	steps := []struct {
+		near  *mailbox // the camera with an object near a line, if any
+		empty *mailbox // a camera whose frame is taken before the step
+		want  *mailbox
+	}{
+		{want: b},                    // round-robin: longest since served
+		{near: d, want: b},           // a check waits behind motion, near or not
+		{near: a, want: a},           // 4 × 100 ms > 300 ms
+		{near: c, want: c},           // 4 × 200 ms
+		{near: a, empty: a, want: b}, // near, but nothing waiting
+		{empty: b, want: c},          // the next longest
+		{near: d, empty: c, want: d}, // only a check left: it goes, near or not
+		{empty: d, want: nil},        // nothing waits
+	}
+	for i, s := range steps {
+		for _, m := range g.boxes {
+			m.entry.near.Store(m == s.near)
+		}
+		if s.empty != nil {
+			s.empty.q = nil
+		}
+		if got := g.pick(now); got != s.want {
+			t.Errorf("step %d: picked %s, want %s", i, name(got), name(s.want))
+		}
+	}
+}

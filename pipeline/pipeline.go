@@ -479,7 +479,9 @@ func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) 
 	} else {
 		r.Tracks = tracking.UpdateFrame(f.Camera, r.Detections, f.Time, f.Seq)
 		e.lastLabels, e.lastDetector, e.lastModel = r.Labels, r.Detector, r.Model
-		if g := e.gate.Load(); g != nil {
+		g := e.gate.Load()
+		e.near.Store(g != nil && nearWatch(g.Watch, r.Detections, f.Image.Cols(), f.Image.Rows()))
+		if g != nil {
 			tracks, moving := tracking.Activity(f.Camera, g.MinSpeed)
 			e.tracks.Store(int32(tracks))
 			e.moving.Store(int32(moving))

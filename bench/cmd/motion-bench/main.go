@@ -55,6 +55,13 @@
 //     tracker told of the skipped frames as the pipeline tells it, and
 //     without. It tells how much of a real-time run's misses come from
 //     frames the detector did not see rather than from scheduling.
+//   - motion_stride_<k>_near: the same on frames k apart and on the frame
+//     after each one with a person near a counting line: what a camera
+//     gets from a busy detector that serves it first while someone is near
+//     a line (pipeline.Gate.Watch), and the share of frames looked at.
+//
+// Gated cameras watch the counting lines, as vigil's node makes them do;
+// -near-first=false turns that off, for a run to compare with.
 //
 // Regions at full resolution are measured by regions-bench.
 package main
@@ -94,6 +101,7 @@ func main() {
 	flag.StringVar(&c.out, "results", "bench/results", "folder for motion-<date>.txt; empty: write none")
 	cameras := flag.String("cameras", "1,2,4,8,12,16", "camera counts of the real-time runs, comma separated; empty: none")
 	flag.IntVar(&c.rtSeconds, "rt-seconds", 60, "length of each real-time scene at 10 fps")
+	flag.BoolVar(&c.nearFirst, "near-first", true, "gated real-time cameras with a person near a counting line are served first (pipeline.Gate.Watch); false: round-robin alone")
 	flag.IntVar(&c.rtScenes, "rt-scenes", 16, "distinct real-time scenes (seeds seed… on): camera i plays scene i mod this")
 	flag.StringVar(&c.refCache, "ref-cache", "", "folder that keeps the real-time scenes' references (every frame detected) between runs, named by the scene's and the model's bytes; empty: compute them each run")
 	flag.Parse()
@@ -121,6 +129,7 @@ type config struct {
 	out       string
 	cameras   []int // camera counts of the real-time runs
 	rtSeconds int
+	nearFirst bool
 	rtScenes  int
 	refCache  string
 }
