@@ -12,7 +12,6 @@ import (
 	"github.com/vigil-vision/vigil/detect"
 	"github.com/vigil-vision/vigil/motion"
 	"github.com/vigil-vision/vigil/rules"
-	"github.com/vigil-vision/vigil/track"
 )
 
 // Gate is a camera's motion gating: the detector runs on a frame when
@@ -295,8 +294,7 @@ type gateCounters [len(gateReasons)]atomic.Uint64
 // crossing counts once it is (track.Track.First).
 func nearWatch(w *rules.Watch, dets []detect.Detection, width, height int) bool {
 	for _, d := range dets {
-		b := track.Box{X1: float64(d.Box.X1), Y1: float64(d.Box.Y1), X2: float64(d.Box.X2), Y2: float64(d.Box.Y2)}
-		if w.Near(b, d.Class, width, height) {
+		if w.Near(trackBox(d.Box), d.Class, width, height) {
 			return true
 		}
 	}

@@ -293,8 +293,7 @@ func TestGateWatchMarksCamerasNearALine(t *testing.T) {
 			g, _ := p.Gating("scene")
 			want := false
 			for _, d := range r.Detections {
-				b := track.Box{X1: float64(d.Box.X1), Y1: float64(d.Box.Y1), X2: float64(d.Box.X2), Y2: float64(d.Box.Y2)}
-				want = want || watch.Near(b, d.Class, r.Frame.Image.Cols(), r.Frame.Image.Rows())
+				want = want || watch.Near(trackBox(d.Box), d.Class, r.Frame.Image.Cols(), r.Frame.Image.Rows())
 			}
 			want = want && w != nil
 			if g.Near != want {

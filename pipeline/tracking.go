@@ -246,11 +246,16 @@ func (t *Tracking) prepare(camera string, dets []detect.Detection) *camTracking 
 	t.buf = t.buf[:0]
 	for _, d := range dets {
 		t.buf = append(t.buf, track.Detection{
-			Box:   track.Box{X1: float64(d.Box.X1), Y1: float64(d.Box.Y1), X2: float64(d.Box.X2), Y2: float64(d.Box.Y2)},
+			Box:   trackBox(d.Box),
 			Score: float64(d.Score), Class: d.Class,
 		})
 	}
 	return c
+}
+
+// trackBox is a detection's box as the tracker and the rules take it.
+func trackBox(b detect.Box) track.Box {
+	return track.Box{X1: float64(b.X1), Y1: float64(b.Y1), X2: float64(b.X2), Y2: float64(b.Y2)}
 }
 
 // Forget drops a camera's tracker: its next frame starts a new ID space.
