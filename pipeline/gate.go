@@ -209,8 +209,8 @@ func (g *gater) decide(ctx context.Context, f *capture.Frame) (decision, bool) {
 }
 
 // SetGate sets a camera's motion gating (nil: none) from its next frame;
-// when the motion options changed, the motion background forms again. A camera the pipeline does not have
-// yet gets it when added.
+// when the motion options changed, the motion background forms again. A
+// camera the pipeline does not have yet gets it when added.
 func (p *Pipeline) SetGate(camera string, g *Gate) error {
 	if g != nil {
 		d := g.withDefaults()
@@ -288,11 +288,12 @@ func (p *Pipeline) hold(e *camEntry, f *capture.Frame, d decision) {
 // gateCounters are a camEntry's counts by reason.
 type gateCounters [len(gateReasons)]atomic.Uint64
 
-// nearWatch says whether one of dets, in a frame of width × height, is
-// near a line of w (rules.Watch.Near). Detections rather than tracks: an
-// object the tracker has not confirmed yet may be about to cross, and its
-// crossing counts once it is (track.Track.First).
-func nearWatch(w *rules.Watch, dets []detect.Detection, width, height int) bool {
+// NearLine says whether one of dets, in a frame of width × height, is
+// near a line of w (rules.Watch.Near): what marks a camera's detected
+// frame for Gate.Watch. Detections rather than tracks: an object the
+// tracker has not confirmed yet may be about to cross, and its crossing
+// counts once it is (track.Track.First).
+func NearLine(w *rules.Watch, dets []detect.Detection, width, height int) bool {
 	for _, d := range dets {
 		if w.Near(trackBox(d.Box), d.Class, width, height) {
 			return true

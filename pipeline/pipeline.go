@@ -480,7 +480,7 @@ func (p *Pipeline) post(tracking *Tracking, r *Result, dets []detect.Detection) 
 		r.Tracks = tracking.UpdateFrame(f.Camera, r.Detections, f.Time, f.Seq)
 		e.lastLabels, e.lastDetector, e.lastModel = r.Labels, r.Detector, r.Model
 		g := e.gate.Load()
-		e.near.Store(g != nil && nearWatch(g.Watch, r.Detections, f.Image.Cols(), f.Image.Rows()))
+		e.near.Store(g != nil && NearLine(g.Watch, r.Detections, f.Image.Cols(), f.Image.Rows()))
 		if g != nil {
 			tracks, moving := tracking.Activity(f.Camera, g.MinSpeed)
 			e.tracks.Store(int32(tracks))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -337,18 +336,11 @@ func replay(frames []frame, s stride, phase int) ([]event, int, error) {
 		}
 		w.update(uint64(i+1), at, f.w, f.h, tr.UpdateFrame("scene", f.dets, at, seq))
 		seen++
-		if s.near && slices.ContainsFunc(f.dets, func(d detect.Detection) bool {
-			return watch.Near(trackBox(d.Box), d.Class, f.w, f.h)
-		}) {
+		if s.near && pipeline.NearLine(watch, f.dets, f.w, f.h) {
 			i++
 		} else {
 			i += s.k
 		}
 	}
 	return w.events, seen, nil
-}
-
-// trackBox is a detection's box as the tracker takes it.
-func trackBox(b detect.Box) track.Box {
-	return track.Box{X1: float64(b.X1), Y1: float64(b.Y1), X2: float64(b.X2), Y2: float64(b.Y2)}
 }
